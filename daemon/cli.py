@@ -1,0 +1,82 @@
+"""The ``antiphon`` command.
+
+Each subcommand lives in its own module, which exposes ``configure(parser)`` and
+``main(args) -> int``. Modules under ``training`` and ``export`` are imported only when their
+subcommand is asked for, and they import torch only inside ``main``; importing this module
+never loads torch. A subcommand whose module is not there yet says so plainly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+
+from daemon.errors import AntiphonError, NotBuiltError
+
+log = logging.getLogger("antiphon")
+
+# (subcommand, module implementing it, one-line help)
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("run", "daemon.app", "run the daemon on a preset (the default command)"),
+    ("ports", "daemon.ports_cli", "list the MIDI ports there are"),
+    ("train", "training.cli", "build training data, train and evaluate models (needs the [train] extra)"),
+    ("export", "export.cli", "export a checkpoint to ONNX and check parity (needs the [train] extra)"),
+    ("continue", "daemon.continue_cli", "continue a MIDI file with an LSTM preset, offline"),
+    ("bars", "daemon.bars_cli", "sample bars from a GAN preset into a MIDI file, offline"),
+)
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="antiphon", description="Antiphon: answers the phrase you play.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in COMMANDS:
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if _module_exists(module_name):
+            module = importlib.import_module(module_name)
+            module.configure(sub_parser)
+            sub_parser.set_defaults(handler=module.main)
+        else:
+            sub_parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            sub_parser.set_defaults(handler=_not_built(name))
+    return parser
+
+
+def _not_built(name: str):  # type: ignore[no-untyped-def]
+    def handler(args: argparse.Namespace) -> int:
+        raise NotBuiltError(f"'antiphon {name}' is not built yet in this version")
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not any(a in {c[0] for c in COMMANDS} for a in argv if not a.startswith("-")) and not (
+        {"-h", "--help"} & set(argv)
+    ):
+        argv = [*argv, "run"]
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2) + (10 if args.verbose == 0 else 0)
+    logging.basicConfig(level=max(logging.DEBUG, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except AntiphonError as exc:
+        print(f"antiphon: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

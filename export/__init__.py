@@ -1,0 +1,1 @@
+"""Export: checkpoints to ONNX files with metadata the daemon can rebuild everything from."""

@@ -1,0 +1,4 @@
+"""Training: real corpora to tensors, models, training loops and evaluation.
+
+Uses ``daemon.representation`` for every conversion; imports torch only in modules that train.
+"""
