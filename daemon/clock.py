@@ -2,7 +2,7 @@
 
 Both clocks answer the same two questions for the engine and scheduler: *where are we* (the
 grid tick at a monotonic time) and *when is* a tick. Times are seconds on the daemon's one
-monotonic clock (``time.perf_counter``); positions are in grid ticks (see
+monotonic clock (``daemon.timebase.now_s``); positions are in grid ticks (see
 ``daemon.representation.Grid``) and may be fractional between ticks.
 
 :class:`MidiClock` follows MIDI clock (24 pulses per quarter note) with Start, Stop, Continue and
@@ -27,7 +27,7 @@ MIN_FIT_PULSES = 4  # fewer pulses than this give no tempo estimate of their own
 MIN_BPM, MAX_BPM = 20.0, 400.0  # tempi outside this are treated as transport glitches
 
 
-class Clock(Protocol):
+class MusicalClock(Protocol):
     """What the engine and scheduler need of a clock."""
 
     @property
