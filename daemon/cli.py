@@ -67,8 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         argv = [*argv, "run"]
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2) + (10 if args.verbose == 0 else 0)
-    logging.basicConfig(level=max(logging.DEBUG, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if args.verbose >= 2 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.handler(args) or 0)
     except AntiphonError as exc:
