@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 # Section modules, in the order they run; one whose module is not there yet is skipped.
-SECTIONS: tuple[str, ...] = ("benchmarks.model_speed", "benchmarks.gan_speed")
+SECTIONS: tuple[str, ...] = ("benchmarks.model_speed", "benchmarks.gan_speed", "benchmarks.response_latency")
 
 
 @dataclass

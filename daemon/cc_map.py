@@ -231,6 +231,12 @@ class CcMapper:
             return tuple(sorted(self._bindings.values(),
                                 key=lambda b: (b.cc, -1 if b.channel is None else b.channel)))
 
+    def set_bindings(self, bindings: Iterable[CcBinding]) -> None:
+        """Replace every binding (a preset switch); learn mode is left as it was."""
+        fresh = {(b.cc, b.channel): b for b in bindings}
+        with self._lock:
+            self._bindings = fresh
+
     def learn(self, param: str | None) -> None:
         """Bind the next CC that arrives to ``param``; None leaves learn mode.
 

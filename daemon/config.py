@@ -4,9 +4,11 @@ A preset names a bundled model and how to play it::
 
     name = "bach"
     description = "Chorale-style continuations"
+    mode = "respond"               # respond | accompany | both | thru
 
     [model]
-    file = "bach-events.onnx"      # relative to the preset's folder (presets/ when bundled)
+    file = "bach-events.onnx"      # relative to the preset's folder (presets/ when bundled);
+                                   # an LSTM answers, a GAN accompanies (the file says which)
 
     [sampling]                     # any SamplingParams field
     temperature = 0.9
@@ -15,16 +17,45 @@ A preset names a bundled model and how to play it::
     scale = "minor"                # or a list of pitch classes [0, 2, 3, ...]
 
     [midi]
-    channel = 1                    # 1-16, as a musician counts
-    prompt = "auto"                # which notes of a file a continuation hears
+    channel = 1                    # 1-16, as a musician counts: where answers are played
+    prompt = "auto"                # which notes of a phrase the LSTM hears
+    channel_in = 0                 # 0 = listen on every channel, else 1-16
+    in_port = ""                   # "" opens the virtual port "Antiphon In"; else part of a port name
+    out_port = ""
+    ignore_output_channels = false # drop input on the channels Antiphon plays on
+    echo_window_ms = 30            # drop input that repeats what Antiphon sent this recently (0 = off)
+
+    [respond]                      # call and response (an LSTM [model])
+    answer_bars = 2
+    phrase_end_beats = 1.0         # silence (beats) that ends a phrase
+    phrase_end = "silence"         # "silence", "bar" (first bar line in silence), "silence-then-bar"
+    start = "beat"                 # the answer's first note: next "step", "beat" or "bar"
+
+    [accompany]                    # the GAN plays along, one bar ahead
+    model = "gan-grooves.onnx"     # when [model] is the LSTM (mode "both")
+    channels = [10, 2, 3]          # per track of the model; [] = the model's own channels
+    threshold = 0.5                # note-on probability a step needs (0-1)
+
+    [clock]                        # used while no MIDI clock arrives
+    bpm = 120.0
+    numerator = 4
+    denominator = 4
+    follow_midi_clock = true
+    midi_clock_timeout_s = 1.0     # no pulse for this long: back to the internal clock
+
+    [osc]                          # see daemon.osc_io.OscConfig
+    port = 7400
+    reply_port = 7401
+
+    [cc]                           # see daemon.cc_map.CcMapSection
+    bindings = [{ param = "temperature", cc = 74 }]
 
 Every table and key is checked: an unknown one is refused with its name
 (:class:`~daemon.errors.PresetError`), as is a value of the wrong type. Precedence is
 command line > environment > preset file > defaults; this module handles the file and the
 defaults, callers apply the command line with :func:`dataclasses.replace`.
 
-Adding a section (``[respond]``, ``[accompany]``, ``[clock]``, ``[osc]`` later): write a frozen
-dataclass with defaults, add a field of that type to :class:`Preset`, and, when a value needs
+Adding a section: write a frozen dataclass with defaults, add a field of that type to :class:`Preset`, and, when a value needs
 more than the generic type check (units, names), a ``from_toml(table, where)`` classmethod on
 the dataclass. The loader finds sections through :class:`Preset`'s fields.
 
@@ -45,8 +76,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from daemon.cc_map import CcMapSection
 from daemon.errors import PresetError
-from daemon.sampling import SamplingError, SamplingParams, parse_key_root, parse_scale
+from daemon.osc_io import OscConfig, OscConfigError
+from daemon.params import SCALE_ALIASES, ParamError, key_name, live_density, validate
+from daemon.sampling import SCALES, SamplingError, SamplingParams, parse_key_root, parse_scale
 from presets import PRESETS_DIR
 
 if sys.version_info >= (3, 11):
@@ -59,6 +93,20 @@ PRESET_SUFFIX = ".toml"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 PromptMode = Literal["auto", "top", "all"]
+Mode = Literal["respond", "accompany", "both", "thru"]
+PhraseEnd = Literal["silence", "bar", "silence-then-bar"]
+AnswerStart = Literal["step", "beat", "bar"]
+MAX_ECHO_WINDOW_MS = 1000.0  # an echo later than a second is no echo: it is the player
+MIN_CLOCK_TIMEOUT_S, MAX_CLOCK_TIMEOUT_S = 0.2, 10.0  # a MIDI clock pulse comes every 10-125 ms
+
+
+def _midi_channel(value: Any, where: str, omni: bool = False) -> int | None:
+    """A TOML channel 1-16 (0 = every channel where ``omni``) as 0-15 (None for every channel)."""
+    low = 0 if omni else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 16:
+        raise PresetError(f"{where} must be a MIDI channel {'0 (every channel) or ' if omni else ''}1-16, "
+                          f"got {value!r}")
+    return None if value == 0 else value - 1
 
 
 @dataclass(frozen=True)
@@ -87,21 +135,147 @@ class MidiSection:
         channel: MIDI channel 0-15 inside (the TOML says 1-16, as a musician counts).
         prompt: which notes of a file a continuation hears: ``"top"`` the highest-pitched
             channel's top line (melodic models), ``"all"`` every pitched note (polyphonic
-            models), ``"auto"`` decide from the model's metadata.
+            models), ``"auto"`` decide from the model's metadata. Live, ``"top"`` feeds the
+            highest note of each onset.
+        channel_in: the channel 0-15 the daemon listens to, None for every channel (TOML: 0).
+        in_port: an existing MIDI input to read (a unique part of its name); "" opens the
+            virtual port "Antiphon In". ``--in`` wins.
+        out_port: an existing MIDI output to send to; "" opens "Antiphon Out". ``--out`` wins.
+        ignore_output_channels: drop input on the channels Antiphon plays on (answers and
+            accompaniment), for setups that route Antiphon's output back into its input.
+        echo_window_ms: input that repeats a message Antiphon sent at most this many
+            milliseconds earlier (same status, channel, key and velocity) is an echo of it and
+            is dropped (0 = keep everything).
     """
 
     channel: int = 0
     prompt: PromptMode = "auto"
+    channel_in: int | None = None
+    in_port: str = ""
+    out_port: str = ""
+    ignore_output_channels: bool = False
+    echo_window_ms: float = 30.0
 
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], where: str) -> MidiSection:
         data = dict(table)
         if "channel" in data:
-            channel = data["channel"]
-            if isinstance(channel, bool) or not isinstance(channel, int) or not 1 <= channel <= 16:
-                raise PresetError(f"{where}.channel must be a MIDI channel 1-16, got {channel!r}")
-            data["channel"] = channel - 1
-        return _build(cls, data, where)
+            data["channel"] = _midi_channel(data["channel"], f"{where}.channel")
+        channel_in = data.pop("channel_in", 0)
+        built: MidiSection = _build(cls, data, where)
+        if not 0 <= built.echo_window_ms <= MAX_ECHO_WINDOW_MS:
+            raise PresetError(f"{where}.echo_window_ms must be 0-{MAX_ECHO_WINDOW_MS:g} ms, "
+                              f"got {built.echo_window_ms:g}")
+        return dataclasses.replace(built, channel_in=_midi_channel(channel_in, f"{where}.channel_in", omni=True))
+
+
+def _live_check(name: str, value: Any, where: str) -> Any:
+    """``value`` if live parameter ``name`` accepts it (edge form), else :class:`PresetError`."""
+    try:
+        validate(name, value)
+    except ParamError as exc:
+        raise PresetError(f"{where}: {exc}") from exc
+    return value
+
+
+@dataclass(frozen=True)
+class RespondSection:
+    """``[respond]``: call and response with an LSTM.
+
+    Attributes:
+        answer_bars: bars each answer lasts (1-32).
+        phrase_end_beats: silence, in beats (quarter notes), after the last sounding note that
+            ends a phrase (0.25-16). Notes held by the sustain pedal are sounding.
+        phrase_end: ``"silence"`` the phrase ends after ``phrase_end_beats`` of silence;
+            ``"bar"`` at the first bar line reached in silence; ``"silence-then-bar"`` at the
+            first bar line once the silence has lasted ``phrase_end_beats``.
+        start: where the answer's first note sounds: the next grid ``"step"``, ``"beat"`` or
+            ``"bar"`` at or after the phrase end.
+    """
+
+    answer_bars: int = 2
+    phrase_end_beats: float = 1.0
+    phrase_end: PhraseEnd = "silence"
+    start: AnswerStart = "beat"
+
+    @classmethod
+    def from_toml(cls, table: Mapping[str, Any], where: str) -> RespondSection:
+        built: RespondSection = _build(cls, table, where)
+        _live_check("answer_bars", built.answer_bars, f"{where}.answer_bars")
+        _live_check("phrase_end_beats", built.phrase_end_beats, f"{where}.phrase_end_beats")
+        return built
+
+
+@dataclass(frozen=True)
+class AccompanySection:
+    """``[accompany]``: the GAN that plays along.
+
+    Attributes:
+        model: a GAN ``.onnx`` file (relative to the preset's folder) for presets whose
+            ``[model]`` is the LSTM (mode ``both``); "" when ``[model]`` is the GAN itself.
+        channels: MIDI channels 0-15 of the model's tracks, in its track order (TOML: 1-16);
+            empty = the channels the model was trained with.
+        threshold: a step sounds when the model's probability for it is above this (0-1 exclusive);
+            the live ``density`` moves it.
+    """
+
+    model: str = ""
+    channels: tuple[int, ...] = ()
+    threshold: float = 0.5
+
+    @classmethod
+    def from_toml(cls, table: Mapping[str, Any], where: str) -> AccompanySection:
+        data = dict(table)
+        channels = data.pop("channels", [])
+        built: AccompanySection = _build(cls, data, where)
+        if not isinstance(channels, list):
+            raise PresetError(f"{where}.channels must be a list of MIDI channels 1-16, got {channels!r}")
+        if channels:
+            _live_check("accompany_channels", tuple(channels), f"{where}.channels")
+        inside = tuple(_midi_channel(c, f"{where}.channels") for c in channels)
+        if not 0 < built.threshold < 1:
+            raise PresetError(f"{where}.threshold must be between 0 and 1 (exclusive), got {built.threshold:g}")
+        return dataclasses.replace(built, channels=tuple(c for c in inside if c is not None))
+
+
+@dataclass(frozen=True)
+class ClockSection:
+    """``[clock]``: tempo and meter while no MIDI clock arrives, and how to follow one.
+
+    Attributes:
+        bpm: quarter notes per minute of the internal clock (20-300).
+        numerator: beats in a bar (the 3 of 3/4), also used under MIDI clock (which has no meter).
+        denominator: note value of those beats (1, 2, 4, 8, 16 or 32).
+        follow_midi_clock: follow MIDI clock pulses when they arrive (False: always internal).
+        midi_clock_timeout_s: with no pulse for this many seconds, the internal clock takes over
+            at the last tempo heard.
+    """
+
+    bpm: float = 120.0
+    numerator: int = 4
+    denominator: int = 4
+    follow_midi_clock: bool = True
+    midi_clock_timeout_s: float = 1.0
+
+    @classmethod
+    def from_toml(cls, table: Mapping[str, Any], where: str) -> ClockSection:
+        built: ClockSection = _build(cls, table, where)
+        _live_check("bpm", built.bpm, f"{where}.bpm")
+        _live_check("meter_numerator", built.numerator, f"{where}.numerator")
+        _live_check("meter_denominator", built.denominator, f"{where}.denominator")
+        if not MIN_CLOCK_TIMEOUT_S <= built.midi_clock_timeout_s <= MAX_CLOCK_TIMEOUT_S:
+            raise PresetError(f"{where}.midi_clock_timeout_s must be {MIN_CLOCK_TIMEOUT_S:g}-"
+                              f"{MAX_CLOCK_TIMEOUT_S:g} seconds, got {built.midi_clock_timeout_s:g}")
+        return built
+
+
+def _osc_from_toml(table: Mapping[str, Any], where: str) -> OscConfig:
+    try:
+        return OscConfig.from_toml(table, where)
+    except OscConfigError as exc:
+        raise PresetError(str(exc)) from exc
+    except TypeError as exc:  # a value of a type the dataclass cannot hold
+        raise PresetError(f"{where}: {exc}") from exc
 
 
 def _sampling_from_toml(table: Mapping[str, Any], where: str) -> SamplingParams:
@@ -123,30 +297,103 @@ class Preset:
     Attributes:
         name: the preset's name (defaults to the file's stem).
         description: one line for listings.
-        model: ``[model]``.
+        mode: what the daemon plays: ``respond``, ``accompany``, ``both`` or ``thru``.
+        model: ``[model]``: an LSTM (answers) or a GAN (accompaniment).
         sampling: ``[sampling]``.
         midi: ``[midi]``.
+        respond: ``[respond]``.
+        accompany: ``[accompany]``.
+        clock: ``[clock]``.
+        osc: ``[osc]`` (command line and environment win).
+        cc: ``[cc]``: MIDI CC bindings of live parameters.
         path: the file it was read from (not a TOML key).
     """
 
     name: str = ""
     description: str = ""
+    mode: Mode = "respond"
     model: ModelSection = ModelSection()
     sampling: SamplingParams = field(default_factory=SamplingParams)
     midi: MidiSection = MidiSection()
+    respond: RespondSection = RespondSection()
+    accompany: AccompanySection = AccompanySection()
+    clock: ClockSection = ClockSection()
+    osc: OscConfig = field(default_factory=OscConfig)
+    cc: CcMapSection = field(default_factory=CcMapSection)
     path: Path | None = field(default=None, metadata={"toml": False})
 
     @property
     def model_path(self) -> Path:
         """The model file, resolved against the preset's folder."""
-        file = Path(self.model.file)
+        return self._resolve(self.model.file)
+
+    @property
+    def accompany_model_path(self) -> Path | None:
+        """``[accompany] model``, resolved against the preset's folder, or None when not given."""
+        return self._resolve(self.accompany.model) if self.accompany.model else None
+
+    def _resolve(self, name: str) -> Path:
+        file = Path(name)
         if file.is_absolute() or self.path is None:
             return file
         return (self.path.parent / file).resolve()
 
 
 # Sections whose dataclass is defined elsewhere get their converter here.
-_SECTION_BUILDERS: dict[type, Any] = {SamplingParams: _sampling_from_toml}
+_SECTION_BUILDERS: dict[type, Any] = {SamplingParams: _sampling_from_toml, OscConfig: _osc_from_toml}
+
+
+def live_values(preset: Preset) -> dict[str, Any]:
+    """The live parameters a preset sets, in edge form (see :mod:`daemon.params`).
+
+    A custom scale (a list of pitch classes with no name in :data:`daemon.sampling.SCALES`)
+    has no live form; the engine keeps it until ``scale`` or ``key`` is set live.
+
+    Raises:
+        PresetError: a value the preset allows but the live table does not (e.g. a temperature
+            below 0.05), naming it.
+    """
+    sampling = preset.sampling
+    values: dict[str, Any] = {
+        "mode": preset.mode,
+        "temperature": sampling.temperature,
+        "top_k": sampling.top_k,
+        "top_p": sampling.top_p,
+        "density": live_density(sampling.density),
+        "answer_bars": preset.respond.answer_bars,
+        "phrase_end_beats": preset.respond.phrase_end_beats,
+        "key": key_name(sampling.key_root),
+        "pitch_low": sampling.pitch_low,
+        "pitch_high": sampling.pitch_high,
+        "channel_in": 0 if preset.midi.channel_in is None else preset.midi.channel_in + 1,
+        "channel_out": preset.midi.channel + 1,
+        "bpm": preset.clock.bpm,
+        "meter_numerator": preset.clock.numerator,
+        "meter_denominator": preset.clock.denominator,
+    }
+    name = scale_name(sampling.scale)
+    if name is not None:
+        values["scale"] = name
+    if preset.accompany.channels:
+        values["accompany_channels"] = tuple(c + 1 for c in preset.accompany.channels)
+    where = str(preset.path) if preset.path is not None else "preset"
+    for key, value in values.items():
+        try:
+            validate(key, value)
+        except ParamError as exc:
+            raise PresetError(f"{where}: {exc} (live parameters have narrower ranges than the file format; "
+                              "pick a value inside it)") from exc
+    return values
+
+
+def scale_name(scale: tuple[int, ...] | None) -> str | None:
+    """The first name :data:`daemon.sampling.SCALES` gives ``scale`` (None: no name, or no scale)."""
+    if scale is None:
+        return None
+    for name, classes in SCALES.items():
+        if classes == tuple(scale) and name not in SCALE_ALIASES:
+            return name
+    return None
 
 
 def _type_name(tp: Any) -> str:
@@ -249,7 +496,12 @@ def preset_from_dict(data: Mapping[str, Any], path: Path | None = None) -> Prese
     except PresetError as exc:
         raise PresetError(f"{where}: {exc}") from exc
     name = preset.name or (path.stem if path is not None else "")
-    return dataclasses.replace(preset, name=name, path=path)
+    preset = dataclasses.replace(preset, name=name, path=path)
+    if preset.mode in ("respond", "accompany", "both") and not preset.model.file:
+        raise PresetError(f"{where}: mode {preset.mode!r} plays a model, but the preset has no [model] table; "
+                          "add [model] with file = \"NAME.onnx\" (an LSTM answers, a GAN accompanies)")
+    live_values(preset)  # a value the live table refuses is refused now, by name
+    return preset
 
 
 def load_preset_file(path: str | Path) -> Preset:
@@ -325,6 +577,7 @@ def list_presets(presets_dir: str | Path | None = None) -> list[str]:
 
 
 __all__ = [
-    "MidiSection", "ModelSection", "Preset", "PresetError", "check_preset_name", "list_presets",
-    "load_preset", "load_preset_file", "preset_dirs", "preset_from_dict",
+    "AccompanySection", "ClockSection", "MidiSection", "ModelSection", "Preset", "PresetError",
+    "RespondSection", "check_preset_name", "list_presets", "live_values", "load_preset", "load_preset_file",
+    "preset_dirs", "preset_from_dict", "scale_name",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,11 +120,14 @@ class ControlQueue:
 
     Args:
         maxsize: events held before :meth:`put` refuses new ones.
+        wake: called after every event enqueued, to wake the consumer at once (the engine passes
+            :meth:`daemon.midi_io.InputQueue.wake`, so it waits on one queue for MIDI and control).
     """
 
-    def __init__(self, maxsize: int = CONTROL_QUEUE_SIZE) -> None:
+    def __init__(self, maxsize: int = CONTROL_QUEUE_SIZE, wake: Callable[[], None] | None = None) -> None:
         self._queue: queue.Queue[ControlEvent] = queue.Queue(maxsize)
         self._lock = threading.Lock()
+        self._wake = wake
         self.refused = 0  # events refused because the queue was full
 
     def put(self, event: ControlEvent) -> None:
@@ -140,6 +144,12 @@ class ControlQueue:
             raise ControlQueueFullError(
                 f"the engine is busy ({self._queue.maxsize} control events waiting); "
                 "send changes more slowly and try again") from None
+        if self._wake is not None:
+            self._wake()
+
+    def set_wake(self, wake: Callable[[], None] | None) -> None:
+        """Set the function called after every event enqueued (see the class)."""
+        self._wake = wake
 
     def get(self, timeout_s: float) -> ControlEvent | None:
         """The oldest event, waiting up to ``timeout_s`` seconds; None if none came."""

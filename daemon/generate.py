@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -56,6 +56,8 @@ CONTEXT_EVENTS = 256
 # Generation stops after this many events per beat of window (plus a floor), whatever the model does.
 MAX_EVENTS_PER_BEAT = 32
 MIN_MAX_EVENTS = 64
+# An answer whose first note has not come this many bars after the phrase's end is silence.
+MAX_ANSWER_WAIT_BARS = 2
 
 Align = Literal["bar", "beat"]
 
@@ -268,6 +270,95 @@ class Continuator:
                 continue
             out.append(Note(n.start + self.origin, n.pitch, min(n.duration, stop - n.start), n.velocity, channel))
         return sorted(out, key=lambda n: (n.start, n.pitch))
+
+    def answer_steps(
+        self,
+        length: int,
+        params: SamplingParams | None = None,
+        seed: int | np.random.Generator | None = None,
+        channel: int | None = None,
+        grid: Grid | None = None,
+    ) -> Iterator[list[Note]]:
+        """Sample an *answer*: what the model plays after the fed notes, lasting ``length`` ticks from its first note.
+
+        Unlike :meth:`generate`, time is relative to the answer: its first note starts at tick 0
+        (the caller places it), the model's own timing follows, and every note ends by
+        ``length``. The model is asked one event per ``next()``, so a caller can do other work
+        between events; each step yields the notes that event made (note events: the note it
+        is, if any; chords: all notes at the end, since a chord token can hold a pitch on).
+        Notes the model samples before the fed notes' end (under the phrase) are fed back to
+        it but not answered, as in :meth:`generate`. If no note comes within
+        :data:`MAX_ANSWER_WAIT_BARS` bars after the phrase's end, the answer is silence.
+
+        The setup (flush, sampler) runs now; the iterator only samples, from copies of the
+        state, so :meth:`reset` may be called while an answer is still being sampled.
+
+        Args:
+            length: ticks from the answer's first note to its end (>= 1).
+            params: sampling parameters (defaults if None).
+            seed: an int or a Generator.
+            channel: MIDI channel of the notes (default: the continuator's).
+            grid: the meter (bars of waiting are counted in it; default: the model's grid).
+
+        Raises:
+            RepresentationError: a chord model with nothing fed, or ``length`` < 1.
+        """
+        if length < 1:
+            raise RepresentationError(f"an answer lasts at least one tick, not {length}")
+        self.flush()
+        if self.logits is None:
+            raise RepresentationError(f"a {self.codec.NAME} model needs at least one note to answer")
+        grid = _check_grid(grid, self.codec)
+        params = params or SamplingParams()
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        channel = self.channel if channel is None else channel
+        begin = self.end - self.origin  # relative ticks: where the phrase stopped sounding
+        max_wait = MAX_ANSWER_WAIT_BARS * grid.ticks_per_bar
+        beats = -(-(length + max_wait + max(0, begin - self._time)) // grid.ticks_per_beat)
+        max_events = max(MIN_MAX_EVENTS, MAX_EVENTS_PER_BEAT * beats)
+        sampler = self._sampler(params, rng)
+        return self._answer_events(sampler, self.logits, self.state, begin, length, max_wait, max_events, channel)
+
+    def _answer_events(self, sampler: Any, logits: list[np.ndarray], state: Any, begin: int, length: int,
+                       max_wait: int, max_events: int, channel: int) -> Iterator[list[Note]]:
+        codec = self.codec
+        events = isinstance(codec, NoteEventCodec)
+        model = self.model
+        first: int | None = None
+        segments: list[tuple[tuple[int, ...], int]] = []  # chords: (chord, duration) from the first sounding one
+        for _ in range(max_events):
+            token = sampler.sample(logits)
+            onset = sampler.now if events else sampler.now - sampler.advance(token)
+            if first is None and onset - begin > max_wait:
+                log.info("the model played nothing for %d ticks after the phrase: a silent answer", max_wait)
+                break
+            if first is not None and onset - first >= length:
+                break
+            logits, state = model.step(token, state)
+            if events:
+                pitch, duration, velocity = int(token[1]), int(token[2]), int(token[3])
+                if pitch < 128 and onset >= begin:
+                    first = onset if first is None else first
+                    start = onset - first
+                    vel = velocity if 1 <= velocity <= 127 else DEFAULT_VELOCITY
+                    yield [Note(start, pitch, max(1, min(duration, length - start)), vel, channel)]
+                    continue
+                yield []
+                continue
+            assert isinstance(codec, ChordCodec)
+            chord = codec.vocabulary.chords[int(token[0])]
+            duration = int(codec.vocabulary.durations[int(token[1])])
+            if first is None and (not chord or onset < begin):
+                yield []
+                continue
+            first = onset if first is None else first
+            segments.append((chord, min(duration, length - (onset - first))))
+            yield []
+        else:
+            log.warning("stopped an answer after %d events without reaching its end", max_events)
+        if segments:
+            notes = unchordify(segments, origin=0, channel=channel)
+            yield [n for n in notes if n.start < length]
 
     def _decode(self, tokens: Sequence[tuple[int, np.ndarray]], channel: int) -> list[Note]:
         """Notes (relative ticks) from sampled tokens and their onsets."""

@@ -81,6 +81,20 @@ class LiveState:
             self._values = trial
             self.changes += 1
 
+    def reset(self, overrides: Mapping[str, Any] | None = None) -> None:
+        """Start over from the defaults and ``overrides`` (edge values), all at once (a preset switch).
+
+        Raises:
+            ParamError: as the constructor; the state is left as it was.
+        """
+        values = defaults()
+        for name, value in (overrides or {}).items():
+            values[name] = validate(name, value)
+        _check_relations(values)
+        with self._lock:
+            self._values = values
+            self.changes += 1
+
     def set(self, name: str, value: Any, publish: Callable[[SetParam], None] | None = None) -> SetParam:
         """Validate edge ``value``, apply it (see :meth:`apply`) and return the event."""
         event = SetParam.from_edge(name, value)

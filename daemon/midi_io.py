@@ -13,7 +13,8 @@ Whatever cannot be opened raises :class:`~daemon.errors.PortError` with what to 
 The input callback (thread 1 in DESIGN.md) runs on rtmidi's thread (JACK's process thread
 under JACK): it only stamps the message with :func:`daemon.timebase.now_s` and puts
 ``(time_s, message)`` on a bounded :class:`InputQueue`; when the queue is full the message is
-dropped and counted, never waited for.
+dropped and counted, never waited for. The same queue wakes the engine for control events
+(:meth:`InputQueue.wake` puts :data:`WAKE`), so the engine waits on one queue for both.
 
 This module must not import torch, ``training`` or ``export``.
 """
@@ -64,6 +65,10 @@ ALSA_SEQ_DEVICE = "/dev/snd/seq"
 JACK_START_HINT = "jackd --no-realtime -d dummy -r 48000 -p 64 &"
 RTMIDI_BACKEND = "mido.backends.rtmidi"
 
+WAKE = mido.Message("reset")
+"""Put by :meth:`InputQueue.wake` to wake the consumer; compare with ``is`` (a real System Reset
+message from a port is another object)."""
+
 
 class InputQueue:
     """A bounded queue of ``(time_s, message)`` pairs, filled by MIDI input callbacks.
@@ -95,10 +100,24 @@ class InputQueue:
             with self._overflow_lock:
                 self.dropped += 1
 
+    def wake(self) -> None:
+        """Wake the consumer now (it reads :data:`WAKE`); a full queue needs no wake-up."""
+        try:
+            self._queue.put_nowait((self._clock(), WAKE))
+        except queue.Full:
+            pass
+
     def get(self, timeout_s: float) -> tuple[float, mido.Message] | None:
         """Return the oldest ``(time_s, message)``, waiting up to ``timeout_s`` seconds, or None."""
         try:
-            return self._queue.get(timeout=timeout_s)
+            return self._queue.get(timeout=max(0.0, timeout_s))
+        except queue.Empty:
+            return None
+
+    def get_nowait(self) -> tuple[float, mido.Message] | None:
+        """Return the oldest ``(time_s, message)`` if there is one, else None, without waiting."""
+        try:
+            return self._queue.get_nowait()
         except queue.Empty:
             return None
 

@@ -93,6 +93,9 @@ ERROR = f"{ROOT}/error"
 STATUS = f"{ROOT}/status"
 PRESET = f"{ROOT}/preset"
 LEARN = f"{ROOT}/learn"
+CLOCK = f"{ROOT}/clock"
+CURRENT_PRESET = f"{ROOT}/preset/current"
+COUNT = f"{ROOT}/count"
 UNREADABLE = "(packet)"  # the address in an error reply about a packet whose address could not be read
 
 BUNDLE_PREFIX = b"#bundle\x00"
@@ -324,6 +327,27 @@ class OscFeedback:
         for name, value in values.items():  # every one is sent, whatever happened to the one before
             ok = self.param(name, value) and ok
         return self.send(STATUS_END, len(values)) and ok
+
+    def clock(self, source: str, bpm: float, running: bool, position_beats: float) -> bool:
+        """``/antiphon/clock <source> <bpm> <running> <position>``.
+
+        Args:
+            source: ``midi`` or ``internal``.
+            bpm: the tempo followed (MIDI clock: the smoothed estimate), quarter notes per minute.
+            running: False while the DAW is stopped.
+            position_beats: where the clock is as this is sent, in beats from its origin (the
+                MIDI song start, or the internal clock's start): bar lines fall on multiples of
+                the bar's length in beats.
+        """
+        return self.send(CLOCK, source, float(bpm), int(bool(running)), float(position_beats))
+
+    def current_preset(self, name: str) -> bool:
+        """``/antiphon/preset/current <name>``: the preset playing."""
+        return self.send(CURRENT_PRESET, name)
+
+    def count(self, name: str, value: int) -> bool:
+        """``/antiphon/count <name> <value>``: one of the daemon's counters."""
+        return self.send(COUNT, name, int(value))
 
     def learning(self, param: str) -> bool:
         """``/antiphon/learning <param>``: learn mode started (``none``: stopped)."""
@@ -820,6 +844,11 @@ FEEDBACK_ROWS: tuple[tuple[str, str, str], ...] = (
      "for every note Antiphon plays"),
     (PHRASE, f"int notes, float duration (beats), string key (C ... B or {NO_KEY})",
      "for every phrase Antiphon hears end"),
+    (CLOCK, "string source (midi or internal), float tempo (BPM), int running (1 or 0), float position (beats)",
+     "in reply to status: the clock followed, its tempo estimate and where it is"),
+    (CURRENT_PRESET, "string: preset name", "in reply to status"),
+    (COUNT, "string name, int value",
+     "in reply to status, one per counter (phrases, answers, echoes, input_dropped, late_dropped...)"),
     (LEARNING, "string: parameter", f"learn mode started (`{NO_KEY}`: stopped)"),
     (LEARNED, "string parameter, int CC 0-119, int channel 1-16", "a CC was learned"),
     (ERROR, f"string address (or `{UNREADABLE}`), string message",

@@ -46,6 +46,9 @@ _LETTER_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 SCALE_ALIASES = {"pentatonic": "major-pentatonic"}  # extra names accepted for a scale
 MODES = ("respond", "accompany", "both", "thru")
 METER_DENOMINATORS = (1, 2, 4, 8, 16, 32)  # note values a time signature may count in
+# Live density 0..1 maps onto the sampler's density factor DENSITY_SPAN ** (2 * (d - 0.5)):
+# 0 -> 1/4 (gaps of a beat four times likelier), 0.5 -> 1 (as the model learned), 1 -> 4.
+DENSITY_SPAN = 4.0
 
 
 class ParamError(AntiphonError, ValueError):
@@ -366,6 +369,18 @@ def edge_args(name: str, value: Any) -> list[Any]:
     return list(edge) if isinstance(edge, tuple) else [edge]
 
 
+def sampler_density(live: float) -> float:
+    """The sampler's density factor (> 0, 1 = as learned) for a live density 0-1 (0.5 = as learned)."""
+    return float(DENSITY_SPAN ** (2.0 * (min(max(live, 0.0), 1.0) - 0.5)))
+
+
+def live_density(factor: float) -> float:
+    """Inverse of :func:`sampler_density`, clamped to the live range 0-1."""
+    if not factor > 0:
+        return 0.0
+    return min(1.0, max(0.0, 0.5 + math.log(factor) / (2.0 * math.log(DENSITY_SPAN))))
+
+
 def defaults() -> dict[str, Any]:
     """Every parameter's default, internal form, in table order."""
     return {p.name: validate(p.name, p.default) for p in PARAMS}
@@ -387,5 +402,5 @@ def invalid_example(name: str) -> Any:
 __all__ = [
     "KEY_NAMES", "MODES", "NO_KEY", "PARAMS", "SPECS", "Kind", "ParamError", "ParamRangeError", "ParamSpec",
     "ParamTypeError", "UnknownParamError", "defaults", "edge_args", "invalid_example", "key_name",
-    "parse_key", "show", "spec", "to_edge", "validate", "validate_args",
+    "live_density", "parse_key", "sampler_density", "show", "spec", "to_edge", "validate", "validate_args",
 ]

@@ -12,6 +12,12 @@ The ledger
     note-off for every sounding key, release a held sustain pedal, and send CC 123 (all notes
     off) on every channel used, then drop whatever was pending.
 
+Groups
+    A message may be scheduled with a ``group`` (any hashable: the engine tags each answer and
+    the accompaniment). :meth:`Scheduler.cancel` drops a group's pending note-ons and every
+    note-off that would have closed them, and keeps the note-offs of its notes already sounding,
+    so a cancelled answer never leaves a note hanging.
+
 Lateness
     A note-on sent more than ``late_tolerance_s`` after its time is *dropped and counted*, and
     so is the note-off that would have closed it; late notes never come out as a burst. Every
@@ -23,7 +29,9 @@ Thread-safety contract
     output, is guarded by one lock: an output never sees two threads at once, and messages
     leave in the order the ledger accounted them. Scheduled messages are sent by the scheduler
     thread; :meth:`panic` and :meth:`stop` send from the calling thread, under the same lock.
-    A message that fails to send is logged and counted; it never stops the scheduler.
+    A message that fails to send is logged and counted; it never stops the scheduler. The
+    ``on_sent`` hook runs under that lock for every message written: it must be quick (the
+    engine's echo filter appends to a deque).
 
 This module must not import torch, ``training`` or ``export``.
 """
@@ -33,9 +41,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -59,6 +68,7 @@ LATE_WARNING_INTERVAL_S = 1.0  # at most one "dropped late note-ons" warning per
 JOIN_TIMEOUT_S = 2.0  # how long stop() waits for the thread to end
 
 Key = tuple[str, int, int]  # (port, channel 0-15, pitch 0-127)
+SentHook = Callable[[str, mido.Message, float], None]  # (port, message, clock seconds when written)
 
 
 class Output(Protocol):
@@ -80,6 +90,7 @@ class SchedulerStats:
         retriggers: note-ons that found their key sounding and closed it first.
         send_errors: messages an output refused.
         ignored_after_stop: messages scheduled after :meth:`Scheduler.stop`.
+        cancelled: pending messages dropped by :meth:`Scheduler.cancel`.
     """
 
     sent: int = 0
@@ -89,6 +100,7 @@ class SchedulerStats:
     retriggers: int = 0
     send_errors: int = 0
     ignored_after_stop: int = 0
+    cancelled: int = 0
 
 
 def is_note_on(msg: mido.Message) -> bool:
@@ -112,6 +124,11 @@ class Scheduler:
         outputs: port name -> output; messages are scheduled by port name.
         clock: the time source in seconds (the daemon's :func:`now_s`; tests pass a fake).
         late_tolerance_s: how late a note-on may be sent, in seconds, before it is dropped.
+        on_sent: called with (port, message, clock seconds) for every message written, under
+            the scheduler's lock (keep it quick); None for nothing.
+        realtime_priority: ask for this SCHED_FIFO priority (1-99) for the scheduler thread, so
+            that it wakes on time on a busy machine (Linux; needs root, CAP_SYS_NICE or an
+            rtprio limit, as for JACK); refused quietly (see :attr:`realtime`). None: ordinary.
     """
 
     def __init__(
@@ -119,6 +136,8 @@ class Scheduler:
         outputs: Mapping[str, Output],
         clock: Clock = now_s,
         late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S,
+        on_sent: SentHook | None = None,
+        realtime_priority: int | None = None,
     ) -> None:
         if not outputs:
             raise ValueError("the scheduler needs at least one output")
@@ -126,7 +145,7 @@ class Scheduler:
         self._clock = clock
         self._late_tolerance_s = late_tolerance_s
         self._cond = threading.Condition(threading.Lock())
-        self._heap: list[tuple[float, int, str, mido.Message]] = []
+        self._heap: list[tuple[float, int, str, mido.Message, Hashable]] = []
         self._seq = itertools.count()  # ties at one time leave in the order scheduled
         self._sounding: Counter[Key] = Counter()  # key -> note-ons still owed a note-off
         self._dropped_owed: Counter[Key] = Counter()  # key -> note-offs owed to dropped note-ons
@@ -136,6 +155,10 @@ class Scheduler:
         self._last_late_warning_s = float("-inf")
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._on_sent = on_sent
+        self._realtime_priority = realtime_priority
+        self._started = threading.Event()
+        self.realtime = False  # True once the thread runs at real-time priority
 
     # ---------------------------------------------------------------------------------- API
 
@@ -144,8 +167,16 @@ class Scheduler:
         """The scheduler's time source (seconds)."""
         return self._clock
 
-    def schedule(self, time_s: float, msg: mido.Message, port: str = DEFAULT_PORT) -> None:
+    @property
+    def late_tolerance_s(self) -> float:
+        """How late a note-on may be sent before it is dropped (seconds)."""
+        return self._late_tolerance_s
+
+    def schedule(self, time_s: float, msg: mido.Message, port: str = DEFAULT_PORT,
+                 group: Hashable = None) -> None:
         """Send ``msg`` on ``port`` at ``time_s`` (clock seconds; a past time means now).
+
+        ``group`` tags the message for :meth:`cancel` (None: no group).
 
         Raises:
             ValueError: ``port`` is not one of the scheduler's outputs.
@@ -156,7 +187,7 @@ class Scheduler:
             if self._stopping:
                 self._count(ignored_after_stop=1)
                 return
-            entry = (time_s, next(self._seq), port, msg)
+            entry = (time_s, next(self._seq), port, msg, group)
             heapq.heappush(self._heap, entry)
             if self._heap[0] is entry:
                 self._cond.notify()
@@ -168,6 +199,38 @@ class Scheduler:
         """
         with self._cond:
             return self._send_due_locked()
+
+    def cancel(self, group: Hashable) -> int:
+        """Drop ``group``'s pending note-ons and other messages, keeping what closes sounding notes.
+
+        A pending note-off of the group is dropped when a pending note-on of the group on the
+        same key comes before it (it would close that note); otherwise it closes a note already
+        sounding and stays. Returns how many messages were dropped.
+        """
+        if group is None:
+            raise ValueError("cancel needs a group; use panic() to drop everything")
+        with self._cond:
+            mine = sorted(e for e in self._heap if e[4] == group)
+            if not mine:
+                return 0
+            opened: Counter[Key] = Counter()  # pending note-ons of the group, per key, so far in time
+            dropped: set[int] = set()
+            for time_s, seq, port, msg, _ in mine:
+                if is_note_on(msg):
+                    opened[(port, msg.channel, msg.note)] += 1
+                    dropped.add(seq)
+                elif is_note_off(msg):
+                    key = (port, msg.channel, msg.note)
+                    if opened[key]:
+                        opened[key] -= 1
+                        dropped.add(seq)
+                else:
+                    dropped.add(seq)
+            self._heap = [e for e in self._heap if e[1] not in dropped]
+            heapq.heapify(self._heap)
+            self._count(cancelled=len(dropped))
+            self._cond.notify()
+            return len(dropped)
 
     def panic(self) -> None:
         """Close every sounding note, release held pedals, send CC 123 on every used channel, drop pending."""
@@ -183,6 +246,7 @@ class Scheduler:
                 raise RuntimeError("the scheduler is already started")
             self._thread = threading.Thread(target=self._run, name="antiphon-scheduler", daemon=True)
         self._thread.start()
+        self._started.wait(JOIN_TIMEOUT_S)
 
     def stop(self) -> None:
         """Stop for good: panic (note-offs, pedal up, CC 123), drop pending messages, end the thread.
@@ -219,6 +283,9 @@ class Scheduler:
     # ----------------------------------------------------------------------------- internals
 
     def _run(self) -> None:
+        if self._realtime_priority is not None:
+            self.realtime = _raise_priority(self._realtime_priority)
+        self._started.set()
         with self._cond:
             while not self._stopping:
                 next_due_s = self._send_due_locked()
@@ -229,7 +296,7 @@ class Scheduler:
     def _send_due_locked(self) -> float | None:
         now = self._clock()
         while self._heap and self._heap[0][0] <= now:
-            time_s, _, port, msg = heapq.heappop(self._heap)
+            time_s, _, port, msg, _ = heapq.heappop(self._heap)
             self._dispatch_locked(port, msg, lateness_s=now - time_s, now_s=now)
             now = self._clock()
         return self._heap[0][0] if self._heap else None
@@ -296,6 +363,8 @@ class Scheduler:
             log.error("could not send %s on %s: %s", msg, port, exc)
             return False
         self._count(sent=1)
+        if self._on_sent is not None:
+            self._on_sent(port, msg, self._clock())
         return True
 
     def _count(self, **increments: int) -> None:
@@ -308,3 +377,19 @@ class Scheduler:
                 "dropped a note-on %.1f ms late (tolerance %.1f ms); %d dropped so far",
                 lateness_s * 1e3, self._late_tolerance_s * 1e3, self._stats.late_note_ons_dropped,
             )
+
+
+def _raise_priority(priority: int) -> bool:
+    """Put the calling thread on SCHED_FIFO at ``priority``; False (logged) where that is not allowed."""
+    setter = getattr(os, "sched_setscheduler", None)
+    if setter is None:
+        log.info("real-time scheduling is not available here; the scheduler runs at normal priority")
+        return False
+    try:
+        setter(0, os.SCHED_FIFO, os.sched_param(priority))  # 0: this thread (Linux)
+    except (OSError, ValueError) as exc:
+        log.info("the scheduler thread runs at normal priority (real-time priority %d refused: %s); notes may "
+                 "jitter on a busy machine: allow rtprio for your user, as JACK needs, or pass --no-realtime",
+                 priority, exc.strerror if isinstance(exc, OSError) else exc)
+        return False
+    return True

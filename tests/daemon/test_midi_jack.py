@@ -37,7 +37,7 @@ class Daemon:
     def __init__(self, *args: str) -> None:
         self.client_name = f"AntiphonT{uuid.uuid4().hex[:6]}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "--client-name", self.client_name, *args],
+            [sys.executable, "-m", "daemon", "run", "--client-name", self.client_name, "--no-osc", *args],
             cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True,
         )
@@ -275,7 +275,8 @@ def test_run_connects_to_existing_ports_by_part_of_their_name(peer: Peer) -> Non
 @pytest.mark.jack
 def test_run_with_a_missing_port_name_lists_the_candidates(peer: Peer) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "daemon", "run", "--midi-api", "jack", "--in", "no such port"],
+        [sys.executable, "-m", "daemon", "run", "--mode", "thru", "--no-osc", "--midi-api", "jack",
+         "--in", "no such port"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode != 0
@@ -286,7 +287,7 @@ def test_run_with_a_missing_port_name_lists_the_candidates(peer: Peer) -> None:
 
 @pytest.mark.skipif(os.path.exists("/dev/snd/seq"), reason="this machine has an ALSA sequencer")
 def test_run_on_alsa_without_a_sequencer_fails_with_what_to_do() -> None:
-    done = subprocess.run([sys.executable, "-m", "daemon", "run", "--midi-api", "alsa"],
+    done = subprocess.run([sys.executable, "-m", "daemon", "run", "--mode", "thru", "--no-osc", "--midi-api", "alsa"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
@@ -294,9 +295,9 @@ def test_run_on_alsa_without_a_sequencer_fails_with_what_to_do() -> None:
     assert "jackd --no-realtime -d dummy" in done.stderr and "--midi-api jack" in done.stderr
 
 
-def test_other_modes_say_they_are_not_built_yet() -> None:
+def test_an_unknown_mode_lists_the_modes() -> None:
     done = subprocess.run([sys.executable, "-m", "daemon", "run", "--mode", "lstm"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0
-    assert "--mode lstm is not built yet" in done.stderr and "--mode thru" in done.stderr
+    assert done.returncode == 2
+    assert "invalid choice: 'lstm'" in done.stderr and "respond" in done.stderr and "thru" in done.stderr
     assert "Traceback" not in done.stderr

@@ -321,3 +321,50 @@ def test_thread_sends_on_time_and_stop_ends_it() -> None:
         scheduler.stop()
     assert out.sent[-1] == cc(ALL_NOTES_OFF, 0)
     assert on(70) not in out.sent
+
+
+def test_cancel_drops_a_groups_pending_notes_and_keeps_note_offs_of_sounding_ones(
+    scheduler: Scheduler, clock: FakeClock, out: RecordingOutput,
+) -> None:
+    t0 = clock()
+    scheduler.schedule(t0 + 0.125, on(60), group="answer")
+    scheduler.schedule(t0 + 0.5, off(60), group="answer")
+    scheduler.schedule(t0 + 0.25, on(62), group="answer")
+    scheduler.schedule(t0 + 0.375, off(62), group="answer")
+    scheduler.schedule(t0 + 0.25, on(70), group="other")
+    scheduler.schedule(t0 + 0.375, off(70), group="other")
+    clock.advance(0.125)
+    scheduler.pump()
+    assert out.sent == [on(60)]
+    assert scheduler.cancel("answer") == 2  # 62's note-on and note-off; 60's note-off stays
+    for _ in range(4):
+        clock.advance(0.125)
+        scheduler.pump()
+    assert out.sent == [on(60), on(70), off(70), off(60)]
+    assert not scheduler.sounding()
+    assert scheduler.stats().cancelled == 2
+
+
+def test_a_cancelled_retrigger_keeps_the_note_off_of_the_note_already_sounding(
+    scheduler: Scheduler, clock: FakeClock, out: RecordingOutput,
+) -> None:
+    t0 = clock()
+    scheduler.schedule(t0, on(60), group="a")
+    scheduler.schedule(t0 + 0.25, off(60), group="a")
+    scheduler.schedule(t0 + 0.375, on(60), group="a")
+    scheduler.schedule(t0 + 0.5, off(60), group="a")
+    scheduler.pump()
+    scheduler.cancel("a")
+    clock.advance(1.0)
+    scheduler.pump()
+    assert out.sent == [on(60), off(60)]
+
+
+def test_every_message_written_is_reported_to_the_sent_hook(clock: FakeClock, out: RecordingOutput) -> None:
+    seen: list[tuple[str, mido.Message, float]] = []
+    scheduler = Scheduler({DEFAULT_PORT: out}, clock=clock, on_sent=lambda p, m, t: seen.append((p, m, t)))
+    scheduler.schedule(clock(), on(60))
+    scheduler.pump()
+    scheduler.panic()
+    assert [m for _, m, _ in seen] == [on(60), off(60), cc(ALL_NOTES_OFF, 0)]
+    assert all(p == DEFAULT_PORT and t == clock() for p, _, t in seen)

@@ -1,0 +1,308 @@
+"""Phrase end -> first note-on of the answer, through a real JACK server, when that note is due at once.
+
+The set-up (all real: :mod:`benchmarks.jack_rig`):
+
+* ``jackd -S --no-realtime -d dummy -r 48000 -p 64`` (1.33 ms periods);
+* ``jack_midi_clock`` at :data:`BPM` as the clock master (JACK transport rolled with
+  ``jack_transport``), wired to "Antiphon In" and to the peer's monitor;
+* the daemon as a subprocess on a preset with ``phrase_end = "bar"`` (the phrase ends at the
+  first bar line reached in silence), ``start = "step"`` (the answer's first note sounds on
+  the first grid step at or after the phrase end: here the bar line itself), 2/4 bars;
+* a peer that plays one short note at the start of every other bar and listens.
+
+So the first note of each answer is due exactly at a bar line, the moment the phrase ends.
+One trial's latency is the arrival of that note-on at the monitor minus the arrival of the bar
+line's clock pulse at the same monitor: both cross JACK the same way, so what is left is the
+daemon's own delay (its clock prediction, the scheduler thread's wake-up, the output's JACK
+period). Negative means the note came before the pulse (the tempo prediction ran ahead).
+The answer is sampled ahead, during the silence before the bar line; a trial whose answer
+has no note at its bar line within :data:`MISS_AFTER_S` is counted as a miss.
+
+Which model: ``--latency-model FILE.onnx``; else the bundled ``presets/folk-events.onnx``;
+else a freshly initialised note-events LSTM of the bundled size (2 x 256), exported on the
+fly (needs torch: the [train] extra), and the results say so.
+
+``run(args, quick)`` is the section for ``python -m benchmarks``; :func:`measure` returns the
+plain numbers as a dict (``measure(quick=True)``: ~30 trials, about half a minute).
+
+This module must not import torch at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import presets
+from benchmarks import Section, Timing
+from benchmarks.jack_rig import (
+    Daemon,
+    MidiClockMaster,
+    Peer,
+    RigError,
+    jack_connect,
+    jack_server,
+    note_off,
+    note_on,
+)
+from daemon.errors import AntiphonError
+
+log = logging.getLogger(__name__)
+
+NAME = "response_latency"
+TITLE = "Phrase end -> first answer note-on (JACK dummy 48 kHz / 64 frames, MIDI clock)"
+TRIALS_QUICK = 30
+TRIALS_FULL = 200
+BPM = 300.0  # fast, so that 200 trials take under three minutes
+BEATS_PER_BAR = 2  # 2/4: a bar is 48 pulses
+PULSES_PER_BAR = 24 * BEATS_PER_BAR
+NOTE_AT_PULSE = 2  # the phrase's note starts this many pulses after its bar line...
+NOTE_S = 0.05  # ...and lasts this long, leaving most of the bar silent
+MISS_AFTER_S = 0.050  # a first note later than the scheduler's late tolerance never comes
+ANSWER_CHANNEL = 1  # 0-15
+CLOCKS = ("internal", "midi")
+TARGET_P99_MS = 3.0
+BUNDLED_MODEL = presets.PRESETS_DIR / "folk-events.onnx"
+RANDOM_HIDDEN, RANDOM_LAYERS = 256, 2
+
+PRESET = """
+description = "response latency benchmark"
+mode = "respond"
+[model]
+file = "{model}"
+[sampling]
+temperature = 1.0
+[midi]
+channel = {channel}
+prompt = "all"
+[respond]
+answer_bars = 1
+phrase_end_beats = 0.25
+phrase_end = "bar"
+start = "step"
+[clock]
+bpm = {bpm}
+numerator = {beats}
+denominator = 4
+"""
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--latency-model", type=Path, help="an LSTM .onnx file to answer with")
+    group.add_argument("--trials", type=int, help=f"answers to time (default {TRIALS_FULL}, --quick {TRIALS_QUICK})")
+
+
+def _model(workdir: Path, given: Path | None) -> tuple[Path, str]:
+    if given is not None:
+        return given, f"model: {given}"
+    if BUNDLED_MODEL.is_file():
+        return BUNDLED_MODEL, f"model: bundled {BUNDLED_MODEL.name}"
+    try:
+        from export.checkpoints import random_lstm_checkpoint
+        from export.to_onnx import export_lstm
+    except ModuleNotFoundError as exc:
+        raise AntiphonError("no bundled LSTM yet and no torch to make a stand-in: install the [train] extra "
+                            "or pass --latency-model FILE.onnx") from exc
+    checkpoint = random_lstm_checkpoint(workdir / "random.pt", hidden_size=RANDOM_HIDDEN, num_layers=RANDOM_LAYERS,
+                                        seed=0)
+    note = (f"model: no bundled model yet, so a freshly initialised note-events LSTM of the bundled size "
+            f"({RANDOM_LAYERS} x {RANDOM_HIDDEN}), exported on the fly")
+    return export_lstm(checkpoint, workdir / "random.onnx"), note
+
+
+def measure(quick: bool, model: Path | None = None, trials: int | None = None) -> dict[str, Any]:
+    """Run the benchmark, once per clock; return every latency (ms) and a summary per clock.
+
+    Returns:
+        ``{"internal": {...}, "midi": {...}}``, each with ``latencies_ms`` (signed, one per
+        answered trial), ``clock_jitter_ms`` (each bar line's arrival minus a line fitted through
+        the two bars of pulses before it: the master's own irregularity; 0 for the internal
+        clock), ``n``, ``median_ms``, ``p95_ms``, ``p99_ms``, ``max_ms``, ``min_ms``, ``misses``
+        (no first note), ``silent_answers`` (the model chose to rest: not a timing fault),
+        ``late_misses``, ``trials``, ``bpm_nominal``, ``bpm_measured``, ``model``,
+        ``daemon_counts``, ``target_p99_ms``, ``target_met``.
+
+    Raises:
+        AntiphonError: JACK, jack_midi_clock or the model are not available.
+    """
+    n_trials = trials or (TRIALS_QUICK if quick else TRIALS_FULL)
+    with tempfile.TemporaryDirectory(prefix="antiphon-latency-") as tmp:
+        workdir = Path(tmp)
+        model_path, model_note = _model(workdir, model)
+        folder = workdir / "presets"
+        folder.mkdir()
+        (folder / "bench.toml").write_text(PRESET.format(model=model_path, channel=ANSWER_CHANNEL + 1, bpm=BPM,
+                                                         beats=BEATS_PER_BAR))
+        results = {}
+        for clock in CLOCKS:
+            with jack_server(workdir / f"jackd-{clock}.log"):
+                results[clock] = _trials(folder, n_trials, model_note, clock)
+        return results
+
+
+def _trials(folder: Path, n_trials: int, model_note: str, clock: str) -> dict[str, Any]:
+    """Time ``n_trials`` answers with the daemon following ``clock`` (``"midi"`` or ``"internal"``)."""
+    peer = Peer()
+    daemon = Daemon("--preset", "bench", "--seed", "1", env={"ANTIPHON_PRESETS_DIR": str(folder)})
+    master: MidiClockMaster | None = None
+    latencies: list[float] = []
+    jitter: list[float] = []
+    misses = 0
+    try:
+        daemon.wait_for("ready")
+        peer.wire(daemon)
+        bar_time: _MidiBars | _InternalBars
+        if clock == "midi":
+            master = MidiClockMaster(BPM)
+            jack_connect(master.port, daemon.port("Antiphon In"))
+            jack_connect(master.port, peer.monitor_port)
+            master.transport("locate 0")
+            master.transport("play")
+            daemon.wait_for("MIDI clock tempo", timeout_s=15.0)
+            bar_time = _midi_bar_time(peer)
+        else:
+            bar_time = _internal_bar_time(daemon)
+        bar = bar_time.first_bar()
+        for trial in range(n_trials):
+            bar += (-bar) % 2  # phrases on even bars, answers on odd ones
+            bar_time.wait(bar, NOTE_AT_PULSE)
+            pitch = 60 + trial % 12
+            peer.send(note_on(pitch, 0, 90))
+            time.sleep(NOTE_S)
+            peer.send(note_off(pitch, 0))
+            due = bar_time.wait(bar + 1, 0)
+            bar_time.wait(bar + 2, -4)  # the answer's bar is (nearly) over
+            heard = [t for t, m in peer.timed()
+                     if m.type == "note_on" and m.velocity > 0 and m.channel == ANSWER_CHANNEL
+                     and due - 0.5 * 60.0 / BPM < t < due + MISS_AFTER_S]
+            jitter.append((due - bar_time.steady(bar + 1)) * 1e3)
+            if heard:
+                latencies.append((heard[0] - due) * 1e3)
+            else:
+                misses += 1
+            bar += 2
+            if len(peer.received) > 20000:
+                peer.clear()  # pulses are kept apart; keep the scan short
+        counts = daemon.status()
+        measured = bar_time.measured_bpm()
+    except RigError as exc:
+        raise AntiphonError(f"response latency benchmark: {exc}") from exc
+    finally:
+        if master is not None:
+            master.close()
+        daemon.stop()
+        peer.close()
+    values = np.array(latencies, np.float64)
+    silent = int(counts.get("silent_answers", 0))
+    summary: dict[str, Any] = {"clock": clock, "trials": n_trials, "n": int(values.size), "misses": misses,
+                               "silent_answers": silent, "late_misses": max(0, misses - silent),
+                               "latencies_ms": [round(v, 4) for v in latencies],
+                               "clock_jitter_ms": [round(v, 4) for v in jitter], "bpm_nominal": BPM,
+                               "bpm_measured": float(measured), "model": model_note,
+                               "daemon_counts": {k: v for k, v in counts.items()
+                                                 if k not in ("clock", "preset", "clock_received_s")},
+                               "target_p99_ms": TARGET_P99_MS}
+    if values.size:
+        summary.update({"median_ms": float(np.median(values)), "p95_ms": float(np.percentile(values, 95)),
+                        "p99_ms": float(np.percentile(values, 99)), "max_ms": float(values.max()),
+                        "min_ms": float(values.min()),
+                        "target_met": bool(np.percentile(values, 99) <= TARGET_P99_MS and misses == silent)})
+    return summary
+
+
+class _MidiBars:
+    """Bar lines as the clock master's pulses arrive at the peer."""
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+
+    def first_bar(self) -> int:
+        return len(self.peer.pulses) // PULSES_PER_BAR + 2
+
+    def wait(self, bar: int, pulses: int) -> float:
+        return self.peer.wait_pulse(bar * PULSES_PER_BAR + pulses, timeout_s=10.0)
+
+    def steady(self, bar: int) -> float:
+        """The bar line on a straight line fitted through the pulses of the two bars before it."""
+        index = bar * PULSES_PER_BAR
+        first = max(0, index - 2 * PULSES_PER_BAR)
+        times = np.array(self.peer.pulses[first:index])
+        slope, intercept = np.polyfit(np.arange(first, first + len(times)), times, 1)
+        return float(intercept + slope * index)
+
+    def measured_bpm(self) -> float:
+        pulses = np.array(self.peer.pulses[-PULSES_PER_BAR * 8:])
+        return 60.0 / (np.polyfit(np.arange(len(pulses)), pulses, 1)[0] * 24) if len(pulses) > 2 else float("nan")
+
+
+class _InternalBars:
+    """Bar lines of the daemon's internal clock, from one ``/antiphon/clock`` reply (same monotonic clock)."""
+
+    def __init__(self, position_beats: float, at_s: float) -> None:
+        self.origin_s = at_s - position_beats * 60.0 / BPM
+
+    def time(self, bar: int, pulses: int = 0) -> float:
+        return self.origin_s + (bar * PULSES_PER_BAR + pulses) * 60.0 / (BPM * 24)
+
+    def first_bar(self) -> int:
+        return int((time.perf_counter() - self.origin_s) / (BEATS_PER_BAR * 60.0 / BPM)) + 2
+
+    def wait(self, bar: int, pulses: int) -> float:
+        when = self.time(bar, pulses)
+        while time.perf_counter() < when:
+            time.sleep(min(0.005, max(0.0, when - time.perf_counter())))
+        return when
+
+    def steady(self, bar: int) -> float:
+        return self.time(bar)
+
+    def measured_bpm(self) -> float:
+        return BPM
+
+
+def _midi_bar_time(peer: Peer) -> _MidiBars:
+    return _MidiBars(peer)
+
+
+def _internal_bar_time(daemon: Daemon) -> _InternalBars:
+    status = daemon.status()
+    source, _, _, position = status["clock"]
+    if source != "internal":
+        raise RigError(f"the daemon follows {source} clock, not its internal one")
+    # the position was read between the request leaving and the reply arriving (~0.1-0.5 ms apart)
+    return _InternalBars(position, (status["status_sent_s"] + status["clock_received_s"]) / 2)
+
+
+def run(args: argparse.Namespace, quick: bool) -> Section:
+    """The benchmark section (see the module docstring)."""
+    results = measure(quick, getattr(args, "latency_model", None), getattr(args, "trials", None))
+    section = Section(NAME, TITLE)
+    for clock, result in results.items():
+        label = "internal clock, bar line" if clock == "internal" else "jack_midi_clock, bar line pulse"
+        section.timings.append(Timing(f"{label} -> first answer note-on (signed)",
+                                      np.array(result["latencies_ms"], np.float64) / 1e3,
+                                      "stamped on arrival at the same JACK client"))
+        section.derived.update({
+            f"{clock}: trials": result["trials"],
+            f"{clock}: misses (no first note within 50 ms) / of which silent answers": (
+                f"{result['misses']} / {result['silent_answers']}"),
+            f"{clock}: min / max ms": f"{result.get('min_ms', float('nan')):.2f} / {result.get('max_ms', float('nan')):.2f}",
+            f"{clock}: p99 <= {TARGET_P99_MS:g} ms target met": result.get("target_met", False),
+            f"{clock}: late note-ons dropped by the daemon": result["daemon_counts"].get("late_dropped", 0),
+        })
+    midi = results.get("midi", {})
+    jitter = np.abs(np.array(midi.get("clock_jitter_ms", [0.0]), np.float64))
+    section.derived["jack_midi_clock: nominal / measured bpm"] = (f"{BPM:g} / {midi.get('bpm_measured', float('nan')):.2f}"
+                                                                   " (dummy driver)")
+    section.derived["jack_midi_clock: bar line pulse vs a line through the 2 bars before, |median| / p99 ms"] = (
+        f"{np.median(jitter):.2f} / {np.percentile(jitter, 99):.2f}")
+    section.notes.append(next(iter(results.values()))["model"])
+    section.notes.append("phrase_end = \"bar\", start = \"step\": the first note is due at the bar line that ends "
+                         "the phrase; the answer was sampled during the silence before it")
+    return section

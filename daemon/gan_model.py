@@ -1,0 +1,359 @@
+"""Sample pianoroll bars from an exported GAN generator with onnxruntime.
+
+The generator graph (written by ``export/gan_onnx.py``) maps
+
+* ``noise``     float32 ``(B, Z)``               standard normal,
+* ``previous``  float32 ``(B, tracks, steps, pitches)`` the previous bar's active roll (0/1),
+* ``condition`` float32 ``(B, 13)``              the previous bar's pitch-class profile (12)
+  and a flag that says whether there is a previous bar at all (1) or not (0),
+
+to ``roll`` float32 ``(B, tracks, steps, pitches)`` in [0, 1]. :func:`condition_features`
+builds the two conditioning inputs from bars; training imports it too, so the model is fed
+exactly what it learned on. A zero ``previous`` with flag 0 is the *unconditioned* sample
+(the model was trained with conditioning dropout).
+
+This module must not import torch, ``training`` or ``export``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from daemon.errors import AntiphonError, ModelError
+from daemon.representation import (
+    DEFAULT_VELOCITY,
+    DRUM_CHANNEL,
+    Bars,
+    Note,
+    RollSpec,
+    binarise,
+    codec_from_dict,
+    notes_to_bars,
+)
+
+log = logging.getLogger(__name__)
+
+KIND = "gan"
+FORMAT_VERSION = "1"
+N_PITCH_CLASSES = 12
+CONDITION_DIM = N_PITCH_CLASSES + 1  # pitch-class profile + "there is a previous bar" flag
+META_PREFIX = "antiphon."
+INPUT_NAMES = ("noise", "previous", "condition")
+OUTPUT_NAMES = ("roll",)
+
+
+def pitch_class_matrix(spec: RollSpec) -> np.ndarray:
+    """``(tracks, pitches, 12)`` float32: row ``r`` of a pitched track sounds pitch class
+    ``(lowest_pitch + r) % 12``; drum tracks and rows a track does not have map to nothing."""
+    n_tracks, _, n_pitches = spec.bar_shape
+    out = np.zeros((n_tracks, n_pitches, N_PITCH_CLASSES), np.float32)
+    for t, track in enumerate(spec.tracks):
+        if track.drums:
+            continue
+        rows = np.arange(track.n_pitches)
+        out[t, rows, (track.lowest_pitch + rows) % N_PITCH_CLASSES] = 1.0
+    return out
+
+
+def pitch_class_profile(active: np.ndarray, spec: RollSpec) -> np.ndarray:
+    """Duration-weighted pitch-class profile of each bar over the pitched tracks.
+
+    Args:
+        active: ``(N, tracks, steps, pitches)`` bool or 0/1 roll.
+        spec: the roll's layout.
+
+    Returns:
+        ``(N, 12)`` float32: sounding steps per pitch class, normalised to sum to 1 (all zeros
+        for a bar with no pitched note).
+    """
+    counts = np.einsum("ntsp,tpc->nc", np.asarray(active, np.float32), pitch_class_matrix(spec))  # (N, 12)
+    total = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+
+
+def condition_features(previous: np.ndarray | None, spec: RollSpec, n: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The generator's conditioning inputs for previous bars.
+
+    Args:
+        previous: ``(N, tracks, steps, pitches)`` active roll of the previous bars, or None for
+            ``n`` unconditioned samples.
+        spec: the roll's layout.
+        n: number of samples when ``previous`` is None.
+
+    Returns:
+        ``previous`` float32 ``(N, tracks, steps, pitches)`` and ``condition`` float32 ``(N, 13)``.
+    """
+    if previous is None:
+        shape = (n, *spec.bar_shape)
+        return np.zeros(shape, np.float32), np.zeros((n, CONDITION_DIM), np.float32)
+    roll = np.asarray(previous, np.float32)
+    if roll.ndim != 4 or roll.shape[1:] != spec.bar_shape:
+        raise ModelError(f"a previous bar of shape {roll.shape[1:]} does not fit this model's bars {spec.bar_shape}")
+    flag = np.ones((len(roll), 1), np.float32)
+    return roll, np.concatenate([pitch_class_profile(roll, spec), flag], axis=1)
+
+
+def articulate(active: np.ndarray, onset: np.ndarray, spec: RollSpec) -> np.ndarray:
+    """Apply the articulation gap to consecutive bars of one piece.
+
+    Args:
+        active: bool ``(bars, tracks, steps, pitches)``.
+        onset: bool, same shape.
+        spec: the layout (drum tracks are left alone).
+
+    Returns:
+        A copy of ``active`` where, in pitched tracks, the step just before a re-onset of a
+        still-sounding row is cleared when the note it ends is at least two steps long.
+    """
+    n_bars, n_tracks, steps, pitches = active.shape
+    flat_active = active.transpose(1, 0, 2, 3).reshape(n_tracks, n_bars * steps, pitches).copy()
+    flat_onset = onset.transpose(1, 0, 2, 3).reshape(n_tracks, n_bars * steps, pitches)
+    for t, track in enumerate(spec.tracks):
+        if track.drums:
+            continue
+        a, o = flat_active[t], flat_onset[t]  # (time, pitches)
+        before = np.zeros_like(a)
+        before[:-1] = o[1:] & a[1:]  # a new onset at the next step
+        long_note = np.zeros_like(a)
+        long_note[1:] = a[:-1] & ~o[1:]  # the step continues the note sounding at the step before
+        a &= ~(before & long_note)
+    return np.ascontiguousarray(flat_active.reshape(n_tracks, n_bars, steps, pitches).transpose(1, 0, 2, 3))
+
+
+def assign_tracks(notes: Sequence[Note], spec: RollSpec) -> list[list[Note]]:
+    """Sort a file's or a player's notes into the roll's tracks.
+
+    Drum-channel notes (channel 10) go to the first drum track (dropped if there is none).
+    Pitched notes go by channel when every pitched channel is one a track plays on; otherwise
+    each channel goes to the pitched track whose register (the middle of its rows) is nearest
+    the channel's mean pitch (with as many channels as tracks, lowest channel to lowest track).
+    """
+    out: list[list[Note]] = [[] for _ in spec.tracks]
+    drum_tracks = [t for t, track in enumerate(spec.tracks) if track.drums]
+    pitched = [t for t, track in enumerate(spec.tracks) if not track.drums]
+    by_channel: dict[int, list[Note]] = {}
+    for n in notes:
+        if n.channel == DRUM_CHANNEL:
+            if drum_tracks:
+                out[drum_tracks[0]].append(n)
+        else:
+            by_channel.setdefault(n.channel, []).append(n)
+    if not pitched or not by_channel:
+        return out
+    track_of_channel = {spec.tracks[t].channel: t for t in pitched}
+    if set(by_channel) <= set(track_of_channel):
+        mapping = {ch: track_of_channel[ch] for ch in by_channel}
+    else:
+        mean = {ch: float(np.mean([n.pitch for n in ns])) for ch, ns in by_channel.items()}
+        centre = {t: spec.tracks[t].lowest_pitch + spec.tracks[t].n_pitches / 2 for t in pitched}
+        channels = sorted(by_channel, key=lambda ch: mean[ch])
+        if len(channels) == len(pitched):
+            mapping = dict(zip(channels, sorted(pitched, key=lambda t: centre[t])))
+        else:
+            mapping = {ch: min(pitched, key=lambda t: abs(centre[t] - mean[ch])) for ch in channels}
+    for ch, ns in by_channel.items():
+        out[mapping[ch]].extend(ns)
+    return out
+
+
+def last_bar(tracks: Sequence[Sequence[Note]], spec: RollSpec) -> np.ndarray | None:
+    """The roll the model would see for the last bar that has a note, ``(1, T, S, P)`` bool, or
+    None when no note falls in a track."""
+    if not any(tracks):
+        return None
+    bars = notes_to_bars(tracks, spec)
+    sounding = np.flatnonzero(bars.active.any(axis=(1, 2, 3)))
+    if not len(sounding):
+        return None
+    rolled = articulate(bars.active, bars.onset, spec)  # the training roll's convention
+    return rolled[sounding[-1]][None]
+
+
+def one_per_step(roll: np.ndarray, tracks: Sequence[int]) -> np.ndarray:
+    """Keep, in each of ``tracks``, only the most probable row of every step (voice decoding).
+
+    A track the training data plays one note at a time (a chorale voice) is decoded as one:
+    at each step every row but the likeliest is set to 0 before binarisation, so a threshold
+    or a Bernoulli draw gives at most one note per step.
+
+    Args:
+        roll: float ``(B, T, S, P)`` probabilities.
+        tracks: indices of the monophonic tracks.
+
+    Returns:
+        A copy of ``roll`` with the other rows of those tracks zeroed.
+    """
+    out = np.array(roll, np.float32, copy=True)
+    for t in tracks:
+        part = out[:, t]  # (B, S, P)
+        keep = np.zeros(part.shape, bool)
+        np.put_along_axis(keep, part.argmax(axis=-1)[..., None], True, axis=-1)
+        out[:, t] = np.where(keep, part, 0.0)
+    return out
+
+
+def _gan_metadata(info: Any) -> dict[str, Any]:
+    """The ``antiphon.*`` metadata as a dict keyed without the prefix, from either a
+    ``daemon.models.ModelInfo`` or a raw ``metadata_props`` mapping of JSON strings."""
+    if hasattr(info, "representation") and hasattr(info, "kind"):
+        return {"format": FORMAT_VERSION, "kind": info.kind, "representation": info.representation,
+                "model_config": info.model_config, "inputs": list(info.inputs), "outputs": list(info.outputs),
+                "training": dict(info.training), "metrics": dict(info.metrics)}
+    out: dict[str, Any] = {}
+    for key, value in dict(info).items():
+        name = key.removeprefix(META_PREFIX)
+        if isinstance(value, str):
+            try:
+                out[name] = json.loads(value)
+            except json.JSONDecodeError:
+                out[name] = value
+        else:
+            out[name] = value
+    return out
+
+
+@dataclass(repr=False)
+class GanModel:
+    """A GAN generator in an onnxruntime session, with its representation.
+
+    Not thread-safe: one owner (the engine thread) calls it.
+
+    Attributes:
+        session: an ``onnxruntime.InferenceSession`` of the generator graph.
+        spec: the pianoroll layout of the bars it makes.
+        z_dim: width of the noise input.
+        metadata: every ``antiphon.*`` metadata entry, parsed, keyed without the prefix.
+        monophonic: indices of tracks decoded one note per step (:func:`one_per_step`); from
+            ``training.monophonic_tracks`` in the metadata (the tracks the training data plays
+            one note at a time).
+    """
+
+    session: Any
+    spec: RollSpec
+    z_dim: int
+    metadata: Mapping[str, Any]
+    monophonic: tuple[int, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return KIND
+
+    def __repr__(self) -> str:
+        names = "/".join(t.name for t in self.spec.tracks)
+        return f"GanModel({names}, bars {self.spec.bar_shape}, z {self.z_dim})"
+
+    def roll(self, previous: np.ndarray | None, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+        """Real-valued rolls ``(N, tracks, steps, pitches)`` in [0, 1], one per previous bar
+        (or ``n`` unconditioned ones when ``previous`` is None)."""
+        prev, cond = condition_features(previous, self.spec, n)
+        noise = rng.standard_normal((len(prev), self.z_dim), dtype=np.float32)  # (B, Z)
+        (out,) = self.session.run(list(OUTPUT_NAMES), {"noise": noise, "previous": prev, "condition": cond})
+        return np.asarray(out, np.float32)
+
+    def sample_batch(self, previous: np.ndarray | None, rng: np.random.Generator, threshold: float | None = 0.5,
+                     n: int = 1, velocity: int = DEFAULT_VELOCITY) -> Bars:
+        """Independent bars, one per previous bar (or ``n`` unconditioned), binarised by
+        ``threshold`` or, with ``threshold=None``, by a Bernoulli draw from ``rng`` (monophonic
+        tracks first keep only their likeliest row per step)."""
+        roll = self.roll(previous, rng, n)
+        if self.monophonic:
+            roll = one_per_step(roll, self.monophonic)
+        return binarise(roll, self.spec, threshold, rng, velocity)
+
+    def sample_bars(self, n: int, condition: Bars | np.ndarray | None = None, rng: np.random.Generator | None = None,
+                    threshold: float | None = 0.5, velocity: int = DEFAULT_VELOCITY) -> Bars:
+        """``n`` consecutive bars, each conditioned on the bar before it.
+
+        Args:
+            n: bars to make (>= 1).
+            condition: bars to continue from (:class:`Bars`, or an active roll ``(N, T, S, P)``;
+                the last bar conditions the first new bar), or None to start unconditioned.
+            rng: random source for noise and Bernoulli binarisation (a fresh one if None).
+            threshold: binarisation threshold in (0, 1), or None for Bernoulli sampling.
+            velocity: MIDI velocity of every onset.
+
+        Returns:
+            Bars ``(n, tracks, steps, pitches)``; notes held across a bar line are tied.
+        """
+        if n < 1:
+            raise ModelError(f"asked for {n} bars; ask for at least one")
+        generator = rng if rng is not None else np.random.default_rng()
+        previous: np.ndarray | None = None
+        roll = condition.active if isinstance(condition, Bars) else condition
+        if roll is not None and len(roll):
+            previous = np.asarray(roll[-1:], bool)  # (1, T, S, P)
+            if previous.shape[1:] != self.spec.bar_shape:
+                raise ModelError(
+                    f"conditioning bars of shape {previous.shape[1:]} do not fit this model's bars {self.spec.bar_shape}")
+        made: list[np.ndarray] = []
+        for _ in range(n):
+            bar = self.sample_batch(previous, generator, threshold, 1, velocity).active  # (1, T, S, P)
+            made.append(bar)
+            previous = bar
+        active = np.concatenate(made, axis=0).astype(np.float32)  # (n, T, S, P)
+        return binarise(active, self.spec, 0.5, None, velocity)  # onsets inferred across bar lines
+
+
+def load_gan(session: Any, info: Any) -> GanModel:
+    """Build a :class:`GanModel` from an open session and its metadata.
+
+    Args:
+        session: an ``onnxruntime.InferenceSession`` of a generator graph.
+        info: a ``daemon.models.ModelInfo`` or the file's raw ``metadata_props`` mapping.
+
+    Raises:
+        ModelError: the file is not a GAN of a format and representation this version reads.
+    """
+    meta = _gan_metadata(info)
+    if str(meta.get("kind")) != KIND:
+        raise ModelError(f"this model is a {meta.get('kind')!r} model, not a GAN; choose a GAN preset or model file")
+    if str(meta.get("format")) != FORMAT_VERSION:
+        raise ModelError(f"model file format {meta.get('format')!r} is not known to this Antiphon "
+                         f"(it reads {FORMAT_VERSION}); re-export the model or upgrade Antiphon")
+    representation = meta.get("representation")
+    if not isinstance(representation, Mapping):
+        raise ModelError("the model file names no representation; re-export it with 'antiphon export gan'")
+    try:
+        spec = codec_from_dict(representation)
+    except AntiphonError as exc:
+        raise ModelError(f"the GAN's representation: {exc}") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"the model's representation cannot be read ({exc!r}); re-export it") from exc
+    if not isinstance(spec, RollSpec):
+        raise ModelError(f"a GAN needs a pianoroll representation, this file has {representation.get('name')!r}")
+    inputs = {i.name: i for i in session.get_inputs()}
+    if set(inputs) != set(INPUT_NAMES):
+        raise ModelError(f"the GAN graph's inputs are {sorted(inputs)}, expected {list(INPUT_NAMES)}; re-export it")
+    shape = inputs["previous"].shape
+    if tuple(shape[1:]) != spec.bar_shape:
+        raise ModelError(f"the GAN graph takes bars of {tuple(shape[1:])} but its representation says "
+                         f"{spec.bar_shape}; the file is inconsistent, re-export it")
+    z_dim = inputs["noise"].shape[-1]
+    if not isinstance(z_dim, int) or z_dim < 1:
+        raise ModelError(f"the GAN graph's noise input has shape {inputs['noise'].shape}; re-export it")
+    training = meta.get("training") if isinstance(meta.get("training"), Mapping) else {}
+    names = [t.name for t in spec.tracks]
+    mono = tuple(names.index(name) for name in training.get("monophonic_tracks", []) if name in names)
+    return GanModel(session, spec, z_dim, meta, mono)
+
+
+def open_gan(path: str | Path, threads: int = 1) -> GanModel:
+    """Open a GAN ``.onnx`` file on the CPU with ``threads`` intra-op threads.
+
+    Raises:
+        ModelError: the file is missing, not ONNX, or not a GAN this version reads.
+    """
+    from daemon.models import open_session
+
+    session, info = open_session(path, intra_op_num_threads=threads)
+    try:
+        return load_gan(session, info)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from exc

@@ -1,0 +1,45 @@
+"""Tiny random-weight GANs, exported to ONNX once per test session, for export and daemon tests.
+
+Needs torch (the [train] extra); callers skip with ``pytest.importorskip("torch")`` first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.representation import RollSpec
+
+_CACHE: dict[tuple[str, str], tuple[Path, Path]] = {}
+
+
+def make_tiny_gan(folder: Path, spec: RollSpec, seed: int = 0) -> tuple[Path, Path]:
+    """Write ``tiny.pt`` (random weights, a few channels) and export ``tiny.onnx`` into ``folder``."""
+    import torch
+
+    from export.gan_onnx import export_gan
+    from training.gan import Critic, GanConfig, Generator
+    from training.gan_checkpoint import save_checkpoint
+
+    torch.manual_seed(seed)
+    config = GanConfig(n_tracks=len(spec.tracks), n_steps=spec.steps_per_bar, n_pitches=spec.n_pitches,
+                       track_rows=tuple(t.rows for t in spec.tracks), z_dim=4, g_channels=8, d_channels=8,
+                       enc_channels=4)
+    generator, critic = Generator(config), Critic(config)
+    generator.eval()
+    checkpoint = save_checkpoint(folder / "tiny.pt", config, spec, generator, critic,
+                                 {"sources": ["synthetic"], "note": "random weights"}, {"epoch": 0})
+    return checkpoint, export_gan(checkpoint, folder / "tiny.onnx")
+
+
+def cached_tiny_gan(factory: pytest.TempPathFactory, kind: str = "grooves") -> tuple[Path, Path]:
+    """(checkpoint, onnx) of a tiny ``"grooves"`` (drums/bass/chords) or ``"chorales"`` GAN, built once."""
+    pytest.importorskip("torch")
+    from training.gan_data import chorale_spec, groove_spec
+
+    key = (str(factory.getbasetemp()), kind)
+    if key not in _CACHE:
+        spec = groove_spec() if kind == "grooves" else chorale_spec()
+        _CACHE[key] = make_tiny_gan(factory.mktemp(f"tiny-gan-{kind}"), spec)
+    return _CACHE[key]
