@@ -39,7 +39,7 @@ import mido
 from mido.ports import BaseInput, BaseOutput
 
 from daemon.cc_map import CcMapper
-from daemon.config import Preset, live_values, load_preset
+from daemon.config import DEFAULT_PRESET, Preset, live_values, load_preset
 from daemon.control import ControlQueue
 from daemon.echo import EchoFilter
 from daemon.errors import PortError
@@ -66,7 +66,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 monitor_log = logging.getLogger("daemon.monitor")
 
-DEFAULT_PRESET = "default"
 MIDI_API_ENV = "ANTIPHON_MIDI_API"  # environment default for --midi-api
 WAIT_SLICE_S = 1.0  # the main thread wakes this often while waiting for a signal
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

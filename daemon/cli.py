@@ -37,12 +37,16 @@ def _module_exists(name: str) -> bool:
         return False
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, just that subcommand's module is imported."""
     parser = argparse.ArgumentParser(prog="antiphon", description="Antiphon: answers the phrase you play.")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v adds a live MIDI monitor, -vv debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if only not in (None, name):
+            continue
         if _module_exists(module_name):
             module = importlib.import_module(module_name)
             module.configure(sub_parser)
@@ -53,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_command(argv: list[str]) -> tuple[list[str], str | None]:
+    """Insert ``run`` where no subcommand is given (``antiphon --preset X`` is ``antiphon run --preset X``)."""
+    names = {c[0] for c in COMMANDS}
+    position = 0
+    while position < len(argv) and (argv[position] in ("-v", "-vv", "-vvv", "--verbose")):
+        position += 1
+    if position < len(argv) and argv[position] in names:
+        return argv, argv[position]
+    if position < len(argv) and argv[position] in ("-h", "--help"):
+        return argv, None
+    return [*argv[:position], "run", *argv[position:]], "run"
+
+
 def _not_built(name: str):  # type: ignore[no-untyped-def]
     def handler(args: argparse.Namespace) -> int:
         raise NotBuiltError(f"'antiphon {name}' is not built yet in this version")
@@ -60,13 +77,8 @@ def _not_built(name: str):  # type: ignore[no-untyped-def]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if not any(a in {c[0] for c in COMMANDS} for a in argv if not a.startswith("-")) and not (
-        {"-h", "--help"} & set(argv)
-    ):
-        argv = [*argv, "run"]
-    args = parser.parse_args(argv)
+    argv, command = _with_command(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser(only=command).parse_args(argv)
     level = logging.DEBUG if args.verbose >= 2 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -79,7 +79,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from daemon.cc_map import CcMapSection
 from daemon.errors import PresetError
 from daemon.osc_io import OscConfig, OscConfigError
-from daemon.params import SCALE_ALIASES, ParamError, key_name, live_density, validate
+from daemon.params import AUTO_KEY, SCALE_ALIASES, ParamError, key_name, live_density, validate
 from daemon.sampling import SCALES, SamplingError, SamplingParams, parse_key_root, parse_scale
 from presets import PRESETS_DIR
 
@@ -88,6 +88,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+DEFAULT_PRESET = "default"  # what `antiphon run` and `antiphon continue` use when no preset is named
 PRESETS_ENV = "ANTIPHON_PRESETS_DIR"
 PRESET_SUFFIX = ".toml"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -281,7 +282,9 @@ def _osc_from_toml(table: Mapping[str, Any], where: str) -> OscConfig:
 def _sampling_from_toml(table: Mapping[str, Any], where: str) -> SamplingParams:
     data = dict(table)
     try:
-        if isinstance(data.get("key_root"), str):
+        if isinstance(data.get("key_root"), str) and data["key_root"].strip().lower() == AUTO_KEY:
+            data["key_root"], data["follow_key"] = None, True  # answer in the key of the phrase played
+        elif isinstance(data.get("key_root"), str):
             data["key_root"] = parse_key_root(data["key_root"])
         if isinstance(data.get("scale"), str):
             data["scale"] = parse_scale(data["scale"])
@@ -362,7 +365,7 @@ def live_values(preset: Preset) -> dict[str, Any]:
         "density": live_density(sampling.density),
         "answer_bars": preset.respond.answer_bars,
         "phrase_end_beats": preset.respond.phrase_end_beats,
-        "key": key_name(sampling.key_root),
+        "key": AUTO_KEY if sampling.follow_key else key_name(sampling.key_root),
         "pitch_low": sampling.pitch_low,
         "pitch_high": sampling.pitch_high,
         "channel_in": 0 if preset.midi.channel_in is None else preset.midi.channel_in + 1,

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from daemon.config import DEFAULT_PRESET
+from daemon.params import AUTO_KEY, key_name
 from daemon.errors import AntiphonError, MidiFileError
 from daemon.representation import DRUM_CHANNEL, ChordCodec, Note, read_midi, write_midi
 
@@ -61,12 +63,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write (prompt + continuation)")
     parser.add_argument("--bars", type=_bars, default=4, help="bars of continuation after the prompt (default 4)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--preset", help="bundled preset name (model + sampling settings)")
+    source.add_argument("--preset", help=f"preset name: model + sampling settings (default: {DEFAULT_PRESET})")
     source.add_argument("--model", type=Path, help="an exported .onnx model file (default sampling settings)")
     parser.add_argument("--temperature", type=float, help="sampling temperature (> 0; preset's by default)")
     parser.add_argument("--top-k", type=int, help="keep the k most likely classes per field (0 = all)")
     parser.add_argument("--top-p", type=float, help="nucleus sampling mass (0 < p <= 1)")
-    parser.add_argument("--key", help="key root for the scale mask, e.g. D or F#")
+    parser.add_argument("--key", help="key root for the scale mask, e.g. D or F#; auto = the prompt's key")
     parser.add_argument("--scale", help="scale for the mask: major, minor, dorian, ... (needs --key)")
     parser.add_argument("--seed", type=int, help="random seed; the same seed gives the same continuation")
     parser.add_argument("--prompt", choices=("auto", "top", "all"), help="which notes the model hears (see help)")
@@ -83,8 +85,10 @@ def _sampling_overrides(args: argparse.Namespace) -> dict[str, Any]:
     for name in ("temperature", "top_k", "top_p"):
         if getattr(args, name) is not None:
             out[name] = getattr(args, name)
-    if args.key is not None:
-        out["key_root"] = parse_key_root(args.key)
+    if args.key is not None and args.key.strip().lower() == AUTO_KEY:
+        out["key_root"], out["follow_key"] = None, True
+    elif args.key is not None:
+        out["key_root"], out["follow_key"] = parse_key_root(args.key), False
     if args.scale is not None:
         out["scale"] = parse_scale(args.scale)
     return out
@@ -145,14 +149,10 @@ def main(args: argparse.Namespace) -> int:
     from daemon.config import load_preset
     from daemon.generate import continue_notes
     from daemon.models import load_lstm
-    from daemon.sampling import SamplingParams
+    from daemon.sampling import SCALES, SamplingParams, resolve_key
 
     if args.preset is None and args.model is None:
-        from daemon.config import list_presets
-
-        known = list_presets()
-        raise AntiphonError("say which model continues the phrase: --preset NAME or --model FILE.onnx"
-                            + (f" (presets: {', '.join(known)})" if known else " (no presets are installed)"))
+        args.preset = DEFAULT_PRESET  # the bundled default, as `antiphon run` uses
     if args.preset is not None:
         preset = load_preset(args.preset)
         model_path, params, prompt_setting = preset.model_path, preset.sampling, preset.midi.prompt
@@ -192,6 +192,11 @@ def main(args: argparse.Namespace) -> int:
                     outside, params.pitch_low, params.pitch_high)
     channel = prompt_channel if args.channel is None else args.channel
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    if params.follow_key:
+        params = resolve_key(params, prompt)
+        if params.key_root is not None:
+            log.info("answering in the prompt's key, %s %s", key_name(params.key_root),
+                     "minor" if params.scale == SCALES["minor"] else "major")
     continuation = continue_notes(model, prompt, args.bars, params, seed=seed, grid=piece.grid, channel=channel)
 
     programs = {ch: prog for ch, prog in piece.programs.items() if ch in {n.channel for n in prompt} | {channel}}

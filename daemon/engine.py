@@ -62,11 +62,11 @@ from daemon.errors import AntiphonError, ModelError, PresetError
 from daemon.live_state import LiveState
 from daemon.midi_io import WAKE, InputQueue
 from daemon.models import load_model
-from daemon.params import ParamError, key_name, sampler_density
+from daemon.params import AUTO_KEY, ParamError, key_name, sampler_density
 from daemon.plan import HANDOFF_S, Plan
 from daemon.representation import DRUM_CHANNEL, MIDI_CLOCK_PPQN, NOTE_OFF, NOTE_ON
 from daemon.respond import Answer, Heard, Responder, phrase_end
-from daemon.sampling import SCALES, SamplingError, SamplingParams
+from daemon.sampling import SCALES, SamplingError, SamplingParams, resolve_key
 from daemon.scheduler import (
     CONTROL_CHANGE,
     DEFAULT_PORT,
@@ -425,8 +425,9 @@ class Engine:
         else:
             start = "step"
         try:
+            params = resolve_key(self._sampling(), responder.phrase_notes())
             answer = responder.prepare(("answer", next(self._groups)), end_tick, start,
-                                       values["answer_bars"], grid, self._sampling(), self._rng,
+                                       values["answer_bars"], grid, params, self._rng,
                                        values["channel_out"])
         except AntiphonError as exc:
             self.counts.errors += 1
@@ -753,6 +754,9 @@ class Engine:
             return self._params
         values = self._state.snapshot()
         key = values["key"]
+        follow_key = key == AUTO_KEY
+        if follow_key:
+            key = None
         scale = None if key is None else (self._custom_scale or SCALES[values["scale"]])
         extras = self.preset.sampling
         try:
@@ -760,7 +764,7 @@ class Engine:
                 temperature=values["temperature"], top_k=values["top_k"], top_p=values["top_p"], key_root=key,
                 scale=scale, pitch_low=values["pitch_low"], pitch_high=values["pitch_high"],
                 max_polyphony=extras.max_polyphony, max_repeats=extras.max_repeats,
-                density=sampler_density(values["density"]))
+                density=sampler_density(values["density"]), follow_key=follow_key)
         except SamplingError as exc:
             self._error("/antiphon/set", f"{exc}; keeping the previous sampling settings")
             params = extras if self._params is None else self._params

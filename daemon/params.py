@@ -42,6 +42,7 @@ MAX_SHOWN_CHARS = 40  # a rejected value is shown in an error message up to this
 
 KEY_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")  # pitch classes 0-11
 NO_KEY = "none"
+AUTO_KEY = "auto"  # the key of the phrase being answered, estimated as it ends
 _LETTER_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 SCALE_ALIASES = {"pentatonic": "major-pentatonic"}  # extra names accepted for a scale
 MODES = ("respond", "accompany", "both", "thru")
@@ -118,7 +119,7 @@ class ParamSpec:
     def describe_range(self) -> str:
         """The allowed values in words, e.g. ``"0.05-5"``, ``"respond, accompany, both, thru"``."""
         if self.kind is Kind.KEY:
-            return f"{NO_KEY}, C, C#/Db, D, ... B"
+            return f"{NO_KEY}, {AUTO_KEY}, C, C#/Db, D, ... B"
         if self.kind is Kind.CHOICE:
             aliases = [f"{a} = {c}" for a, c in SCALE_ALIASES.items() if c in self.choices]
             return ", ".join(self.choices) + (f" ({'; '.join(aliases)})" if aliases else "")
@@ -153,7 +154,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("phrase_end_beats", Kind.FLOAT, 1.0, low=0.25, high=16.0, unit="beats",
               help="silence after your last note that ends a phrase (and starts the answer)"),
     ParamSpec("key", Kind.KEY, NO_KEY,
-              help="key of generated notes (sharps or flats: F#, Gb); none = no key, every pitch allowed"),
+              help="key of generated notes (sharps or flats: F#, Gb); auto = the key of the phrase played; "
+                   "none = no key, every pitch allowed"),
     ParamSpec("scale", Kind.CHOICE, "major", choices=tuple(SCALES),
               help="scale within the key (ignored while key is none)"),
     ParamSpec("pitch_low", Kind.INT, 0, low=0, high=MIDI_MAX, unit="MIDI note",
@@ -255,8 +257,8 @@ def _text(p: ParamSpec, value: Any) -> str:
     return value.strip()
 
 
-def parse_key(text: str) -> int | None:
-    """A key name as a pitch class 0-11 (``"C"`` 0, ``"F#"``/``"Gb"`` 6), or None for ``"none"``.
+def parse_key(text: str) -> int | str | None:
+    """A key name as a pitch class 0-11 (``"C"`` 0, ``"F#"``/``"Gb"`` 6), None for ``"none"``, or :data:`AUTO_KEY`.
 
     Raises:
         ParamRangeError: not a note name.
@@ -264,16 +266,20 @@ def parse_key(text: str) -> int | None:
     lowered = text.strip().lower()
     if lowered == NO_KEY:
         return None
+    if lowered == AUTO_KEY:
+        return AUTO_KEY
     accidental = lowered[1:]
     if not 1 <= len(lowered) <= 2 or lowered[0] not in _LETTER_PC or accidental not in ("", "#", "b"):
-        raise ParamRangeError(f"key must be a note name C, C#, Db, ... B or {NO_KEY!r}, got {show(text)}")
+        raise ParamRangeError(f"key must be a note name C, C#, Db, ... B, {AUTO_KEY!r} or {NO_KEY!r}, got {show(text)}")
     shift = {"#": 1, "b": -1}.get(accidental, 0)
     return (_LETTER_PC[lowered[0]] + shift) % 12
 
 
-def key_name(pitch_class: int | None) -> str:
-    """The edge name of a key: ``"C"``..``"B"`` (sharps), or ``"none"`` for None."""
-    return NO_KEY if pitch_class is None else KEY_NAMES[pitch_class % 12]
+def key_name(pitch_class: int | str | None) -> str:
+    """The edge name of a key: ``"C"``..``"B"`` (sharps), ``"auto"``, or ``"none"`` for None."""
+    if pitch_class == AUTO_KEY:
+        return AUTO_KEY
+    return NO_KEY if pitch_class is None else KEY_NAMES[int(pitch_class) % 12]
 
 
 def _channel(p: ParamSpec, value: Any) -> int:

@@ -583,6 +583,9 @@ class ChordVocabulary:
             chord_rows[i, list(chord)] = 1.0
         object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.chords)})
         object.__setattr__(self, "_rows", chord_rows)
+        pitches = chord_rows[1:, :128] + chord_rows[1:, 128:]  # the rest (row 0) is never the nearest
+        object.__setattr__(self, "_row_pitches", pitches)
+        object.__setattr__(self, "_row_classes", _pitch_classes(pitches))
         object.__setattr__(self, "_durations", np.array(self.durations, np.int64))
 
     def chord_index(self, chord: Chord) -> int:
@@ -598,14 +601,15 @@ class ChordVocabulary:
         if not chord or len(self.chords) == 1:
             return 0
         rows: np.ndarray = self._rows[1:]  # type: ignore[attr-defined]  # a sounding chord never maps to the rest
+        pitches: np.ndarray = self._row_pitches  # type: ignore[attr-defined]
         query = np.zeros(256, np.float32)
         query[list(chord)] = 1.0
-        pitches = rows[:, :128] + rows[:, 128:]
         q_pitches = query[:128] + query[128:]
         cost = 2.0 * np.abs(pitches - q_pitches).sum(1)
         shared = pitches * q_pitches
         cost += (np.abs(rows[:, :128] - query[:128]) * shared).sum(1)
-        cost += 0.5 * np.abs(_pitch_classes(pitches) - _pitch_classes(q_pitches[None])).sum(1)
+        row_classes: np.ndarray = self._row_classes  # type: ignore[attr-defined]
+        cost += 0.5 * np.abs(row_classes - _pitch_classes(q_pitches[None])).sum(1)
         return 1 + int(np.argmin(cost))
 
     def duration_index(self, duration: int) -> int:

@@ -321,6 +321,10 @@ class Responder:
             self.continuator.feed(heapq.heappop(phrase.ready)[3])
         self.silence_tick = tick
 
+    def phrase_notes(self) -> list[Note]:
+        """The notes of the phrase heard so far (pulse grid), for its key."""
+        return list(self._phrase.notes) if self._phrase is not None else []
+
     def working(self) -> bool:
         """Some answer is still being sampled."""
         return any(not a.done for a in self.answers) or (self.pending is not None and not self.pending.done)

@@ -22,15 +22,19 @@ Training's evaluation imports this module too; it must not import torch, ``train
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from daemon.errors import AntiphonError
-from daemon.representation import ChordCodec, NoteEventCodec
+from daemon.keys import estimate_key
+from daemon.representation import DRUM_CHANNEL, ChordCodec, Note, NoteEventCodec
+
+log = logging.getLogger(__name__)
 
 NEG_INF = np.float32(-np.inf)
 
@@ -88,6 +92,27 @@ def parse_key_root(value: int | str) -> int:
     return root % 12
 
 
+def resolve_key(params: SamplingParams, phrase: Iterable[Note]) -> SamplingParams:
+    """The parameters to answer ``phrase`` with: a ``follow_key`` mask becomes the phrase's key.
+
+    The key is the Krumhansl-Kessler estimate (:func:`daemon.keys.estimate_key`) with its major
+    or natural minor scale; a phrase with no clear key (fewer than two pitch classes) is
+    answered without a scale mask. Parameters without ``follow_key`` come back unchanged.
+    """
+    if not params.follow_key:
+        return params
+    key = estimate_key(n for n in phrase if n.channel != DRUM_CHANNEL)
+    if key is None:
+        log.debug("the phrase has no clear key: answering without a scale mask")
+        return replace(params, follow_key=False)
+    scale = SCALES["minor" if key.minor else "major"]
+    try:
+        return replace(params, follow_key=False, key_root=key.root, scale=scale)
+    except SamplingError:
+        log.debug("the phrase's key leaves no pitch in range: answering without a scale mask")
+        return replace(params, follow_key=False)
+
+
 def parse_scale(value: str | Sequence[int]) -> tuple[int, ...]:
     """A scale as sorted pitch classes relative to the root, from a name in :data:`SCALES` or ints."""
     if isinstance(value, str):
@@ -118,6 +143,9 @@ class SamplingParams:
         density: multiplies the odds of a time shift of ``s`` ticks by
             ``density ** (-s / ticks_per_beat)``: above 1 favours shorter gaps (more notes per
             beat), below 1 longer ones; 1 leaves the model alone (> 0).
+        follow_key: mask to the key of the phrase being answered (``key_root = "auto"``):
+            :func:`resolve_key` sets ``key_root`` and a major or minor ``scale`` from the
+            phrase's notes; excludes ``key_root``.
     """
 
     temperature: float = 1.0
@@ -130,8 +158,11 @@ class SamplingParams:
     max_polyphony: int = 0
     max_repeats: int = 4
     density: float = 1.0
+    follow_key: bool = False
 
     def __post_init__(self) -> None:
+        if self.follow_key and self.key_root is not None:
+            raise SamplingError("key_root is either a key or \"auto\" (follow the phrase's key), not both")
         if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)
                 and self.temperature > 0):
             raise SamplingError(f"temperature must be a number above 0 (try 0.8-1.2), got {self.temperature!r}")

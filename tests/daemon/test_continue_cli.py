@@ -164,8 +164,12 @@ def test_bad_sampling_flags_and_presets_are_clear_errors(tiny_onnx: Path, tmp_pa
     assert "needs a key_root" in capsys.readouterr().err
     assert run(src, "-o", tmp_path / "o.mid", "--preset", "../../etc/passwd") == 2
     assert "not a preset name" in capsys.readouterr().err
-    assert run(src, "-o", tmp_path / "o.mid") == 2
-    assert "--preset NAME or --model FILE" in capsys.readouterr().err
+
+
+def test_no_preset_or_model_uses_the_bundled_default(tmp_path: Path) -> None:
+    src = midi(tmp_path / "in.mid", tune())
+    assert run(src, "-o", tmp_path / "o.mid", "--seed", "3") == 0
+    assert len(read_midi(tmp_path / "o.mid").notes) > len(read_midi(src).notes)
 
 
 def test_the_output_folder_must_exist(tiny_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -321,3 +321,19 @@ def test_chord_sampler_is_seeded_and_guards_repeats() -> None:
     sampler = make_sampler(codec, SamplingParams(), 0)
     sampler.sample(stuck)
     assert sampler.now == 6
+
+
+def test_follow_key_masks_answers_to_the_key_of_the_phrase() -> None:
+    from daemon.representation import Note
+    from daemon.sampling import SCALES, resolve_key
+
+    d_major = [Note(i * 12, p, 12) for i, p in enumerate([62, 64, 66, 67, 69, 71, 73, 74, 69, 66, 62])]
+    params = resolve_key(SamplingParams(follow_key=True, pitch_low=40, pitch_high=90), d_major)
+    assert (params.key_root, params.scale, params.follow_key) == (2, SCALES["major"], False)
+    assert params.pitch_low == 40  # everything else is kept
+    one_pitch = resolve_key(SamplingParams(follow_key=True), [Note(0, 60, 12), Note(12, 72, 12)])
+    assert one_pitch.key_root is None and not one_pitch.follow_key  # no clear key: no mask
+    fixed = SamplingParams(key_root=7, scale=SCALES["minor"])
+    assert resolve_key(fixed, d_major) is fixed
+    with pytest.raises(SamplingError, match="not both"):
+        SamplingParams(follow_key=True, key_root=2)
