@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from daemon import keys as daemon_keys
 from daemon.representation import Note
 
 PAD = -100  # ignored target (see training.lstm_data.PAD)
@@ -189,8 +190,6 @@ class BigramBaseline:
 # --------------------------------------------------------------------------------------------
 
 # Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
@@ -228,18 +227,11 @@ def pitch_class_histogram(notes: Sequence[Note], weight: str = "count") -> np.nd
 
 
 def estimate_key(notes: Sequence[Note]) -> Key | None:
-    """Krumhansl-Schmuckler key: the major/minor profile rotation best correlated (Pearson) with
-    the duration-weighted pitch-class histogram. None for no notes or a single pitch class."""
-    hist = pitch_class_histogram(notes, "duration")
-    if np.count_nonzero(hist) < 2:
-        return None
-    best: Key | None = None
-    for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)):
-        for tonic in range(12):
-            r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
-            if best is None or r > best.correlation:
-                best = Key(tonic, mode, r)
-    return best
+    """Krumhansl-Schmuckler key, as the daemon estimates it (:func:`daemon.keys.estimate_key`):
+    the major/minor profile rotation best correlated with the duration-weighted pitch-class
+    histogram. None for no notes or a single pitch class."""
+    key = daemon_keys.estimate_key(notes)
+    return None if key is None else Key(key.root, "minor" if key.minor else "major", key.correlation)
 
 
 def pitch_class_entropy(notes: Sequence[Note]) -> float:
