@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from daemon.errors import AntiphonError, NotBuiltError
 
@@ -37,24 +37,47 @@ def _module_exists(name: str) -> bool:
         return False
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; with ``only``, just that subcommand's module is imported."""
-    parser = argparse.ArgumentParser(prog="antiphon", description="Antiphon: answers the phrase you play.")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="-v adds a live MIDI monitor, -vv debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name, help_text in COMMANDS:
+def add_commands(parser: argparse.ArgumentParser, commands: Sequence[tuple[str, str, str]], *, dest: str,
+                 handler_key: str, metavar: str, only: str | None = None, required: bool = False) -> None:
+    """Add one subparser per (name, module, help) row; the module's ``configure``/``main`` fill it.
+
+    Args:
+        parser: the parser the subcommands hang under.
+        commands: (subcommand, module implementing it, one-line help) rows.
+        dest: attribute naming the chosen subcommand.
+        handler_key: attribute the chosen module's ``main`` is stored under (one per level, so a
+            nested level does not overwrite its parent's).
+        metavar: how the usage line names the subcommand.
+        only: import just this subcommand's module (the others get their help line only).
+        required: a subcommand must be given.
+    """
+    sub = parser.add_subparsers(dest=dest, metavar=metavar, required=required)
+    for name, module_name, help_text in commands:
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         if only not in (None, name):
             continue
         if _module_exists(module_name):
             module = importlib.import_module(module_name)
             module.configure(sub_parser)
-            sub_parser.set_defaults(handler=module.main)
+            sub_parser.set_defaults(**{handler_key: module.main})
         else:
             sub_parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            sub_parser.set_defaults(handler=_not_built(name))
+            sub_parser.set_defaults(**{handler_key: _not_built(sub_parser.prog)})
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, just that subcommand's module is imported."""
+    parser = argparse.ArgumentParser(prog="antiphon", description="Antiphon: answers the phrase you play.")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v adds a live MIDI monitor, -vv debug logging")
+    add_commands(parser, COMMANDS, dest="command", handler_key="handler", metavar="COMMAND", only=only)
     return parser
+
+
+def _not_built(command: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        raise NotBuiltError(f"'{command}' is not built yet in this version")
+    return handler
 
 
 def _with_command(argv: list[str]) -> tuple[list[str], str | None]:
@@ -68,12 +91,6 @@ def _with_command(argv: list[str]) -> tuple[list[str], str | None]:
     if position < len(argv) and argv[position] in ("-h", "--help"):
         return argv, None
     return [*argv[:position], "run", *argv[position:]], "run"
-
-
-def _not_built(name: str):  # type: ignore[no-untyped-def]
-    def handler(args: argparse.Namespace) -> int:
-        raise NotBuiltError(f"'antiphon {name}' is not built yet in this version")
-    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:

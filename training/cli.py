@@ -7,10 +7,8 @@ Modules expose ``configure(parser)`` and ``main(args) -> int`` and import torch 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 
-from daemon.errors import NotBuiltError
+from daemon.cli import add_commands
 
 # (sub-subcommand, module implementing it, one-line help)
 TRAIN_COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -23,22 +21,8 @@ TRAIN_COMMANDS: tuple[tuple[str, str, str], ...] = (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="train_command", metavar="WHAT", required=True)
-    for name, module_name, help_text in TRAIN_COMMANDS:
-        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        if importlib.util.find_spec(module_name) is not None:
-            module = importlib.import_module(module_name)
-            module.configure(sub_parser)
-            sub_parser.set_defaults(train_handler=module.main)
-        else:
-            sub_parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            sub_parser.set_defaults(train_handler=_not_built(name))
-
-
-def _not_built(name: str):  # type: ignore[no-untyped-def]
-    def handler(args: argparse.Namespace) -> int:
-        raise NotBuiltError(f"'antiphon train {name}' is not built yet in this version")
-    return handler
+    add_commands(parser, TRAIN_COMMANDS, dest="train_command", handler_key="train_handler", metavar="WHAT",
+                 required=True)
 
 
 def main(args: argparse.Namespace) -> int:
