@@ -103,6 +103,24 @@ def jack_server(log_path: Path) -> Iterator[str]:
             os.environ["JACK_DEFAULT_SERVER"] = previous
 
 
+@contextmanager
+def jack_for(running: bool, log_path: Path) -> Iterator[str]:
+    """The JACK server a benchmark uses: the one ``JACK_DEFAULT_SERVER`` names when ``running``
+    (a test's session server), else a fresh one from :func:`jack_server`.
+
+    Raises:
+        RigError: ``running`` and no server answers.
+    """
+    if not running:
+        with jack_server(log_path) as name:
+            yield name
+        return
+    name = os.environ.get("JACK_DEFAULT_SERVER", "default")
+    if subprocess.run(["jack_lsp"], capture_output=True, check=False).returncode != 0:
+        raise RigError(f"no JACK server {name!r} answers (start one, or leave out --jack-running)")
+    yield name
+
+
 def free_udp_port() -> int:
     """A UDP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -125,13 +143,16 @@ class Daemon:
         self.replies = OscListener() if osc else None
         osc_args = (["--osc-port", str(self.osc_port), "--osc-reply-port", str(self.replies.port)]
                     if self.replies is not None else ["--no-osc"])
+        spawned_s = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daemon", "run", "--midi-api", "jack", "--client-name", self.client_name,
              *osc_args, *args],
             cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})},
         )
+        self.started_s = spawned_s  # just before the process was spawned (perf_counter seconds)
         self.lines: list[str] = []
+        self.line_stamps: list[float] = []  # perf_counter seconds each stderr line was read
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -140,8 +161,10 @@ class Daemon:
     def _read(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
+            stamp = time.perf_counter()
             with self._changed:
                 self.lines.append(line.rstrip("\n"))
+                self.line_stamps.append(stamp)
                 self._changed.notify_all()
 
     def wait_for(self, text: str, timeout_s: float = READY_TIMEOUT_S, start: int = 0) -> str:
@@ -159,6 +182,14 @@ class Daemon:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RigError(f"daemon never logged {text!r} (exit {self.proc.poll()}):\n" + "\n".join(self.lines))
                 self._changed.wait(0.1)
+
+    def stamp_of(self, text: str) -> float | None:
+        """When the first stderr line containing ``text`` was read (perf_counter seconds), or None."""
+        with self._changed:
+            for line, stamp in zip(self.lines, self.line_stamps):
+                if text in line:
+                    return stamp
+        return None
 
     def mark(self) -> int:
         """An index for :meth:`wait_for` so that only later lines count."""

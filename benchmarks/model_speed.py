@@ -5,9 +5,10 @@ Which model:
     ``--model FILE.onnx``   onnxruntime runs it, int8 is quantised on the fly; PyTorch runs only
                             with ``--checkpoint`` as well (the same weights, the caller's word).
     neither                 the first bundled LSTM preset's model (PyTorch from
-                            ``runs/<model stem>/best.pt`` if there), else a freshly initialised
-                            ``note-events`` model of the bundled size (2 x 256), and the
-                            results say so.
+                            ``runs/<model stem>/best.pt`` if there); else, before the model
+                            is bundled, its training run's ``runs/folk-events/best.pt``
+                            exported on the fly; else a freshly initialised ``note-events``
+                            model of the bundled size (2 x 256); the results say which.
 
 What is timed: one :meth:`LstmModel.step` call per sample (the daemon's own path: Python
 call, feed dict, onnxruntime run), and PyTorch's ``EventLSTM.step`` under
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -41,6 +43,7 @@ STEPS_FULL = 10000
 BLOCK = 250  # steps per runner before switching to the next one
 BUNDLED_HIDDEN = 256
 BUNDLED_LAYERS = 2
+TRAINED_RUN = Path(__file__).resolve().parents[1] / "runs" / "folk-events"  # the bundled LSTM's training run
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
@@ -81,6 +84,11 @@ def _prepare(args: argparse.Namespace, workdir: Path, notes: list[str]) -> tuple
             model, checkpoint = bundled
             notes.append(f"model: bundled {model.name}" + (f", PyTorch from {checkpoint}" if checkpoint else
                                                           " (no checkpoint at runs/<stem>/best.pt: no PyTorch row)"))
+        elif (TRAINED_RUN / "best.pt").is_file():
+            checkpoint = workdir / "trained.pt"
+            shutil.copyfile(TRAINED_RUN / "best.pt", checkpoint)  # training may rewrite it meanwhile
+            notes.append(f"model: no bundled LSTM yet, so the trained runs/{TRAINED_RUN.name}/best.pt, exported on "
+                         "the fly (fp32 + int8); PyTorch runs the same checkpoint")
         else:
             checkpoint = random_lstm_checkpoint(workdir / "random.pt", hidden_size=BUNDLED_HIDDEN,
                                                 num_layers=BUNDLED_LAYERS, seed=0)
@@ -197,6 +205,17 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
         if name in stats:
             section.derived[f"{name}: tokens/s at the median / at the mean"] = \
                 f"{1e3 / stats[name]['median_ms']:,.0f} / {stats[name]['per_s']:,.0f}"
+    for name in ("onnxruntime fp32 step", "onnxruntime int8 step"):
+        st = stats[name]
+        if st["p99_ms"] > 10 * st["median_ms"]:
+            section.reasons[name] = (f"p99 is {st['p99_ms'] / st['median_ms']:.0f}x the median ({st['median_ms']:.3f} ms, "
+                                     f"p95 {st['p95_ms']:.3f} ms): a few steps lost the CPU to other processes for a "
+                                     "scheduler time slice")
+    if "PyTorch eager step" in stats:
+        eager = stats["PyTorch eager step"]["median_ms"]
+        section.reasons["onnxruntime fp32 speed-up over PyTorch eager (median)"] = (
+            f"PyTorch eager's median step is {eager:.3f} ms and onnxruntime fp32's {fp32_median:.3f} ms: 10x needs "
+            f"onnxruntime at {eager / 10:.3f} ms (int8 reaches {eager / stats['onnxruntime int8 step']['median_ms']:.1f}x)")
     section.notes.append(f"{steps} timed steps per row after {WARMUP_STEPS} warm-up steps, interleaved in blocks "
                          f"of {BLOCK}; onnxruntime intra/inter-op threads 1, torch.set_num_threads(1)")
     return section

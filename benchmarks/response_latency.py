@@ -18,9 +18,20 @@ period). Negative means the note came before the pulse (the tempo prediction ran
 The answer is sampled ahead, during the silence before the bar line; a trial whose answer
 has no note at its bar line within :data:`MISS_AFTER_S` is counted as a miss.
 
-Which model: ``--latency-model FILE.onnx``; else the bundled ``presets/folk-events.onnx``;
-else a freshly initialised note-events LSTM of the bundled size (2 x 256), exported on the
-fly (needs torch: the [train] extra), and the results say so.
+The second trigger, OSC ``/antiphon/generate`` ("answer now"), is timed in the same daemon
+after the phrase trials: with nothing played, the peer sends ``/antiphon/generate`` over UDP at
+a varying point of every other bar. The engine starts that answer on the first grid step at
+least ``GENERATE_LEAD_S`` (20 ms, :mod:`daemon.engine`) ahead, so two numbers are reported:
+the raw delay from the OSC message leaving to the first note-on arriving (20 ms plus up to one
+grid step plus the model's own first time shift, by design), and that note-on's arrival minus
+the arrival of its grid step's clock pulse (MIDI clock) or its grid step on the internal
+clock: the daemon's own delay, comparable to the phrase-end rows. The grid step is the one
+nearest the arrival (a step is 16.7 ms at 300 bpm on a 12-per-beat grid, so a note later than
+half a step would be counted against the next step: the raw row shows such a case).
+
+Which model: ``--latency-model FILE.onnx``, else ``--lstm-model``, else as
+:mod:`benchmarks.models` finds one (bundled, else the trained run exported, else a freshly
+initialised one of the bundled size), and the results say which.
 
 ``run(args, quick)`` is the section for ``python -m benchmarks``; :func:`measure` returns the
 plain numbers as a dict (``measure(quick=True)``: ~30 trials, about half a minute).
@@ -39,7 +50,6 @@ from typing import Any
 
 import numpy as np
 
-import presets
 from benchmarks import Section, Timing
 from benchmarks.jack_rig import (
     Daemon,
@@ -47,11 +57,13 @@ from benchmarks.jack_rig import (
     Peer,
     RigError,
     jack_connect,
-    jack_server,
+    jack_for,
     note_off,
     note_on,
 )
+from benchmarks.models import lstm_model
 from daemon.errors import AntiphonError
+from daemon.representation import MIDI_CLOCK_PPQN
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +80,8 @@ MISS_AFTER_S = 0.050  # a first note later than the scheduler's late tolerance n
 ANSWER_CHANNEL = 1  # 0-15
 CLOCKS = ("internal", "midi")
 TARGET_P99_MS = 3.0
-BUNDLED_MODEL = presets.PRESETS_DIR / "folk-events.onnx"
-RANDOM_HIDDEN, RANDOM_LAYERS = 256, 2
+GENERATE_AT_PULSES = (4, 30)  # /antiphon/generate is sent between these pulses of its bar (varied per trial)
+GENERATE_PULSE_STRIDE = 7  # ...moving by this many pulses each trial, so it meets the step grid at every phase
 
 PRESET = """
 description = "response latency benchmark"
@@ -98,25 +110,15 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--trials", type=int, help=f"answers to time (default {TRIALS_FULL}, --quick {TRIALS_QUICK})")
 
 
-def _model(workdir: Path, given: Path | None) -> tuple[Path, str]:
-    if given is not None:
-        return given, f"model: {given}"
-    if BUNDLED_MODEL.is_file():
-        return BUNDLED_MODEL, f"model: bundled {BUNDLED_MODEL.name}"
-    try:
-        from export.checkpoints import random_lstm_checkpoint
-        from export.to_onnx import export_lstm
-    except ModuleNotFoundError as exc:
-        raise AntiphonError("no bundled LSTM yet and no torch to make a stand-in: install the [train] extra "
-                            "or pass --latency-model FILE.onnx") from exc
-    checkpoint = random_lstm_checkpoint(workdir / "random.pt", hidden_size=RANDOM_HIDDEN, num_layers=RANDOM_LAYERS,
-                                        seed=0)
-    note = (f"model: no bundled model yet, so a freshly initialised note-events LSTM of the bundled size "
-            f"({RANDOM_LAYERS} x {RANDOM_HIDDEN}), exported on the fly")
-    return export_lstm(checkpoint, workdir / "random.onnx"), note
+def _ticks_per_step(model: Path) -> int:
+    """Pulses (24 per beat) per step of the model's grid."""
+    from daemon.models import load_lstm
+
+    return MIDI_CLOCK_PPQN // load_lstm(model).codec.grid.ticks_per_beat
 
 
-def measure(quick: bool, model: Path | None = None, trials: int | None = None) -> dict[str, Any]:
+def measure(quick: bool, model: Path | None = None, trials: int | None = None,
+            jack_running: bool = False) -> dict[str, Any]:
     """Run the benchmark, once per clock; return every latency (ms) and a summary per clock.
 
     Returns:
@@ -126,7 +128,9 @@ def measure(quick: bool, model: Path | None = None, trials: int | None = None) -
         clock), ``n``, ``median_ms``, ``p95_ms``, ``p99_ms``, ``max_ms``, ``min_ms``, ``misses``
         (no first note), ``silent_answers`` (the model chose to rest: not a timing fault),
         ``late_misses``, ``trials``, ``bpm_nominal``, ``bpm_measured``, ``model``,
-        ``daemon_counts``, ``target_p99_ms``, ``target_met``.
+        ``daemon_counts``, ``target_p99_ms``, ``target_met``; and ``generate``: the OSC
+        ``/antiphon/generate`` trials, with ``raw_ms`` (OSC sent -> first note-on arrived),
+        ``vs_step_ms`` (that note-on minus its grid step, signed), ``trials``, ``misses``.
 
     Raises:
         AntiphonError: JACK, jack_midi_clock or the model are not available.
@@ -134,20 +138,22 @@ def measure(quick: bool, model: Path | None = None, trials: int | None = None) -
     n_trials = trials or (TRIALS_QUICK if quick else TRIALS_FULL)
     with tempfile.TemporaryDirectory(prefix="antiphon-latency-") as tmp:
         workdir = Path(tmp)
-        model_path, model_note = _model(workdir, model)
+        model_path, model_note = lstm_model(model)
+        step = _ticks_per_step(model_path)
         folder = workdir / "presets"
         folder.mkdir()
         (folder / "bench.toml").write_text(PRESET.format(model=model_path, channel=ANSWER_CHANNEL + 1, bpm=BPM,
                                                          beats=BEATS_PER_BAR))
         results = {}
         for clock in CLOCKS:
-            with jack_server(workdir / f"jackd-{clock}.log"):
-                results[clock] = _trials(folder, n_trials, model_note, clock)
+            with jack_for(jack_running, workdir / f"jackd-{clock}.log"):
+                results[clock] = _trials(folder, n_trials, model_note, clock, step)
         return results
 
 
-def _trials(folder: Path, n_trials: int, model_note: str, clock: str) -> dict[str, Any]:
-    """Time ``n_trials`` answers with the daemon following ``clock`` (``"midi"`` or ``"internal"``)."""
+def _trials(folder: Path, n_trials: int, model_note: str, clock: str, step: int) -> dict[str, Any]:
+    """Time ``n_trials`` phrase answers, then ``n_trials`` OSC-triggered ones, with the daemon following
+    ``clock`` (``"midi"`` or ``"internal"``); ``step`` is the model's grid step in pulses."""
     peer = Peer()
     daemon = Daemon("--preset", "bench", "--seed", "1", env={"ANTIPHON_PRESETS_DIR": str(folder)})
     master: MidiClockMaster | None = None
@@ -189,6 +195,7 @@ def _trials(folder: Path, n_trials: int, model_note: str, clock: str) -> dict[st
             bar += 2
             if len(peer.received) > 20000:
                 peer.clear()  # pulses are kept apart; keep the scan short
+        generate = _generate_trials(daemon, peer, bar_time, bar, n_trials, step)
         counts = daemon.status()
         measured = bar_time.measured_bpm()
     except RigError as exc:
@@ -207,13 +214,47 @@ def _trials(folder: Path, n_trials: int, model_note: str, clock: str) -> dict[st
                                "bpm_measured": float(measured), "model": model_note,
                                "daemon_counts": {k: v for k, v in counts.items()
                                                  if k not in ("clock", "preset", "clock_received_s")},
-                               "target_p99_ms": TARGET_P99_MS}
+                               "target_p99_ms": TARGET_P99_MS, "generate": generate}
     if values.size:
         summary.update({"median_ms": float(np.median(values)), "p95_ms": float(np.percentile(values, 95)),
                         "p99_ms": float(np.percentile(values, 99)), "max_ms": float(values.max()),
                         "min_ms": float(values.min()),
                         "target_met": bool(np.percentile(values, 99) <= TARGET_P99_MS and misses == silent)})
     return summary
+
+
+def _generate_trials(daemon: Daemon, peer: Peer, bar_time: _MidiBars | _InternalBars, bar: int, n_trials: int,
+                     step: int) -> dict[str, Any]:
+    """Send ``/antiphon/generate`` at a varying point of every other bar, nothing played; time the first note-on.
+
+    Returns:
+        ``raw_ms`` (OSC sent -> first answer note-on arrived), ``vs_step_ms`` (that arrival minus
+        its grid step's, signed), ``trials``, ``misses`` (no note-on within the bar after).
+    """
+    raw: list[float] = []
+    vs_step: list[float] = []
+    misses = 0
+    span = GENERATE_AT_PULSES[1] - GENERATE_AT_PULSES[0]
+    bar_s = BEATS_PER_BAR * 60.0 / BPM
+    peer.clear()
+    for trial in range(n_trials):
+        bar += (-bar) % 2
+        bar_time.wait(bar, GENERATE_AT_PULSES[0] + (trial * GENERATE_PULSE_STRIDE) % span)
+        sent = time.perf_counter()
+        daemon.osc("/antiphon/generate")
+        bar_time.wait(bar + 2, -4)  # the one-bar answer, started within a step of the trigger, is over
+        heard = [t for t, m in peer.timed()
+                 if m.type == "note_on" and m.velocity > 0 and m.channel == ANSWER_CHANNEL and sent < t < sent + bar_s]
+        if heard:
+            raw.append((heard[0] - sent) * 1e3)
+            vs_step.append((heard[0] - bar_time.nearest_step(heard[0], step)) * 1e3)
+        else:
+            misses += 1
+        bar += 2
+        if len(peer.received) > 20000:
+            peer.clear()
+    return {"trials": n_trials, "misses": misses, "raw_ms": [round(v, 4) for v in raw],
+            "vs_step_ms": [round(v, 4) for v in vs_step], "step_pulses": step}
 
 
 class _MidiBars:
@@ -235,6 +276,16 @@ class _MidiBars:
         times = np.array(self.peer.pulses[first:index])
         slope, intercept = np.polyfit(np.arange(first, first + len(times)), times, 1)
         return float(intercept + slope * index)
+
+    def nearest_step(self, t: float, step: int) -> float:
+        """Arrival of the clock pulse of the grid step (every ``step`` pulses) nearest ``t``."""
+        pulses = np.array(self.peer.pulses)
+        index = int(np.searchsorted(pulses, t))
+        candidates = [i for i in range(max(0, index - 2 * step), min(len(pulses), index + 2 * step))
+                      if i % step == 0]
+        if not candidates:
+            raise RigError(f"no clock pulse near {t:.3f} s")
+        return float(min((pulses[i] for i in candidates), key=lambda p: abs(p - t)))
 
     def measured_bpm(self) -> float:
         pulses = np.array(self.peer.pulses[-PULSES_PER_BAR * 8:])
@@ -262,6 +313,11 @@ class _InternalBars:
     def steady(self, bar: int) -> float:
         return self.time(bar)
 
+    def nearest_step(self, t: float, step: int) -> float:
+        """The internal clock's grid step (every ``step`` pulses) nearest ``t``."""
+        step_s = step * 60.0 / (BPM * MIDI_CLOCK_PPQN)
+        return self.origin_s + round((t - self.origin_s) / step_s) * step_s
+
     def measured_bpm(self) -> float:
         return BPM
 
@@ -281,13 +337,27 @@ def _internal_bar_time(daemon: Daemon) -> _InternalBars:
 
 def run(args: argparse.Namespace, quick: bool) -> Section:
     """The benchmark section (see the module docstring)."""
-    results = measure(quick, getattr(args, "latency_model", None), getattr(args, "trials", None))
+    model = getattr(args, "latency_model", None) or getattr(args, "lstm_model", None)
+    results = measure(quick, model, getattr(args, "trials", None), bool(getattr(args, "jack_running", False)))
     section = Section(NAME, TITLE)
     for clock, result in results.items():
         label = "internal clock, bar line" if clock == "internal" else "jack_midi_clock, bar line pulse"
         section.timings.append(Timing(f"{label} -> first answer note-on (signed)",
                                       np.array(result["latencies_ms"], np.float64) / 1e3,
-                                      "stamped on arrival at the same JACK client"))
+                                      "stamped on arrival at the same JACK client", rate=False))
+    for clock, result in results.items():
+        label = "internal clock" if clock == "internal" else "jack_midi_clock"
+        generate = result["generate"]
+        section.timings.append(Timing(f"{label}, OSC generate: first answer note-on vs its grid step (signed)",
+                                      np.array(generate["vs_step_ms"], np.float64) / 1e3,
+                                      "the note-on's arrival minus its grid step's (clock pulse arrival, or the "
+                                      "internal clock's step)", rate=False))
+        section.timings.append(Timing(f"{label}, OSC generate sent -> first answer note-on (raw)",
+                                      np.array(generate["raw_ms"], np.float64) / 1e3,
+                                      "includes the 20 ms lead and the wait for the next grid step, by design",
+                                      rate=False))
+        section.derived[f"{clock}: OSC generate trials / misses (no note-on within a bar)"] = (
+            f"{generate['trials']} / {generate['misses']}")
         section.derived.update({
             f"{clock}: trials": result["trials"],
             f"{clock}: misses (no first note within 50 ms) / of which silent answers": (
@@ -305,4 +375,24 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
     section.notes.append(next(iter(results.values()))["model"])
     section.notes.append("phrase_end = \"bar\", start = \"step\": the first note is due at the bar line that ends "
                          "the phrase; the answer was sampled during the silence before it")
+    section.notes.append("OSC /antiphon/generate: sent over UDP with nothing played; the engine answers from the "
+                         "first grid step at least 20 ms ahead (GENERATE_LEAD_S), so the raw row's floor is 20 ms by "
+                         "design; the 'vs its grid step' row is the daemon's own delay, like the phrase-end rows")
+    midi_reason = (f"the clock's own pulses arrive irregularly on this machine (the bar-line pulse is "
+                   f"{np.percentile(jitter, 99):.1f} ms (p99) off a line through the two bars before it), and the "
+                   "daemon places the bar line from the pulses before it; " + _reason())
+    for clock in results:
+        reason = midi_reason if clock == "midi" else _reason()
+        section.reasons[f"{'internal clock, bar line' if clock == 'internal' else 'jack_midi_clock, bar line pulse'}"
+                        f" -> first answer note-on (signed)"] = reason
+        section.reasons[f"{'internal clock' if clock == 'internal' else 'jack_midi_clock'}, OSC generate: first "
+                        f"answer note-on vs its grid step (signed)"] = reason
+    section.data = {clock: {"latencies_ms": r["latencies_ms"], "generate": r["generate"]}
+                    for clock, r in results.items()}
     return section
+
+
+def _reason() -> str:
+    """Why a latency target is missed on this rig, as far as is known."""
+    return ("the scheduler thread, the daemon's JACK thread and the dummy driver share 2 non-realtime cores "
+            "with other work, and JACK moves MIDI only at 1.33 ms period boundaries")

@@ -28,8 +28,10 @@ def make_tiny_gan(folder: Path, spec: RollSpec, seed: int = 0) -> tuple[Path, Pa
                        enc_channels=4)
     generator, critic = Generator(config), Critic(config)
     generator.eval()
+    mono = [t.name for t in spec.tracks if t.name in ("soprano", "alto", "tenor")]  # voices: one note per step
     checkpoint = save_checkpoint(folder / "tiny.pt", config, spec, generator, critic,
-                                 {"sources": ["synthetic"], "note": "random weights"}, {"epoch": 0})
+                                 {"sources": ["synthetic"], "note": "random weights", "monophonic_tracks": mono},
+                                 {"epoch": 0})
     return checkpoint, export_gan(checkpoint, folder / "tiny.onnx")
 
 
