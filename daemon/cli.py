@@ -81,7 +81,7 @@ def _not_built(command: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _with_command(argv: list[str]) -> tuple[list[str], str | None]:
-    """Insert ``run`` where no subcommand is given: ``antiphon --preset X`` runs ``antiphon run --preset X``."""
+    """Insert ``run`` where no subcommand is given (``antiphon --preset X`` runs a preset)."""
     names = {c[0] for c in COMMANDS}
     position = 0
     while position < len(argv) and (argv[position] in ("-v", "-vv", "-vvv", "--verbose")):
