@@ -488,25 +488,31 @@ def test_a_live_switch_to_a_broken_preset_keeps_the_model_and_the_clock(
 def test_accompany_plays_bars_on_its_channels_on_the_grid_and_a_mode_switch_closes_them(
         rig: tuple[Daemon, Peer], setup: Setup, report: Callable[[str], None]) -> None:
     daemon, peer = rig
-    if setup.bundled:
-        pytest.skip("the bundled default preset has no accompaniment model")
     reset(daemon, peer)
-    position = grid_phase(daemon, setup.bpm)
-    daemon.osc("/antiphon/set/mode", "accompany")
-    channels = {9, 2, 3}  # the live preset's [accompany] channels 10, 3, 4
+    if setup.bundled:  # the bundled GAN band: the grooves preset plays drums, bass, chords on 10, 2, 3
+        daemon.osc("/antiphon/preset", "grooves")
+        time.sleep(0.5)
+        channels, back, band = {9, 1, 2}, ("/antiphon/preset", setup.preset), "bundled gan-grooves"
+    else:
+        daemon.osc("/antiphon/set/mode", "accompany")
+        channels, back, band = {9, 2, 3}, ("/antiphon/set/mode", "respond"), "tiny GAN"  # [accompany] 10, 3, 4
+    bpm = float(daemon.status()["clock"][1])
+    beat_s = 60.0 / bpm
+    position = grid_phase(daemon, bpm)
     peer.wait_until(lambda got: any(is_note_on(m) and m.channel in channels for _, m in got),
-                    timeout_s=4 * setup.beats_per_bar * setup.beat_s, what="an accompaniment note")
-    time.sleep(setup.beats_per_bar * setup.beat_s)
-    daemon.osc("/antiphon/set/mode", "respond")
+                    timeout_s=4 * setup.beats_per_bar * beat_s, what="an accompaniment note")
+    time.sleep(setup.beats_per_bar * beat_s)
+    daemon.osc(*back)
     time.sleep(0.3)
     timed = peer.timed()
-    notes = heard_notes(timed)
-    assert notes and {h.channel for h in notes} <= channels, {h.channel for h in notes}
-    errors = [grid_error_s(position(h.on_s), 0.25, setup.beat_s) for h in notes]  # sixteenth-note steps
+    notes = [h for h in heard_notes(timed) if h.channel in channels]
+    assert notes
+    assert {h.channel for h in heard_notes(timed)} <= channels | {setup.answer_channel}
+    errors = [grid_error_s(position(h.on_s), 0.25, beat_s) for h in notes]  # sixteenth-note steps
     _assert_on_grid(errors, "accompaniment onsets vs sixteenth steps")
     assert all_closed(timed)
     assert any(m.type == "control_change" and m.control == ALL_NOTES_OFF for _, m in timed)
-    report(f"accompaniment (tiny GAN): {len(notes)} notes on channels {sorted(c + 1 for c in channels)}, "
+    report(f"accompaniment ({band}): {len(notes)} notes on channels {sorted(c + 1 for c in channels)}, "
            f"onsets vs sixteenth steps {ms(errors)}")
 
 

@@ -1,0 +1,208 @@
+"""Export a GAN checkpoint's generator to ONNX, and prove parity with PyTorch.
+
+The ONNX GAN graph (Antiphon model format 1)
+============================================
+
+Inputs
+    ``noise``      float32 ``(B, Z)``          standard normal noise
+    ``previous``   float32 ``(B, T, S, P)``    the previous bar's active roll (0/1; zeros: none)
+    ``condition``  float32 ``(B, 13)``         the previous bar's pitch-class profile (12, sums to
+                                               1 or all 0) and a has-previous flag (1 or 0)
+Output
+    ``roll``       float32 ``(B, T, S, P)``    note probabilities in [0, 1] (rows a track does
+                                               not have are 0)
+
+``B`` is dynamic (axis ``batch``); ``T, S, P`` are the representation's bar shape. The daemon
+builds ``previous``/``condition`` with ``daemon.gan_model.condition_features`` and binarises
+``roll`` with ``daemon.representation.binarise`` (threshold or Bernoulli).
+
+Metadata (``metadata_props``, every value JSON): ``antiphon.format`` ``"1"``, ``antiphon.kind``
+``"gan"``, ``antiphon.representation`` (``RollSpec.to_dict()``), ``antiphon.model_config``
+(``asdict(GanConfig)``), ``antiphon.inputs``, ``antiphon.outputs``, ``antiphon.training``,
+``antiphon.metrics``.
+
+Imports torch and onnx: run by ``antiphon export gan`` and tests, never by the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from daemon.gan_model import (
+    FORMAT_VERSION,
+    INPUT_NAMES,
+    KIND,
+    OUTPUT_NAMES,
+    GanModel,
+    condition_features,
+    open_gan,
+)
+from daemon.models import META_PREFIX
+from export.to_onnx import BATCH_AXIS, OPSET, _json, _set_metadata
+from training.gan import Generator
+from training.gan_checkpoint import GanCheckpoint, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
+    """The ``antiphon.*`` metadata of a GAN graph, values as JSON text."""
+    values: Mapping[str, Any] = {
+        "format": FORMAT_VERSION,
+        "kind": KIND,
+        "representation": ckpt.spec.to_dict(),
+        "model_config": asdict(ckpt.config),
+        "inputs": list(INPUT_NAMES),
+        "outputs": list(OUTPUT_NAMES),
+        "training": dict(ckpt.training),
+        "metrics": dict(ckpt.metrics),
+    }
+    return {META_PREFIX + k: _json(v) for k, v in values.items()}
+
+
+def export_gan(checkpoint: str | Path, onnx_path: str | Path) -> Path:
+    """Export a checkpoint's generator (eval mode: batch norm uses its running statistics).
+
+    Args:
+        checkpoint: a ``.pt`` written by ``antiphon train gan``.
+        onnx_path: where the model goes (parent folders are created).
+
+    Returns:
+        ``onnx_path``.
+
+    Raises:
+        ModelError: the checkpoint cannot be read.
+    """
+    ckpt = load_checkpoint(checkpoint)
+    onnx_path = Path(onnx_path)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    generator = ckpt.generator.eval()
+    prev, cond = condition_features(None, ckpt.spec, 2)
+    example = (torch.zeros(2, ckpt.config.z_dim), torch.from_numpy(prev), torch.from_numpy(cond))
+    axes = {name: {0: BATCH_AXIS} for name in (*INPUT_NAMES, *OUTPUT_NAMES)}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter says it is legacy
+        warnings.simplefilter("ignore", UserWarning)
+        torch.onnx.export(generator, example, str(onnx_path), input_names=list(INPUT_NAMES),
+                          output_names=list(OUTPUT_NAMES), dynamic_axes=axes, opset_version=OPSET,
+                          do_constant_folding=True, dynamo=False)
+    model = onnx.load(str(onnx_path))
+    _set_metadata(model, gan_metadata(ckpt))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(onnx_path))
+    log.info("exported %s -> %s (bars %s, z %d)", ckpt.path, onnx_path, ckpt.spec.bar_shape, ckpt.config.z_dim)
+    return onnx_path
+
+
+class TorchSession:
+    """A PyTorch generator behind the small part of the onnxruntime session API that
+    :class:`~daemon.gan_model.GanModel` uses, so the daemon's own sampling code runs on both."""
+
+    @dataclass(frozen=True)
+    class _Arg:
+        name: str
+        shape: tuple[Any, ...]
+
+    def __init__(self, generator: Generator) -> None:
+        self.generator = generator.eval()
+        cfg = generator.config
+        bar = ("batch", cfg.n_tracks, cfg.n_steps, cfg.n_pitches)
+        self._inputs = [self._Arg("noise", ("batch", cfg.z_dim)), self._Arg("previous", bar),
+                        self._Arg("condition", ("batch", cfg.cond_dim))]
+
+    def get_inputs(self) -> list[Any]:
+        return list(self._inputs)
+
+    def run(self, output_names: Sequence[str], feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        with torch.inference_mode():
+            roll = self.generator(*(torch.from_numpy(np.asarray(feed[n])) for n in INPUT_NAMES))
+        return [roll.numpy()]
+
+
+def torch_gan_model(ckpt: GanCheckpoint) -> GanModel:
+    """The checkpoint's generator wrapped as a daemon :class:`GanModel` (PyTorch eager inside),
+    decoding the same monophonic tracks as the exported file."""
+    names = [t.name for t in ckpt.spec.tracks]
+    mono = tuple(names.index(n) for n in ckpt.training.get("monophonic_tracks", []) if n in names)
+    return GanModel(TorchSession(ckpt.generator), ckpt.spec, ckpt.config.z_dim, {"kind": KIND}, mono)
+
+
+@dataclass(frozen=True)
+class GanParityReport:
+    """How closely onnxruntime reproduces PyTorch.
+
+    Attributes:
+        bars: bars compared in the batch check (half conditioned on random bars, half not).
+        max_abs_diff: largest ``|p_ort - p_torch|`` over every cell.
+        mean_abs_diff: mean of the same.
+        flipped_cells: cells whose threshold-0.5 binarisation differs.
+        cells: cells compared.
+        chained_bars: bars sampled one after another, each conditioned on the last, by the
+            daemon's :meth:`GanModel.sample_bars` on both runtimes with the same seed.
+        chained_equal: True when both chains are identical, note for note.
+        atol: the tolerance ``max_abs_diff`` is held to.
+        ok: within tolerance and chains identical.
+    """
+
+    bars: int
+    max_abs_diff: float
+    mean_abs_diff: float
+    flipped_cells: int
+    cells: int
+    chained_bars: int
+    chained_equal: bool
+    atol: float
+    ok: bool
+
+    def summary(self) -> str:
+        verdict = "OK" if self.ok else "FAILED"
+        return (f"GAN parity over {self.bars} bars (atol {self.atol:g}): {verdict}; max |diff| {self.max_abs_diff:.3g}, "
+                f"mean {self.mean_abs_diff:.3g}; {self.flipped_cells} of {self.cells:,} cells binarise differently; "
+                f"{self.chained_bars} chained bars {'identical' if self.chained_equal else 'DIFFER'}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_gan_parity(checkpoint: str | Path, onnx_path: str | Path, bars: int = 64, chained_bars: int = 16,
+                     seed: int = 0, atol: float = 1e-4) -> GanParityReport:
+    """Run the PyTorch generator and the ONNX file on the same inputs and compare.
+
+    Args:
+        checkpoint: the checkpoint the file was exported from.
+        onnx_path: the exported file (opened as the daemon opens it, one thread).
+        bars: bars in the batch check.
+        chained_bars: bars in the chained (daemon path) check.
+        seed: seed of noise and conditioning bars.
+        atol: tolerance on probabilities.
+    """
+    ckpt = load_checkpoint(checkpoint)
+    ort_model = open_gan(onnx_path)
+    spec = ckpt.spec
+    rng = np.random.default_rng(seed)
+    previous = rng.random((bars, *spec.bar_shape)) < 0.08  # (B, T, S, P) random sparse bars
+    half = bars // 2
+    prev, cond = condition_features(previous, spec)
+    prev[half:], cond[half:] = 0.0, 0.0  # the second half unconditioned
+    noise = rng.standard_normal((bars, ckpt.config.z_dim)).astype(np.float32)
+    feed = {"noise": noise, "previous": prev, "condition": cond}
+    (p_ort,) = ort_model.session.run(list(OUTPUT_NAMES), feed)
+    (p_torch,) = TorchSession(ckpt.generator).run(list(OUTPUT_NAMES), feed)
+    diff = np.abs(p_ort.astype(np.float64) - p_torch.astype(np.float64))
+    flipped = int(((p_ort > 0.5) != (p_torch > 0.5)).sum())
+    chain_ort = ort_model.sample_bars(chained_bars, None, np.random.default_rng(seed + 1))
+    chain_torch = torch_gan_model(ckpt).sample_bars(chained_bars, None, np.random.default_rng(seed + 1))
+    equal = bool(np.array_equal(chain_ort.active, chain_torch.active)
+                 and np.array_equal(chain_ort.onset, chain_torch.onset))
+    max_diff = float(diff.max())
+    return GanParityReport(bars, max_diff, float(diff.mean()), flipped, int(diff.size), chained_bars, equal, atol,
+                           ok=max_diff <= atol and equal)

@@ -1,0 +1,104 @@
+"""Export of the GAN generator: onnxruntime reproduces PyTorch, and the file says what it is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from daemon.errors import ModelError
+from daemon.gan_model import load_gan, open_gan
+from daemon.models import open_session
+from export.gan_onnx import check_gan_parity, export_gan
+from tests.export.tiny_gan import cached_tiny_gan
+from training.gan_data import groove_spec
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return cached_tiny_gan(tmp_path_factory, "grooves")
+
+
+def test_onnxruntime_reproduces_pytorch_bar_for_bar(tiny: tuple[Path, Path]) -> None:
+    checkpoint, model = tiny
+    report = check_gan_parity(checkpoint, model, bars=32, chained_bars=8)
+    assert report.ok, report.summary()
+    assert report.max_abs_diff <= 1e-4
+    assert report.chained_equal
+    assert report.flipped_cells == 0
+
+
+def test_parity_holds_with_voice_decoding(tmp_path_factory: pytest.TempPathFactory) -> None:
+    checkpoint, model = cached_tiny_gan(tmp_path_factory, "chorales")
+    assert open_gan(model).monophonic == (0, 1, 2)
+    report = check_gan_parity(checkpoint, model, bars=16, chained_bars=8)
+    assert report.ok, report.summary()
+    bars = open_gan(model).sample_bars(4, None, np.random.default_rng(0), threshold=None)
+    assert (bars.active[:, :3].sum(axis=3) <= 1).all()  # Bernoulli draws too: one note per step per voice
+
+
+def test_the_file_carries_the_gan_contract_in_its_metadata(tiny: tuple[Path, Path]) -> None:
+    _, model = tiny
+    meta = {p.key: json.loads(p.value) for p in onnx.load(str(model)).metadata_props}
+    assert meta["antiphon.format"] == "1"
+    assert meta["antiphon.kind"] == "gan"
+    assert meta["antiphon.representation"] == groove_spec().to_dict()
+    assert meta["antiphon.inputs"] == ["noise", "previous", "condition"]
+    assert meta["antiphon.outputs"] == ["roll"]
+    assert meta["antiphon.model_config"]["z_dim"] == 4
+    assert meta["antiphon.training"]["sources"] == ["synthetic"]
+    assert "antiphon.metrics" in meta
+
+
+def test_the_daemon_samples_any_batch_and_masks_rows_a_track_lacks(tiny: tuple[Path, Path]) -> None:
+    _, path = tiny
+    model = open_gan(path)
+    rng = np.random.default_rng(0)
+    roll = model.roll(None, rng, n=5)  # (5, T, S, P)
+    assert roll.shape == (5, *groove_spec().bar_shape)
+    assert ((roll >= 0) & (roll <= 1)).all()
+    assert not roll[:, 0, :, 9:].any()  # drums have 9 rows
+    assert not roll[:, 1, :, 48:].any()  # bass has 48
+    bars = model.sample_bars(3, None, np.random.default_rng(1), threshold=None)
+    assert bars.active.shape == (3, *groove_spec().bar_shape)
+
+
+def test_load_gan_reads_model_info_and_raw_metadata_alike(tiny: tuple[Path, Path]) -> None:
+    _, path = tiny
+    session, info = open_session(path)
+    from_info = load_gan(session, info)
+    from_raw = load_gan(session, session.get_modelmeta().custom_metadata_map)
+    assert from_info.spec == from_raw.spec == groove_spec()
+    assert from_info.z_dim == from_raw.z_dim == 4
+
+
+def test_an_unknown_representation_version_is_refused(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    _, path = tiny
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "antiphon.representation":
+            data = json.loads(prop.value)
+            data["version"] = 2
+            prop.value = json.dumps(data)
+    bad = tmp_path / "future.onnx"
+    onnx.save(model, str(bad))
+    with pytest.raises(ModelError, match="version 2 is not known"):
+        open_gan(bad)
+
+
+def test_an_lstm_file_is_not_taken_for_a_gan(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.export.tiny_lstm import cached_tiny_model
+
+    _, lstm = cached_tiny_model(tmp_path_factory, "chords")
+    with pytest.raises(ModelError, match="not a GAN"):
+        open_gan(lstm)
+
+
+def test_exporting_a_missing_checkpoint_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        export_gan(tmp_path / "nothing.pt", tmp_path / "x.onnx")

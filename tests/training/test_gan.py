@@ -1,0 +1,184 @@
+"""The GAN model, its losses, its data pipeline and a short training run on synthetic bars."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training import gan_data
+from training.gan import (
+    Critic,
+    GanConfig,
+    Generator,
+    binary_neuron,
+    from_cells,
+    gradient_penalty,
+    pair_steps,
+    split_steps,
+    to_cells,
+)
+from training.gan_data import (
+    build_bar_set,
+    chorale_spec,
+    groove_spec,
+    make_batch,
+    monophonic_tracks,
+    synthetic_pieces,
+    transpose_rolls,
+)
+
+SPEC = groove_spec()
+
+
+def config(**kwargs: object) -> GanConfig:
+    base: dict[str, object] = {"n_tracks": 3, "n_steps": 16, "n_pitches": 60, "track_rows": (9, 48, 60), "z_dim": 4,
+                               "g_channels": 8, "d_channels": 8, "enc_channels": 4}
+    base.update(kwargs)
+    return GanConfig(**base)  # type: ignore[arg-type]
+
+
+def test_cells_and_step_pairs_are_lossless_reshapes() -> None:
+    x = torch.rand(2, 3, 16, 60)
+    assert torch.equal(from_cells(to_cells(x), 3), x)
+    cells = to_cells(x)  # (B, S, O, 36)
+    assert cells.shape == (2, 16, 5, 36)
+    assert cells[1, 7, 2, 5 * 3 + 1] == x[1, 1, 7, 2 * 12 + 5]  # semitone-major, track-minor
+    assert torch.equal(split_steps(pair_steps(cells)), cells)
+
+
+def test_the_generator_makes_masked_probability_rolls_and_the_critic_scores_them() -> None:
+    generator, critic = Generator(config()), Critic(config(spectral_norm=True))
+    noise, prev, cond = torch.randn(5, 4), torch.zeros(5, *SPEC.bar_shape), torch.zeros(5, 13)
+    roll = generator(noise, prev, cond)
+    assert roll.shape == (5, *SPEC.bar_shape)
+    assert float(roll.detach().min()) >= 0 and float(roll.detach().max()) <= 1
+    assert not roll[:, 0, :, 9:].any() and not roll[:, 1, :, 48:].any()
+    assert critic(roll, prev, cond).shape == (5,)
+    assert Critic(config(critic_stats=True))(roll, prev, cond).shape == (5,)
+
+
+def test_the_gradient_penalty_of_a_linear_critic_is_its_slope_off_one() -> None:
+    weight = torch.full((1, *SPEC.bar_shape), 0.01)
+
+    def critic(bar: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return (bar * weight).flatten(1).sum(1)
+
+    real, fake = torch.rand(4, *SPEC.bar_shape), torch.rand(4, *SPEC.bar_shape)
+    slope = 0.01 * np.sqrt(np.prod(SPEC.bar_shape))  # ||grad|| everywhere
+    penalty = gradient_penalty(critic, real, fake, real, torch.zeros(4, 13))  # type: ignore[arg-type]
+    assert float(penalty) == pytest.approx((slope - 1) ** 2, rel=1e-5)
+
+
+def test_binary_neurons_binarise_forward_and_pass_gradients_straight_through() -> None:
+    probs = torch.tensor([0.2, 0.7, 0.5, 0.9], requires_grad=True)
+    out = binary_neuron(probs, "deterministic")
+    assert out.tolist() == [0.0, 1.0, 0.0, 1.0]
+    (out * torch.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    assert probs.grad is not None and probs.grad.tolist() == [1.0, 2.0, 3.0, 4.0]
+    drawn = binary_neuron(torch.tensor([0.0, 1.0]), "stochastic")
+    assert drawn.tolist() == [0.0, 1.0]
+    assert binary_neuron(probs, "none") is probs
+
+
+def test_configs_refuse_shapes_the_networks_cannot_build() -> None:
+    with pytest.raises(ValueError, match="multiple of 12"):
+        config(n_pitches=50)
+    with pytest.raises(ValueError, match="binary_neuron"):
+        config(binary_neuron="sometimes")
+
+
+def test_bar_sets_keep_four_four_pieces_in_order_and_count_the_rest() -> None:
+    pieces = synthetic_pieces(3, 4) + synthetic_pieces(2, 3, meter=(3, 4), seed=9)
+    bars = build_bar_set(pieces, SPEC)
+    assert len(bars) == 12 and len(bars.piece_ids) == 3
+    assert bars.counts["pieces skipped (meter)"] == 2
+    assert bars.counts["bars skipped (meter 3/4)"] == 6
+    assert bars.previous.tolist() == [-1, 0, 1, 2, -1, 4, 5, 6, -1, 8, 9, 10]
+    assert bars.counts["pairs (bar with a previous bar)"] == 9
+
+
+def test_transposition_moves_pitched_tracks_by_octave_folding_and_leaves_drums() -> None:
+    roll = np.zeros((2, *SPEC.bar_shape), bool)
+    roll[:, 0, 0, 3] = True  # a drum hit
+    roll[:, 1, 0, 46] = True  # bass A#4 (row 46 of 48)
+    roll[:, 2, 0, 0] = True  # chords C2
+    moved = transpose_rolls(roll, np.array([3, -2]), SPEC)
+    assert moved[:, 0].sum() == 2 and moved[0, 0, 0, 3] and moved[1, 0, 0, 3]
+    assert moved[0, 1, 0, 46 + 3 - 12] and moved[1, 1, 0, 44]  # up 3 folds an octave down
+    assert moved[0, 2, 0, 3] and moved[1, 2, 0, 10]  # down 2 folds an octave up
+
+
+def test_batches_drop_the_condition_at_the_asked_rate() -> None:
+    bars = build_bar_set(synthetic_pieces(4, 6), SPEC)
+    rng = np.random.default_rng(0)
+    with_prev = bars.pair_indices
+    kept = make_batch(bars, with_prev, rng, transpose=True, cond_dropout=0.0)
+    assert (kept.condition[:, -1] == 1).all() and kept.previous.any(axis=(1, 2, 3)).all()
+    np.testing.assert_allclose(kept.condition[:, :12].sum(1), 1.0, rtol=1e-5)
+    dropped = make_batch(bars, with_prev, rng, cond_dropout=0.999)
+    assert not dropped.condition.any() and not dropped.previous.any()
+    first = make_batch(bars, np.flatnonzero(bars.previous < 0), rng)
+    assert not first.condition.any()
+
+
+def test_chorales_use_four_voices_of_three_octaves_each_one_note_at_a_time() -> None:
+    spec = chorale_spec()
+    assert [t.name for t in spec.tracks] == ["soprano", "alto", "tenor", "bass"]
+    assert spec.bar_shape == (4, 16, 36)
+    bars = build_bar_set(synthetic_pieces(2, 3, kind="chorales"), spec)
+    assert bars.bars.any(axis=(0, 2, 3)).all()
+    assert monophonic_tracks(bars) == ["soprano", "alto", "tenor", "bass"]
+    assert monophonic_tracks(build_bar_set(synthetic_pieces(2, 3), SPEC)) == ["bass"]  # chords are chords
+
+
+def test_a_short_training_run_writes_checkpoint_log_and_samples_and_resumes(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from training import train_gan
+    from training.gan_checkpoint import load_checkpoint
+
+    pieces = synthetic_pieces(6, 6)
+    monkeypatch.setattr(gan_data, "load_bar_set",
+                        lambda data, sources, split, spec=None, max_bars=None: build_bar_set(pieces, spec or SPEC))
+    parser = argparse.ArgumentParser()
+    train_gan.configure(parser)
+    out = tmp_path / "run"
+    common = ["--out", str(out), "--batch-size", "8", "--n-critic", "2", "--z-dim", "4", "--g-channels", "8",
+              "--d-channels", "8", "--enc-channels", "4", "--binary-neuron", "deterministic"]
+    assert train_gan.main(parser.parse_args([*common, "--epochs", "1"])) == 0
+    assert (out / "checkpoint.pt").is_file() and (out / "samples" / "epoch_001.png").is_file()
+    assert (out / "samples" / "epoch_001.mid").is_file() and (out / "train.log").is_file()
+    assert train_gan.main(parser.parse_args([*common, "--epochs", "2", "--resume"])) == 0
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert "bass_UPC" in rows[0] and "key_cond" in rows[0]
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt.training["epochs"] == 2 and ckpt.config.binary_neuron == "deterministic"
+    assert int(rows[1]["g_steps"]) == ckpt.resume["g_steps"] > int(rows[0]["g_steps"])
+
+
+def test_the_generator_sees_a_thinned_previous_bar_for_the_asked_share_of_pairs() -> None:
+    from training.train_gan import thinned_previous
+
+    bars = build_bar_set(synthetic_pieces(4, 6), SPEC)
+    batch = make_batch(bars, np.concatenate([bars.pair_indices[:6], np.flatnonzero(bars.previous < 0)[:2]]),
+                       np.random.default_rng(0), transpose=False)
+    assert not batch.condition[-2:].any()  # the last two pairs have no previous bar
+    prev, cond = torch.from_numpy(batch.previous), torch.from_numpy(batch.condition)
+    torch.manual_seed(0)
+    seen, seen_cond = thinned_previous(prev, cond, share=0.5, max_rate=0.9, spec=SPEC)
+    assert torch.equal(seen[4:], prev[4:]) and torch.equal(seen_cond[4:], cond[4:])  # the other half untouched
+    assert (seen[:4] <= prev[:4]).all() and seen[:4].sum() < prev[:4].sum()  # notes only removed
+    assert (seen_cond[:4, -1] == 1).all()  # still a previous bar
+    assert thinned_previous(prev, cond, share=0.0, max_rate=0.5, spec=SPEC)[0] is prev
+
+
+def test_the_command_line_offers_exactly_the_binary_neurons_the_model_knows() -> None:
+    from training import gan, train_gan
+
+    assert train_gan.BINARY_NEURONS == gan.BINARY_NEURONS

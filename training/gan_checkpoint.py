@@ -1,0 +1,115 @@
+"""Write and read GAN checkpoints.
+
+A checkpoint is one ``torch.save`` dict::
+
+    {"kind": "gan", "model_args": asdict(GanConfig), "representation": spec.to_dict(),
+     "generator": state_dict, "critic": state_dict,
+     "training": {...}, "metrics": {...},
+     "resume": {"optim_g": ..., "optim_d": ..., "epoch": int, "g_steps": int, ...}}
+
+Every value is a tensor or a plain Python value, so ``torch.load(weights_only=True)`` reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from daemon.errors import AntiphonError, ModelError
+from daemon.representation import RollSpec, codec_from_dict
+from training.gan import Critic, GanConfig, Generator
+
+log = logging.getLogger(__name__)
+
+KIND = "gan"
+
+
+@dataclass
+class GanCheckpoint:
+    """A loaded GAN checkpoint; both networks in eval mode on the CPU."""
+
+    path: Path
+    config: GanConfig
+    spec: RollSpec
+    generator: Generator
+    critic: Critic
+    training: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    resume: Mapping[str, Any] = field(default_factory=dict)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars, tuples-of-plain and Counters turned into plain Python values."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, torch.Tensor):
+        return value.item()
+    return value
+
+
+def save_checkpoint(path: str | Path, config: GanConfig, spec: RollSpec, generator: torch.nn.Module,
+                    critic: torch.nn.Module, training: Mapping[str, Any], metrics: Mapping[str, Any],
+                    resume: Mapping[str, Any] | None = None) -> Path:
+    """Write a checkpoint atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "kind": KIND,
+        "model_args": asdict(config),
+        "representation": spec.to_dict(),
+        "generator": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+        "critic": {k: v.detach().cpu() for k, v in critic.state_dict().items()},
+        "training": plain(training),
+        "metrics": plain(metrics),
+        "resume": dict(resume or {}),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(data, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> GanCheckpoint:
+    """Rebuild config, representation and both networks from a checkpoint.
+
+    Raises:
+        ModelError: missing or unreadable file, not a GAN checkpoint, or weights that do not fit.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} does not exist; train one with 'antiphon train gan --out DIR'")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+        raise ModelError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, Mapping) or data.get("kind") != KIND:
+        kind = data.get("kind") if isinstance(data, Mapping) else type(data).__name__
+        raise ModelError(f"{path} is a {kind!r} checkpoint, not a GAN one")
+    try:
+        args = dict(data["model_args"])
+        args["track_rows"] = tuple(args["track_rows"])
+        config = GanConfig(**args)
+        spec = codec_from_dict(data["representation"])
+    except (KeyError, TypeError, ValueError, AntiphonError) as exc:
+        raise ModelError(f"{path}: model_args or representation cannot be read ({exc})") from exc
+    if not isinstance(spec, RollSpec) or spec.bar_shape != (config.n_tracks, config.n_steps, config.n_pitches):
+        raise ModelError(f"{path}: the representation does not match the model's bar shape")
+    generator, critic = Generator(config), Critic(config)
+    try:
+        generator.load_state_dict(data["generator"])
+        critic.load_state_dict(data["critic"])
+    except (KeyError, RuntimeError) as exc:
+        raise ModelError(f"{path}: weights do not fit the model ({str(exc).splitlines()[0]})") from exc
+    generator.eval()
+    critic.eval()
+    return GanCheckpoint(path, config, spec, generator, critic, data.get("training", {}) or {},
+                         data.get("metrics", {}) or {}, data.get("resume", {}) or {})
