@@ -14,14 +14,15 @@ Generator (DCGAN-style, MidiNet conditioning): a small *conditioner* encodes the
 at three time resolutions (``S``, ``S/2``, ``S/4`` steps x ``O`` octaves); its feature maps are
 concatenated to the generator's layers of the same shape, its pooled vector joins the noise
 and the 13-d condition (previous bar's pitch-class profile + has-previous flag). Transposed
-"convolutions" double the time axis twice (mixing neighbouring octaves), a layer with three
-steps of context refines, and the last layer maps each cell (with its neighbouring steps and
-the previous bar's same cell) to its 12 semitones x tracks. The output is a sigmoid roll; rows
-a track does not have are masked to 0.
+"convolutions" double the time axis twice (each step's features span every octave), and the
+last layer maps each cell -- with its neighbouring steps, the conditioner's features and the
+previous bar's same cell -- to its 12 semitones x tracks. The output is a sigmoid roll; rows a
+track does not have are masked to 0.
 
 Critic: the bar and the previous bar as ``2T`` tracks, two streams (cells convolved down over
-time, and each pitch row over the whole bar folded to octaves), the condition vector joined
-before the last layers; no batch norm (WGAN-GP), optional spectral norm.
+time, and each pitch row over the whole bar folded to octaves), the condition vector and
+optionally per-track summaries (``critic_stats``) joined before the last layers; no batch norm
+(WGAN-GP), optional spectral norm.
 
 Binary neurons (BinaryMuseGAN): during training the generator's output can be binarised
 before the critic sees it -- deterministically (> 0.5) or stochastically (Bernoulli) --

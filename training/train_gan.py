@@ -6,8 +6,8 @@ batch of real (previous bar, bar) pairs (randomly transposed, condition dropped 
 ``n_critic`` steps update the generator on ``-D(fake)``. For a share of the fake pairs
 (``--thin-condition``) the generator sees the previous bar with some of its notes removed while
 the critic judges the result against the whole bar (:func:`thinned_previous`): without it, bars
-chained on the model's own, slightly sparser output thin out within a few bars. An *epoch* is one critic pass over
-the training bars. After each epoch: a checkpoint (``checkpoint.pt``, atomic), a row of
+chained on the model's own, slightly sparser output thin out within a few bars. An *epoch* is
+one critic pass over the training bars. After each epoch: a checkpoint (``checkpoint.pt``, atomic), a row of
 ``metrics.csv`` (losses, Wasserstein estimate, a quick metric check on generated bars), and
 sample bars as ``samples/epoch_NNN.png`` and ``.mid``. The generator saved, evaluated and
 sampled is an exponential moving average of the trained weights (``--ema-decay``); the trained
@@ -16,8 +16,9 @@ weights themselves are kept for ``--resume``. ``--resume`` continues from
 
 CPU by default, CUDA when present. With ``WORLD_SIZE > 1`` (``torchrun``) every process trains
 on its own batches and gradients are averaged with ``torch.distributed.all_reduce`` after each
-backward pass: that is data-parallel training like ``DistributedDataParallel``, which is not
-used because its reducer does not support the double backward of the gradient penalty.
+backward pass: the same data-parallel arithmetic as ``DistributedDataParallel``, which is not
+used because it does not support ``torch.autograd.grad`` (the gradient penalty's double
+backward). Exercised here on CPU only (``torchrun --nproc_per_node=2``, gloo), never on GPUs.
 Only rank 0 logs, samples and writes checkpoints.
 
 Imports torch inside ``main`` only.
