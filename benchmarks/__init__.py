@@ -250,7 +250,7 @@ class Section:
             return TargetResult(target, float(bool(value)), "yes" if value else "no", met)
         number = float(value)
         if not math.isfinite(number):
-            return TargetResult(target, number, context or "no samples", None, "no samples")
+            return TargetResult(target, number, context or "not judged", None, self.reasons.get(target.row, "no samples"))
         if target.kind == "at_most":
             met = number <= target.limit
         elif target.kind == "at_least":
@@ -286,7 +286,7 @@ class Section:
             for t in self.timings:
                 s = t.stats()
                 rate = f"{s['per_s']:,.0f}" if t.rate else ""
-                lines.append(f"| {t.name} | {s['n']} | {s['median_ms']:.4f} | {s['p95_ms']:.4f} | {s['p99_ms']:.4f} | "
+                lines.append(f"| {_cell(t.name)} | {s['n']} | {s['median_ms']:.4f} | {s['p95_ms']:.4f} | {s['p99_ms']:.4f} | "
                              f"{rate} | {_target_cells(judged.get(t.name))} |")
         if self.quantities:
             if self.timings:
@@ -295,12 +295,12 @@ class Section:
                       "|---|---:|---:|---:|---:|---:|---|---|---|"]
             for q in self.quantities:
                 s = q.stats()
-                lines.append(f"| {q.name} | {s['n']} | {s['median']:.4g} | {s['p95']:.4g} | {s['p99']:.4g} | "
+                lines.append(f"| {_cell(q.name)} | {s['n']} | {s['median']:.4g} | {s['p95']:.4g} | {s['p99']:.4g} | "
                              f"{s['max']:.4g} | {q.unit} | {_target_cells(judged.get(q.name))} |")
         if self.derived:
             lines.append("")
             for k, v in self.derived.items():
-                shown = f"{v:.3g}" if isinstance(v, float) else str(v)
+                shown = (f"{v:.3g}" if math.isfinite(v) else "not judged") if isinstance(v, float) else str(v)
                 result = judged.get(k)
                 if result is not None:
                     shown += f" (target {result.target.text()}: {_met_text(result.met)})"
@@ -312,13 +312,18 @@ class Section:
 
 
 def _met_text(met: bool | None) -> str:
-    return "yes" if met else ("**no**" if met is False else "not measured")
+    return "yes" if met else ("**no**" if met is False else "not judged")
+
+
+def _cell(text: str) -> str:
+    """``text`` safe inside a markdown table cell (a ``|`` would end the cell)."""
+    return text.replace("|", "\\|")
 
 
 def _target_cells(result: TargetResult | None) -> str:
     if result is None:
         return " | "
-    return f"{result.target.text()} | {_met_text(result.met)}"
+    return f"{_cell(result.target.text())} | {_met_text(result.met)}"
 
 
 def summary_markdown(results: list[TargetResult]) -> str:
@@ -326,7 +331,8 @@ def summary_markdown(results: list[TargetResult]) -> str:
     lines = ["## Targets", "", "| what | target | measured | met | why missed |", "|---|---|---|---|---|"]
     for r in results:
         reason = r.reason if r.met is not True else ""
-        lines.append(f"| {r.target.what} | {r.target.text()} | {r.measured} | {_met_text(r.met)} | {reason} |")
+        lines.append(f"| {_cell(r.target.what)} | {_cell(r.target.text())} | {_cell(r.measured)} | "
+                     f"{_met_text(r.met)} | {_cell(reason)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -335,8 +341,7 @@ def load_note(machine: dict[str, Any]) -> str:
     cpus = machine.get("usable_cpus") or machine.get("logical_cpus") or 1
     loads = [x[0] for x in (machine.get("load_average_1_5_15"), machine.get("load_average_end_1_5_15")) if x]
     if loads and max(loads) > cpus:
-        return (f"measured under load (1-min load average {', '.join(f'{x:.1f}' for x in loads)} at start/end "
-                f"on {cpus} usable CPUs)")
+        return f"machine loaded (load average {' -> '.join(f'{x:.1f}' for x in loads)} on {cpus} CPUs)"
     return ""
 
 

@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
               f"Mode: {mode}; took {time.time() - started:.0f} s ({took}).", ""]
     loaded = load_note(machine)
     if loaded:
-        header += [f"**These numbers were {loaded}: re-run on a quiet machine before quoting them.**", ""]
+        warning = (f"**Measured on a loaded machine ({loaded.split('(', 1)[1].rstrip(')')}): re-run on a quiet one "
+                   "before quoting these numbers.**")
+        header += [warning, ""]
     markdown = "\n".join(header) + "\n" + summary_markdown(results) + "\n" + "\n".join(s.to_markdown() for s in sections)
     print(markdown)
     args.out.mkdir(parents=True, exist_ok=True)

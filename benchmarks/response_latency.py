@@ -378,9 +378,9 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
     section.notes.append("OSC /antiphon/generate: sent over UDP with nothing played; the engine answers from the "
                          "first grid step at least 20 ms ahead (GENERATE_LEAD_S), so the raw row's floor is 20 ms by "
                          "design; the 'vs its grid step' row is the daemon's own delay, like the phrase-end rows")
-    midi_reason = (f"the clock's own pulses arrive irregularly on this machine (the bar-line pulse is "
-                   f"{np.percentile(jitter, 99):.1f} ms (p99) off a line through the two bars before it), and the "
-                   "daemon places the bar line from the pulses before it; " + _reason())
+    midi_reason = (f"the clock's pulses arrive irregularly here (bar-line pulse {np.percentile(jitter, 99):.1f} ms "
+                   "p99 off the line through the 2 bars before it) and the daemon places the bar line from the "
+                   "pulses before it; " + _reason())
     for clock in results:
         reason = midi_reason if clock == "midi" else _reason()
         section.reasons[f"{'internal clock, bar line' if clock == 'internal' else 'jack_midi_clock, bar line pulse'}"
@@ -394,5 +394,4 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
 
 def _reason() -> str:
     """Why a latency target is missed on this rig, as far as is known."""
-    return ("the scheduler thread, the daemon's JACK thread and the dummy driver share 2 non-realtime cores "
-            "with other work, and JACK moves MIDI only at 1.33 ms period boundaries")
+    return "2 shared non-realtime cores (scheduler, JACK thread, dummy driver); JACK moves MIDI at 1.33 ms periods"

@@ -1,0 +1,160 @@
+"""GAN bar time: onnxruntime (one thread) against PyTorch eager (one thread).
+
+Which model:
+    ``--gan-checkpoint CK.pt``  exported on the fly; PyTorch runs the same weights.
+    ``--gan-model FILE.onnx``   onnxruntime runs it; PyTorch only with ``--gan-checkpoint`` too.
+    neither                     ``runs/gan-grooves/model.onnx`` and its ``checkpoint.pt`` when
+                                there, else a freshly initialised groove-sized GAN (drums/bass/
+                                chords, the bundled configuration), and the results say so.
+
+What is timed, per bar: the daemon's own path, :meth:`GanModel.sample_batch` with one previous
+bar (conditioning features in numpy, one ``session.run``, binarisation by threshold) on
+onnxruntime, and the same method with PyTorch eager behind it (``export.gan_onnx.TorchSession``,
+``torch.inference_mode``, ``torch.set_num_threads(1)``); plus the bare ``session.run`` and one
+bar of an 8-bar chain (:meth:`GanModel.sample_bars` / 8). Runners are interleaved in blocks so
+that load from other processes hits them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import Section, Timing
+from daemon.errors import AntiphonError
+from daemon.gan_model import OUTPUT_NAMES, GanModel, condition_features
+
+log = logging.getLogger(__name__)
+
+NAME = "gan_speed"
+TITLE = "GAN bar time (1 thread)"
+WARMUP_BARS = 100
+BARS_QUICK = 2000
+BARS_FULL = 10000
+BLOCK = 250
+CHAIN = 8
+DEFAULT_RUN = Path("runs") / "gan-grooves"
+TARGET_MS = 2.0  # one bar must sample in at most this, median, on one thread
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--gan-model", type=Path, help="an exported GAN .onnx file to time")
+    group.add_argument("--gan-checkpoint", type=Path, help="a GAN .pt checkpoint (exported on the fly; PyTorch eager)")
+    group.add_argument("--gan-bars", type=int, help=f"timed bars per runner (default {BARS_FULL}, --quick {BARS_QUICK})")
+
+
+def _prepare(args: argparse.Namespace, workdir: Path, notes: list[str]) -> tuple[Path, Path | None]:
+    """(onnx file, checkpoint or None)."""
+    from export.gan_onnx import export_gan
+
+    model: Path | None = getattr(args, "gan_model", None)
+    checkpoint: Path | None = getattr(args, "gan_checkpoint", None)
+    if model is None and checkpoint is None:
+        if (DEFAULT_RUN / "model.onnx").is_file():
+            model = DEFAULT_RUN / "model.onnx"
+            checkpoint = DEFAULT_RUN / "checkpoint.pt" if (DEFAULT_RUN / "checkpoint.pt").is_file() else None
+            notes.append(f"model: {model}" + (f", PyTorch from {checkpoint}" if checkpoint else ""))
+        else:
+            checkpoint = _random_groove_checkpoint(workdir / "random.pt")
+            notes.append("model: no trained groove GAN at runs/gan-grooves, so a freshly initialised one of the "
+                         "bundled size (drums/bass/chords, 3 x 16 x 60 bars), exported on the fly")
+    if model is None:
+        assert checkpoint is not None
+        model = export_gan(checkpoint, workdir / "model.onnx")
+    return model, checkpoint
+
+
+def _random_groove_checkpoint(path: Path) -> Path:
+    import torch
+
+    from training.gan import Critic, GanConfig, Generator
+    from training.gan_checkpoint import save_checkpoint
+    from training.gan_data import groove_spec
+
+    torch.manual_seed(0)
+    spec = groove_spec()
+    config = GanConfig(len(spec.tracks), spec.steps_per_bar, spec.n_pitches, tuple(t.rows for t in spec.tracks))
+    generator = Generator(config).eval()
+    return save_checkpoint(path, config, spec, generator, Critic(config), {"sources": ["none"]}, {})
+
+
+def _runner(model: GanModel, previous: np.ndarray, mode: str) -> Callable[[int], np.ndarray]:
+    """A function timing ``count`` bars: ``bar`` (sample_batch), ``run`` (session.run) or ``chain``."""
+    rng = np.random.default_rng(0)
+    prev_f, cond = condition_features(previous, model.spec)
+    feed = {"noise": rng.standard_normal((1, model.z_dim), dtype=np.float32), "previous": prev_f, "condition": cond}
+    names = list(OUTPUT_NAMES)
+
+    def run(count: int) -> np.ndarray:
+        out = np.empty(count)
+        for i in range(count):
+            t0 = time.perf_counter_ns()
+            if mode == "bar":
+                model.sample_batch(previous, rng)
+            elif mode == "run":
+                model.session.run(names, feed)
+            else:
+                model.sample_bars(CHAIN, previous, rng)
+            out[i] = time.perf_counter_ns() - t0
+        return out * 1e-9 / (CHAIN if mode == "chain" else 1)
+
+    return run
+
+
+def run(args: argparse.Namespace, quick: bool) -> Section:
+    """Time every runner and return the section."""
+    bars = getattr(args, "gan_bars", None) or (BARS_QUICK if quick else BARS_FULL)
+    if bars < 100:
+        raise AntiphonError("--gan-bars must be at least 100")
+    try:
+        import torch
+    except ImportError as exc:
+        raise AntiphonError("the GAN benchmark exports models: pip install 'antiphon[train]'") from exc
+    from daemon.gan_model import open_gan
+    from export.gan_onnx import torch_gan_model
+    from training.gan_checkpoint import load_checkpoint
+
+    torch.set_num_threads(1)
+    section = Section(NAME, TITLE)
+    with tempfile.TemporaryDirectory(prefix="antiphon-bench-") as tmp:
+        path, checkpoint = _prepare(args, Path(tmp), section.notes)
+        ort_model = open_gan(path, threads=1)
+        spec = ort_model.spec
+        previous = np.random.default_rng(1).random((1, *spec.bar_shape)) < 0.05  # (1, T, S, P)
+        runners = {"onnxruntime: one bar (daemon path)": _runner(ort_model, previous, "bar"),
+                   "onnxruntime: session.run only": _runner(ort_model, previous, "run")}
+        if checkpoint is not None:
+            ckpt = load_checkpoint(checkpoint)
+            runners["PyTorch eager: one bar (same path)"] = _runner(torch_gan_model(ckpt), previous, "bar")
+        runners[f"onnxruntime: one bar of an {CHAIN}-bar chain"] = _runner(ort_model, previous, "chain")
+        size_mb = path.stat().st_size / 1e6
+        section.notes.append(f"bars {spec.bar_shape} ({'/'.join(t.name for t in spec.tracks)}), "
+                             f"noise {ort_model.z_dim}; file {size_mb:.2f} MB")
+        samples: dict[str, list[np.ndarray]] = {name: [] for name in runners}
+        for name, runner in runners.items():
+            runner(WARMUP_BARS // (CHAIN if "chain" in name else 1))
+        done = 0
+        while done < bars:
+            count = min(BLOCK, bars - done)
+            for name, runner in runners.items():
+                samples[name].append(runner(max(1, count // CHAIN) if "chain" in name else count))
+            done += count
+    timings = {name: Timing(name, np.concatenate(parts)) for name, parts in samples.items()}
+    section.timings = list(timings.values())
+    stats = {name: t.stats() for name, t in timings.items()}
+    ort_ms = stats["onnxruntime: one bar (daemon path)"]
+    section.derived["one bar, onnxruntime, median ms"] = ort_ms["median_ms"]
+    section.derived["one bar, onnxruntime, p99 ms"] = ort_ms["p99_ms"]
+    section.derived[f"meets the {TARGET_MS:g} ms per bar target (median)"] = ort_ms["median_ms"] <= TARGET_MS
+    eager = stats.get("PyTorch eager: one bar (same path)")
+    if eager:
+        section.derived["onnxruntime speed-up over PyTorch eager (median)"] = eager["median_ms"] / ort_ms["median_ms"]
+    section.notes.append(f"{bars} timed bars per row after {WARMUP_BARS} warm-up bars, interleaved in blocks of "
+                         f"{BLOCK}; onnxruntime intra/inter-op threads 1, torch.set_num_threads(1)")
+    return section
