@@ -20,24 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from daemon.continue_cli import bars_argument
 from daemon.errors import AntiphonError, MidiFileError
 from daemon.gan_model import assign_tracks, last_bar, open_gan
 from daemon.representation import DRUM_CHANNEL, RollSpec, bars_to_notes, read_midi, write_midi
 
 log = logging.getLogger(__name__)
 
-MAX_BARS = 256
 DEFAULT_BPM = 100.0
-
-
-def _bars(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bars") from exc
-    if not 1 <= value <= MAX_BARS:
-        raise argparse.ArgumentTypeError(f"bars must be 1-{MAX_BARS}, got {value}")
-    return value
 
 
 def _threshold(text: str) -> float:
@@ -62,7 +52,7 @@ def _bpm(text: str) -> float:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``antiphon bars``."""
-    parser.add_argument("-n", "--bars", type=_bars, default=8, help="bars to sample (default 8)")
+    parser.add_argument("-n", "--bars", type=bars_argument, default=8, help="bars to sample (default 8)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write")
     parser.add_argument("--condition", type=Path, help="MIDI file whose last bar conditions the first new bar")
     source = parser.add_mutually_exclusive_group()

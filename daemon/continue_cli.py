@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 MAX_BARS = 256
 
 
-def _bars(text: str) -> int:
+def bars_argument(text: str) -> int:
+    """An argparse type: a whole number of bars, 1 to :data:`MAX_BARS`."""
     try:
         value = int(text)
     except ValueError as exc:
@@ -61,7 +62,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``antiphon continue``."""
     parser.add_argument("input", type=Path, help="MIDI file whose phrase is continued")
     parser.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write (prompt + continuation)")
-    parser.add_argument("--bars", type=_bars, default=4, help="bars of continuation after the prompt (default 4)")
+    parser.add_argument("--bars", type=bars_argument, default=4, help="bars of continuation after the prompt (default 4)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--preset", help=f"preset name: model + sampling settings (default: {DEFAULT_PRESET})")
     source.add_argument("--model", type=Path, help="an exported .onnx model file (default sampling settings)")
