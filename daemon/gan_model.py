@@ -177,25 +177,30 @@ def last_bar(tracks: Sequence[Sequence[Note]], spec: RollSpec) -> np.ndarray | N
 
 
 def one_per_step(roll: np.ndarray, tracks: Sequence[int]) -> np.ndarray:
-    """Keep, in each of ``tracks``, only the most probable row of every step (voice decoding).
+    """Decode each of ``tracks`` as one voice: at most one row per step (voice decoding).
 
     A track the training data plays one note at a time (a chorale voice) is decoded as one:
-    at each step every row but the likeliest is set to 0 before binarisation, so a threshold
-    or a Bernoulli draw gives at most one note per step.
+    at each step the voice *sounds* with the probability that any of its rows is on,
+    ``1 - prod(1 - p)`` (the generator's rows are independent sigmoids), and sings its likeliest
+    row. That value is put on the likeliest row and every other row is set to 0, so a threshold
+    or a Bernoulli draw afterwards gives at most one note per step. Reading the step's loudest
+    row alone instead would leave the voice silent wherever the model hesitates between
+    neighbouring pitches (three rows at 0.3: no row passes 0.5, yet the voice surely sings).
 
     Args:
         roll: float ``(B, T, S, P)`` probabilities.
         tracks: indices of the monophonic tracks.
 
     Returns:
-        A copy of ``roll`` with the other rows of those tracks zeroed.
+        A copy of ``roll`` with, in those tracks, one non-zero row per step.
     """
     out = np.array(roll, np.float32, copy=True)
     for t in tracks:
-        part = out[:, t]  # (B, S, P)
+        part = np.clip(out[:, t], 0.0, 1.0)  # (B, S, P)
+        sounding = 1.0 - np.prod(1.0 - part.astype(np.float64), axis=-1)  # (B, S)
         keep = np.zeros(part.shape, bool)
         np.put_along_axis(keep, part.argmax(axis=-1)[..., None], True, axis=-1)
-        out[:, t] = np.where(keep, part, 0.0)
+        out[:, t] = np.where(keep, sounding[..., None].astype(np.float32), 0.0)
     return out
 
 

@@ -196,8 +196,32 @@ def notes_from_array(array: np.ndarray) -> list[Note]:
 # --------------------------------------------------------------------------------------------
 
 
+class NoteSpan:
+    """What a piece of notes on a grid knows of its length and meter (shared by :class:`Piece`
+    and the training corpus's records). Needs ``notes``, ``grid`` and ``time_signatures``."""
+
+    notes: tuple[Note, ...]
+    grid: Grid
+    time_signatures: tuple[tuple[int, int, int], ...]
+
+    @property
+    def end(self) -> int:
+        """Tick after the last note ends (0 for an empty piece)."""
+        return max((n.end for n in self.notes), default=0)
+
+    @property
+    def n_bars(self) -> int:
+        """Bars the notes span from tick 0, counted in the piece's first meter."""
+        return -(-self.end // self.grid.ticks_per_bar)
+
+    @property
+    def single_meter(self) -> bool:
+        """True when the piece never changes time signature."""
+        return len({(n, d) for _, n, d in self.time_signatures}) <= 1
+
+
 @dataclass(frozen=True)
-class Piece:
+class Piece(NoteSpan):
     """Notes read from a file, with what the file said about time.
 
     Attributes:
@@ -220,20 +244,6 @@ class Piece:
     programs: Mapping[int, int] = field(default_factory=dict)
     unclosed_notes: int = 0
 
-    @property
-    def end(self) -> int:
-        """Tick after the last note ends (0 for an empty piece)."""
-        return max((n.end for n in self.notes), default=0)
-
-    @property
-    def n_bars(self) -> int:
-        """Bars the notes span, counted in the piece's first meter."""
-        return -(-self.end // self.grid.ticks_per_bar)
-
-    @property
-    def single_meter(self) -> bool:
-        """True when the file never changes time signature."""
-        return len({(n, d) for _, n, d in self.time_signatures}) <= 1
 
 
 def read_midi(source: str | Path | mido.MidiFile, ticks_per_beat: int = 12, name: str = "") -> Piece:

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from daemon import representation
-from daemon.representation import ChordCodec, Grid, Note, NoteEventCodec, RollSpec, notes_to_array
+from daemon.representation import ChordCodec, Grid, Note, NoteEventCodec, NoteSpan, RollSpec, notes_to_array
 from training.sources import (
     ROLES,
     CorpusError,
@@ -113,7 +113,7 @@ class MissingDataError(CorpusError, FileNotFoundError):
 
 
 @dataclass(frozen=True)
-class PieceRecord:
+class PieceRecord(NoteSpan):
     """One piece of a corpus.
 
     Attributes:
@@ -145,21 +145,6 @@ class PieceRecord:
     tempo_changes: int = 0
     programs: Mapping[int, int] = field(default_factory=dict)
     transposition: int = 0
-
-    @property
-    def end(self) -> int:
-        """Tick after the last note ends."""
-        return max((n.end for n in self.notes), default=0)
-
-    @property
-    def n_bars(self) -> int:
-        """Bars the notes span from tick 0, in the first meter."""
-        return -(-self.end // self.grid.ticks_per_bar)
-
-    @property
-    def single_meter(self) -> bool:
-        """True when the piece never changes meter."""
-        return len({(n, d) for _, n, d in self.time_signatures}) <= 1
 
     @property
     def pitched_channels(self) -> frozenset[int]:

@@ -84,11 +84,14 @@ def binarised(rolls: np.ndarray, spec: RollSpec, how: str, seed: int, monophonic
 
 def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed: int = 0,
              binarisations: tuple[str, ...] = BINARISATIONS, unconditioned: bool = True,
-             monophonic: Sequence[str] = ()) -> dict[str, Any]:
+             monophonic: Sequence[str] = (), chain_length: int = 0) -> dict[str, Any]:
     """Metrics of generated bars against ``reference`` (the training bars).
 
     Tracks named in ``monophonic`` are decoded one note per step, as the daemon does; with any,
-    one more column, ``conditioned/threshold, no voice decoding``, shows the raw model.
+    one more column, ``conditioned/threshold, no voice decoding``, shows the raw model. With
+    ``chain_length`` > 1, one more column, ``chained/threshold``: ``n_bars`` bars made as the
+    daemon plays them, in chains that start from a real bar and go on from the model's own
+    previous bar (``result["chain_density"]``: mean density at each position of the chains).
 
     Returns:
         ``{"reference": metrics, "reference_key_agreement": ..., "generated": {"conditioned/threshold":
@@ -130,7 +133,40 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
             "key_agreement": key_agreement(previous, active, spec).to_dict(),
             "density": float(active.mean()),
         }
+    if chain_length > 1:
+        chained, before = chained_bars(generator, spec, previous, n_bars, chain_length, seed + 4, mono)
+        result["generated"]["chained/threshold"] = {
+            "metrics": all_metrics(chained, spec),
+            "key_agreement": key_agreement(before, chained, spec).to_dict(),
+            "density": float(chained.mean()),
+        }
+        n_chains = -(-n_bars // chain_length)
+        positions = chained.reshape(chain_length, n_chains, -1) if len(chained) == n_chains * chain_length else None
+        result["chain_density"] = [] if positions is None else [float(p.mean()) for p in positions]
     return result
+
+
+def chained_bars(generator: Any, spec: RollSpec, starts: np.ndarray, n_bars: int, chain_length: int, seed: int,
+                 monophonic: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """``n_bars`` bars in chains of ``chain_length``, each chain going on from one of ``starts``
+    (real bars) and then from its own last generated bar, binarised at the threshold.
+
+    Returns:
+        ``(bars, previous)``: bool ``(n_chains * chain_length, T, S, P)`` ordered position-major
+        (all first generated bars, then all second ones, ...), and the bar each was conditioned on.
+    """
+    n_chains = -(-n_bars // chain_length)
+    current = np.asarray(starts[:n_chains], bool)
+    if len(current) < n_chains:
+        raise ValueError(f"{n_chains} chains need as many start bars; got {len(current)}")
+    made, before = [], []
+    for k in range(chain_length):
+        roll = generate_rolls(generator, spec, current, n_chains, seed * 1000 + k)
+        bar = binarised(roll, spec, "threshold", 0, monophonic)
+        made.append(bar)
+        before.append(current)
+        current = bar
+    return np.concatenate(made), np.concatenate(before)
 
 
 def chain(generator: Any, spec: RollSpec, first: np.ndarray, n_bars: int, seed: int,
@@ -238,6 +274,13 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
         lines.append(f"| {name} | {ka['exact']:.3f} | {ka['signature']:.3f} | {ka['pairs']:,} |")
     lines += ["", "## Density (fraction of active cells)", "", f"- training data: {result['reference_density']:.4f}"]
     lines += [f"- {name}: {value['density']:.4f}" for name, value in result["generated"].items()]
+    if result.get("chain_density"):
+        lines += ["", "## Chained bars: density at each position of the chains", "",
+                  "Each chain starts from a real bar; bar k is conditioned on the model's own bar k-1. "
+                  f"Training data: {result['reference_density']:.4f}.", "",
+                  "| bar | " + " | ".join(str(k + 1) for k in range(len(result["chain_density"]))) + " |",
+                  "|---|" + "---|" * len(result["chain_density"]),
+                  "| density | " + " | ".join(f"{d:.4f}" for d in result["chain_density"]) + " |"]
     lines += ["", "## Targets", ""]
     for name in result["generated"]:
         t = targets(result, name)
@@ -256,6 +299,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="train", help="reference split (default: train, the training data)")
     parser.add_argument("--bars", type=int, default=DEFAULT_BARS, help=f"bars per column (default {DEFAULT_BARS:,})")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chain", type=int, default=8,
+                        help="also measure bars made in chains of this length, each on the model's own previous bar, "
+                             "as the daemon plays them (default 8; 0 to skip)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for eval.md and eval.json (default: the checkpoint's)")
 
@@ -275,7 +321,7 @@ def main(args: argparse.Namespace) -> int:
     log.info("evaluating %s on %d generated bars per column against %d %s bars", checkpoint.path, args.bars,
              len(reference), args.split)
     result = evaluate(checkpoint.generator, reference, args.bars, args.seed,
-                      monophonic=checkpoint.training.get("monophonic_tracks", []))
+                      monophonic=checkpoint.training.get("monophonic_tracks", []), chain_length=args.chain)
     result["checkpoint"] = str(checkpoint.path)
     result["sources"] = sources
     result["split"] = args.split

@@ -61,14 +61,19 @@ def groove_spec(ticks_per_step: int = SIXTEENTH_TICKS) -> RollSpec:
 
 
 def chorale_spec(ticks_per_step: int = SIXTEENTH_TICKS) -> RollSpec:
-    """Soprano, alto, tenor and bass, three octaves each (wide enough for +-6 semitones of
-    transposition of Bach's ranges), choir programs, channels 1-4, in 4/4 bars."""
+    """Soprano, alto, tenor and bass, four octaves each, choir programs, channels 1-4, in 4/4 bars.
+
+    Every voice's window starts on a C, so row ``r`` is the same pitch class in all four voices
+    and the networks' 12-semitone cells line up across them: a vertical interval is a local
+    feature, not a per-voice rotation to learn. Four octaves hold Bach's ranges moved by the
+    +-6 semitones of transposition (soprano 52-87, alto 48-80, tenor 43-75, bass 31-70).
+    """
     return RollSpec(
         tracks=(
-            TrackSpec("soprano", lowest_pitch=55, n_pitches=36, channel=0, program=52),
-            TrackSpec("alto", lowest_pitch=48, n_pitches=36, channel=1, program=52),
-            TrackSpec("tenor", lowest_pitch=43, n_pitches=36, channel=2, program=52),
-            TrackSpec("bass", lowest_pitch=31, n_pitches=36, channel=3, program=52),
+            TrackSpec("soprano", lowest_pitch=48, n_pitches=48, channel=0, program=52),
+            TrackSpec("alto", lowest_pitch=36, n_pitches=48, channel=1, program=52),
+            TrackSpec("tenor", lowest_pitch=36, n_pitches=48, channel=2, program=52),
+            TrackSpec("bass", lowest_pitch=24, n_pitches=48, channel=3, program=52),
         ),
         grid=Grid(TICKS_PER_BEAT, 4, 4),
         ticks_per_step=ticks_per_step,

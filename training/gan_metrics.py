@@ -54,11 +54,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from daemon.gan_model import pitch_class_matrix
+from daemon.keys import MAJOR_PROFILE, MINOR_PROFILE
 from daemon.representation import RollSpec
 
-# Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Krumhansl & Kessler (1982) probe-tone profiles, tonic first: the daemon's, so both agree.
+KK_MAJOR, KK_MINOR = MAJOR_PROFILE, MINOR_PROFILE
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 NO_KEY = -1
 

@@ -12,7 +12,8 @@ one critic pass over the training bars. After each epoch: a checkpoint (``checkp
 sample bars as ``samples/epoch_NNN.png`` and ``.mid``. The generator saved, evaluated and
 sampled is an exponential moving average of the trained weights (``--ema-decay``); the trained
 weights themselves are kept for ``--resume``. ``--resume`` continues from
-``checkpoint.pt``; ``--max-minutes`` stops cleanly at a wall-clock budget.
+``checkpoint.pt``. ``--steps`` stops after a number of generator steps (the documented budget:
+the same on any machine); ``--max-minutes`` stops cleanly at a wall-clock budget.
 
 CPU by default, CUDA when present. With ``WORLD_SIZE > 1`` (``torchrun``) every process trains
 on its own batches and gradients are averaged with ``torch.distributed.all_reduce`` after each
@@ -58,7 +59,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder (checkpoint.pt, metrics.csv, samples/, train.log)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--epochs", type=int, default=1000, help="critic passes over the training bars (default 1000)")
-    parser.add_argument("--max-minutes", type=float, default=35.0, help="wall-clock budget; stops cleanly (default 35)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="stop after this many generator steps (the documented, reproducible budget)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="wall-clock budget; stops cleanly (default: none; the step count then depends on the machine)")
     parser.add_argument("--batch-size", type=int, default=32, help="pairs per step and process (default 32)")
     parser.add_argument("--n-critic", type=int, default=3, help="critic steps per generator step (default 3)")
     parser.add_argument("--gp-weight", type=float, default=10.0, help="gradient penalty lambda (default 10)")
@@ -87,6 +91,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema-decay", type=float, default=0.999,
                         help="decay of the generator weights' moving average, the generator saved (default 0.999)")
     parser.add_argument("--sample-every", type=int, default=5, help="epochs between sample pictures (default 5)")
+    parser.add_argument("--eval-every", type=int, default=1,
+                        help="epochs between the quick metric evaluations in metrics.csv (default 1; losses are logged every epoch)")
 
 
 class _Distributed:
@@ -278,7 +284,11 @@ def main(args: argparse.Namespace) -> int:
                 g_steps += 1
                 n_g += 1
                 sums["g_loss"] += float(g_loss.detach())
-                over = (time.perf_counter() - started) / 60.0 > args.max_minutes
+                if args.steps is not None and g_steps >= args.steps:
+                    log.info("%d generator steps reached; stopping", args.steps)
+                    stop = True
+                    break
+                over = args.max_minutes is not None and (time.perf_counter() - started) / 60.0 > args.max_minutes
                 if ddp.any_true(over):
                     log.info("wall-clock budget of %.1f min reached; stopping", args.max_minutes)
                     stop = True
@@ -293,19 +303,20 @@ def main(args: argparse.Namespace) -> int:
         row: dict[str, Any] = {"epoch": epoch, "g_steps": g_steps, "d_steps": d_steps, "wall_s": round(wall, 1),
                                "d_loss": sums["d_loss"] / max(1, n_d), "g_loss": sums["g_loss"] / max(1, n_g),
                                "wasserstein": sums["wasserstein"] / max(1, n_d), "gp": sums["gp"] / max(1, n_d)}
-        quick = evaluate(average, train, QUICK_BARS, seed=epoch, binarisations=("threshold",), unconditioned=True,
-                         monophonic=training_info["monophonic_tracks"])
-        generated = quick["generated"]["conditioned/threshold"]
-        for track in spec.tracks:
-            for metric, real in quick["reference"][track.name].items():
-                if np.isfinite(real):  # the metrics that apply to the track
-                    row[f"{track.name}_{metric}"] = round(generated["metrics"][track.name][metric], 4)
-                    row[f"{track.name}_{metric}_real"] = round(real, 4)
-        for pair, value in generated["metrics"]["TD"].items():
-            row[f"TD_{pair}"] = round(value, 4)
-        row["key_cond"] = round(generated["key_agreement"]["exact"], 4)
-        row["key_uncond"] = round(quick["generated"]["unconditioned/threshold"]["key_agreement"]["exact"], 4)
-        row["key_real"] = round(quick["reference_key_agreement"]["exact"], 4)
+        if epoch == 1 or stop or epoch == args.epochs or epoch % max(1, args.eval_every) == 0:
+            quick = evaluate(average, train, QUICK_BARS, seed=epoch, binarisations=("threshold",), unconditioned=True,
+                             monophonic=training_info["monophonic_tracks"])
+            generated = quick["generated"]["conditioned/threshold"]
+            for track in spec.tracks:
+                for metric, real in quick["reference"][track.name].items():
+                    if np.isfinite(real):  # the metrics that apply to the track
+                        row[f"{track.name}_{metric}"] = round(generated["metrics"][track.name][metric], 4)
+                        row[f"{track.name}_{metric}_real"] = round(real, 4)
+            for pair, value in generated["metrics"]["TD"].items():
+                row[f"TD_{pair}"] = round(value, 4)
+            row["key_cond"] = round(generated["key_agreement"]["exact"], 4)
+            row["key_uncond"] = round(quick["generated"]["unconditioned/threshold"]["key_agreement"]["exact"], 4)
+            row["key_real"] = round(quick["reference_key_agreement"]["exact"], 4)
         if not quick_keys:
             quick_keys = [k for k in row if k not in CSV_FIELDS]
         write_header = not csv_path.exists()

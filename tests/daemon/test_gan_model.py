@@ -15,7 +15,7 @@ from daemon.gan_model import (
     one_per_step,
     pitch_class_profile,
 )
-from daemon.representation import DRUM_CHANNEL, Grid, Note, RollSpec, TrackSpec, notes_to_bars
+from daemon.representation import DRUM_CHANNEL, Grid, Note, RollSpec, TrackSpec, binarise, notes_to_bars
 
 SPEC = RollSpec(
     tracks=(
@@ -88,11 +88,19 @@ def test_the_articulation_gap_keeps_repeated_notes_apart() -> None:
     assert (articulate(drums.active, drums.onset, SPEC) == drums.active).all()
 
 
-def test_voice_decoding_keeps_the_likeliest_row_of_each_step_in_monophonic_tracks() -> None:
+def test_voice_decoding_sings_the_likeliest_row_when_any_row_is_likely_in_monophonic_tracks() -> None:
     roll = np.zeros((1, *SPEC.bar_shape), np.float32)
     roll[0, 1, 0, [3, 5, 7]] = [0.6, 0.9, 0.7]  # three candidates in the bass at step 0
+    roll[0, 1, 1, [3, 4, 5]] = [0.3, 0.35, 0.3]  # a hesitant step: no row passes 0.5
+    roll[0, 1, 2, 9] = 0.2  # a quiet step stays quiet
     roll[0, 2, 0, [3, 5]] = [0.6, 0.9]  # the chords are left alone
     decoded = one_per_step(roll, [1])
     assert decoded[0, 1, 0].nonzero()[0].tolist() == [5]
+    assert decoded[0, 1, 0, 5] == pytest.approx(1 - 0.4 * 0.1 * 0.3, abs=1e-6)
+    assert decoded[0, 1, 1].nonzero()[0].tolist() == [4]
+    assert decoded[0, 1, 1, 4] == pytest.approx(1 - 0.7 * 0.65 * 0.7, abs=1e-6)  # 0.68: sounds at 0.5
+    assert decoded[0, 1, 2, 9] == pytest.approx(0.2)
     assert decoded[0, 2, 0].nonzero()[0].tolist() == [3, 5]
     assert roll[0, 1, 0, 3] == np.float32(0.6)  # a copy
+    bars = binarise(decoded, SPEC, 0.5)
+    assert bars.active[0, 1, :3].sum(axis=-1).tolist() == [1, 1, 0]

@@ -127,10 +127,11 @@ def test_batches_drop_the_condition_at_the_asked_rate() -> None:
     assert not first.condition.any()
 
 
-def test_chorales_use_four_voices_of_three_octaves_each_one_note_at_a_time() -> None:
+def test_chorales_use_four_voices_of_four_octaves_each_on_aligned_pitch_classes_one_note_at_a_time() -> None:
     spec = chorale_spec()
     assert [t.name for t in spec.tracks] == ["soprano", "alto", "tenor", "bass"]
-    assert spec.bar_shape == (4, 16, 36)
+    assert spec.bar_shape == (4, 16, 48)
+    assert {t.lowest_pitch % 12 for t in spec.tracks} == {0}  # row r: one pitch class in every voice
     bars = build_bar_set(synthetic_pieces(2, 3, kind="chorales"), spec)
     assert bars.bars.any(axis=(0, 2, 3)).all()
     assert monophonic_tracks(bars) == ["soprano", "alto", "tenor", "bass"]
@@ -160,6 +161,39 @@ def test_a_short_training_run_writes_checkpoint_log_and_samples_and_resumes(tmp_
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt.training["epochs"] == 2 and ckpt.config.binary_neuron == "deterministic"
     assert int(rows[1]["g_steps"]) == ckpt.resume["g_steps"] > int(rows[0]["g_steps"])
+
+
+def test_training_stops_at_the_asked_generator_step_and_evaluates_at_the_asked_epochs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from training import train_gan
+    from training.gan_checkpoint import load_checkpoint
+
+    pieces = synthetic_pieces(6, 6)
+    monkeypatch.setattr(gan_data, "load_bar_set",
+                        lambda data, sources, split, spec=None, max_bars=None: build_bar_set(pieces, spec or SPEC))
+    parser = argparse.ArgumentParser()
+    train_gan.configure(parser)
+    out = tmp_path / "run"
+    args = ["--out", str(out), "--batch-size", "4", "--n-critic", "1", "--z-dim", "4", "--g-channels", "8",
+            "--d-channels", "8", "--enc-channels", "4", "--steps", "40", "--eval-every", "2", "--sample-every", "0"]
+    assert train_gan.main(parser.parse_args(args)) == 0
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt.training["g_steps"] == ckpt.resume["g_steps"] == 40  # not the epoch's end: the step asked for
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    evaluated = [int(r["epoch"]) for r in rows if r["key_cond"]]
+    assert len(rows) == 5 and evaluated == [1, 2, 4, 5]  # 9 steps an epoch; the last one always
+
+
+def test_chained_bars_go_on_from_their_own_previous_bar() -> None:
+    from training.evaluate_gan import chained_bars
+
+    torch.manual_seed(0)
+    generator = Generator(config()).eval()
+    starts = build_bar_set(synthetic_pieces(2, 3), SPEC).bars[:3]
+    bars, before = chained_bars(generator, SPEC, starts, n_bars=7, chain_length=3, seed=1)
+    assert bars.shape == before.shape == (9, *SPEC.bar_shape) and bars.dtype == bool
+    assert (before[:3] == starts).all()  # position 1 answers the real bar
+    assert (before[3:] == bars[:6]).all()  # position k answers the model's own bar k-1
 
 
 def test_the_generator_sees_a_thinned_previous_bar_for_the_asked_share_of_pairs() -> None:
