@@ -264,6 +264,7 @@ class OscListener:
         self.port = int(self.sock.getsockname()[1])
         self.messages: list[OscMessage] = []
         self.stamps: list[float] = []  # perf_counter seconds each message arrived
+        self.datagram_sizes: list[int] = []  # bytes of each datagram received
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -282,6 +283,7 @@ class OscListener:
                 continue
             with self._cond:
                 parsed = parse_packet(data)
+                self.datagram_sizes.append(len(data))
                 self.messages.extend(parsed)
                 self.stamps.extend([stamp] * len(parsed))
                 self._cond.notify_all()
@@ -310,6 +312,10 @@ class OscListener:
                 if left <= 0:
                     raise RigError(f"no matching OSC message in {timeout_s} s; got {self.messages[start:]}")
                 self._cond.wait(left)
+
+    def wait_address(self, address: str, timeout_s: float = WAIT_S, start: int = 0) -> OscMessage:
+        """The first message to ``address`` (from index ``start``)."""
+        return self.wait_for(lambda m: m.address == address, timeout_s, start)
 
     def close(self) -> None:
         self._stop.set()

@@ -8,9 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -18,10 +16,11 @@ import pytest
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import build_msg
 
+from benchmarks.jack_rig import OscListener, free_udp_port
 from daemon.cc_map import CcMapper
 from daemon.control import ControlQueue
 from daemon.live_state import LiveState
-from daemon.osc_io import OscConfig, OscFeedback, OscServer, parse_packet
+from daemon.osc_io import OscConfig, OscFeedback, OscServer
 from daemon.params import PARAMS
 
 WAIT_S = 3.0  # longest wait for a reply that must come
@@ -44,77 +43,8 @@ def require_tool(name: str, package: str) -> str:
     return path
 
 
-def free_udp_port() -> int:
-    """A UDP port on 127.0.0.1 that was free a moment ago (for programs that need a number)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class UdpReceiver:
-    """Collects the OSC messages sent to its port, on a thread of its own."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(1.0)
-        self.port = int(self.sock.getsockname()[1])
-        self.messages: list[OscMessage] = []
-        self.datagram_sizes: list[int] = []
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if self._stop.is_set():
-                return
-            with self._cond:
-                self.datagram_sizes.append(len(data))
-                self.messages.extend(parse_packet(data))
-                self._cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[OscMessage], bool], timeout_s: float = WAIT_S,
-                 start: int = 0) -> OscMessage:
-        """The first message from index ``start`` on satisfying ``predicate``; fails after ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while True:
-                for msg in self.messages[start:]:
-                    if predicate(msg):
-                        return msg
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    seen = [str(m) for m in self.messages[start:]]
-                    raise AssertionError(f"no matching OSC message within {timeout_s} s; got {seen}")
-                self._cond.wait(left)
-
-    def wait_address(self, address: str, timeout_s: float = WAIT_S, start: int = 0) -> OscMessage:
-        """The first message to ``address`` (from index ``start``)."""
-        return self.wait_for(lambda m: m.address == address, timeout_s, start)
-
-    def mark(self) -> int:
-        """An index to pass as ``start`` so that only later messages count."""
-        with self._cond:
-            return len(self.messages)
-
-    def since(self, start: int) -> list[OscMessage]:
-        """Messages from index ``start`` on."""
-        with self._cond:
-            return list(self.messages[start:])
-
-    def close(self) -> None:
-        self._stop.set()
-        self.sock.sendto(b"", ("127.0.0.1", self.port))  # wakes the thread now
-        self._thread.join(1.0)
-        self.sock.close()
+class UdpReceiver(OscListener):
+    """Collects the OSC messages sent to its port, on a thread of its own (the benchmarks' listener)."""
 
 
 @dataclass

@@ -44,7 +44,7 @@ from daemon.osc_io import (
     parse_packet,
 )
 from daemon.params import PARAMS, Kind, edge_args, invalid_example, validate
-from tests.daemon.osc_support import Rig, free_udp_port, require_tool, running_server
+from tests.daemon.osc_support import WAIT_S, Rig, free_udp_port, require_tool, running_server
 
 OSC_MD = Path(__file__).resolve().parents[2] / "presets" / "patches" / "OSC.md"
 
@@ -75,7 +75,11 @@ def test_set_over_udp_changes_the_state_enqueues_the_event_and_echoes_it(rig: Ri
     assert rig.state.get("temperature") == 0.5
     assert rig.controls.drain() == [SetParam("temperature", 0.5)]
     rig.settle(start)
-    assert rig.server.stats().accepted == 2  # the set, and settle()'s status request
+    # the set, and settle()'s status request (counted just after its reply has gone out)
+    deadline = time.monotonic() + WAIT_S
+    while rig.server.stats().accepted < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert rig.server.stats().accepted == 2
 
 
 def test_every_parameter_row_is_accepted_in_range_and_refused_out_of_range(rig: Rig) -> None:
