@@ -66,6 +66,12 @@ class GanConfig:
             bars: how many rows sound at each step, and how long each of the 12 rows of an
             octave sounds summed over octaves (a chroma, up to the track's rotation). Monophony,
             density and the number of pitch classes are then one layer away.
+        critic_onsets: give the critic a third summary: how many notes of each track start at
+            each step (a row sounding that did not sound the step before). Note lengths, which a
+            listener hears at once and convolutions over pairs of steps see late, are then one
+            layer away.
+        voices: tracks the binary neuron decodes as one voice, as the daemon does
+            (``daemon.gan_model.one_per_step``): the critic judges each voice as it will sound.
     """
 
     n_tracks: int
@@ -81,6 +87,8 @@ class GanConfig:
     binary_neuron: str = "none"
     cond_dropout: float = 0.2
     critic_stats: bool = False
+    critic_onsets: bool = False
+    voices: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.n_steps % 4 or self.n_steps < 4:
@@ -91,6 +99,8 @@ class GanConfig:
             raise ValueError(f"track_rows={self.track_rows} must give 1..{self.n_pitches} rows for each track")
         if self.binary_neuron not in BINARY_NEURONS:
             raise ValueError(f"binary_neuron={self.binary_neuron!r}; choose one of {', '.join(BINARY_NEURONS)}")
+        if any(not 0 <= t < self.n_tracks for t in self.voices):
+            raise ValueError(f"voices={self.voices} must name tracks 0..{self.n_tracks - 1}")
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ValueError(f"cond_dropout={self.cond_dropout} must be in [0, 1)")
 
@@ -233,6 +243,7 @@ class Critic(nn.Module):
         self.pitch_time = norm(nn.Linear(config.n_steps * 2 * t, d // 4))
         self.pitch_octave = norm(nn.Linear(SEMITONES * (d // 4), d // 2))
         stats = 2 * t * (config.n_steps + SEMITONES) if config.critic_stats else 0
+        stats += 2 * t * config.n_steps if config.critic_onsets else 0
         self.dense = norm(nn.Linear(d + o * (d // 2) + config.cond_dim + stats, d))
         self.score = norm(nn.Linear(d, 1))
 
@@ -252,15 +263,27 @@ class Critic(nn.Module):
             parts.append(x.sum(dim=3).flatten(1) / 4.0)  # (B, 2T*S) rows sounding per step
             chroma = x.reshape(b, t2, s, p // SEMITONES, SEMITONES).sum(dim=(2, 3)) / s  # (B, 2T, 12)
             parts.append(chroma.flatten(1))
+        if self.config.critic_onsets:
+            parts.append(onsets_per_step(x).flatten(1) / 2.0)  # (B, 2T*S)
         h = torch.cat(parts, dim=1)  # (B, D + O*D/2 + 13 [+ 2T*(S+12)])
         h = F.leaky_relu(self.dense(h), 0.2)  # (B, D)
         return self.score(h).squeeze(1)  # (B,)
 
 
-def binary_neuron(probs: torch.Tensor, mode: str) -> torch.Tensor:
+def onsets_per_step(x: torch.Tensor) -> torch.Tensor:
+    """``(B, T, S, P)`` rolls -> ``(B, T, S)``: rows sounding at each step that did not sound the
+    step before (notes starting; soft for soft rolls, so gradients flow)."""
+    before = F.pad(x, (0, 0, 1, 0))[:, :, :-1]  # (B, T, S, P): each step's previous step
+    return (x * (1.0 - before)).sum(dim=3)
+
+
+def binary_neuron(probs: torch.Tensor, mode: str, voices: tuple[int, ...] = ()) -> torch.Tensor:
     """Binarise ``probs`` in the forward pass, pass the gradient straight through.
 
     ``deterministic``: 1 where > 0.5; ``stochastic``: a Bernoulli draw; ``none``: unchanged.
+    Tracks in ``voices`` (``(B, T, S, P)`` track indices) are binarised as the daemon decodes a
+    voice: at each step the likeliest row, where the chance that any row sounds passes 0.5
+    (deterministic) or wins its draw (stochastic).
     """
     if mode == "none":
         return probs
@@ -270,6 +293,14 @@ def binary_neuron(probs: torch.Tensor, mode: str) -> torch.Tensor:
         hard = torch.bernoulli(probs.detach())
     else:
         raise ValueError(f"unknown binary neuron {mode!r}")
+    if voices:
+        hard = hard.clone()
+        for t in voices:
+            part = probs[:, t].detach()  # (B, S, P)
+            sounding = 1.0 - torch.exp(torch.log1p(-part.clamp(max=1.0 - 1e-6)).sum(dim=-1))  # (B, S)
+            on = sounding > 0.5 if mode == "deterministic" else torch.rand_like(sounding) < sounding
+            one_hot = F.one_hot(part.argmax(dim=-1), part.shape[-1]).to(probs.dtype)  # (B, S, P)
+            hard[:, t] = one_hot * on.to(probs.dtype)[..., None]
     return probs + (hard - probs).detach()
 
 

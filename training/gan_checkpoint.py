@@ -97,6 +97,8 @@ def load_checkpoint(path: str | Path) -> GanCheckpoint:
     try:
         args = dict(data["model_args"])
         args["track_rows"] = tuple(args["track_rows"])
+        if "voices" in args:
+            args["voices"] = tuple(args["voices"])
         config = GanConfig(**args)
         spec = codec_from_dict(data["representation"])
     except (KeyError, TypeError, ValueError, AntiphonError) as exc:

@@ -78,6 +78,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="probability of training a pair unconditioned (default 0.2)")
     parser.add_argument("--no-critic-stats", action="store_true",
                         help="do not give the critic per-step note counts and chroma of each track")
+    parser.add_argument("--critic-onsets", action="store_true",
+                        help="also give the critic the notes starting at each step of each track")
+    parser.add_argument("--voice-neurons", action="store_true",
+                        help="the binary neuron decodes one-note-at-a-time tracks as voices, as the daemon does")
     parser.add_argument("--thin-condition", type=float, default=0.25,
                         help="share of fake pairs whose generator sees a thinned previous bar (default 0.25)")
     parser.add_argument("--thin-rate", type=float, default=0.5,
@@ -189,13 +193,18 @@ def main(args: argparse.Namespace) -> int:
         sources = list(resumed.training.get("sources", sources))
     else:
         spec = spec_for(sources, args.ticks_per_step)
+
+    train = load_bar_set(args.data, sources, "train", spec, args.max_bars_per_piece)
+    voices = monophonic_tracks(train)
+    if resumed is None:
         config = GanConfig(n_tracks=len(spec.tracks), n_steps=spec.steps_per_bar, n_pitches=spec.n_pitches,
                            track_rows=tuple(t.rows for t in spec.tracks), z_dim=args.z_dim,
                            g_channels=args.g_channels, d_channels=args.d_channels, enc_channels=args.enc_channels,
                            spectral_norm=args.spectral_norm, binary_neuron=args.binary_neuron,
-                           cond_dropout=args.cond_dropout, critic_stats=not args.no_critic_stats)
-
-    train = load_bar_set(args.data, sources, "train", spec, args.max_bars_per_piece)
+                           cond_dropout=args.cond_dropout, critic_stats=not args.no_critic_stats,
+                           critic_onsets=args.critic_onsets,
+                           voices=tuple(i for i, t in enumerate(spec.tracks) if t.name in voices)
+                           if args.voice_neurons else ())
     if ddp.main:
         print(describe(train, f"{'+'.join(sources)} train"))
         sys.stdout.flush()
@@ -228,7 +237,7 @@ def main(args: argparse.Namespace) -> int:
 
     training_info: dict[str, Any] = {
         "sources": sources, "split": "train", "bars": len(train), "pieces": len(train.piece_ids),
-        "counts": dict(train.counts), "monophonic_tracks": monophonic_tracks(train), "batch_size": args.batch_size, "n_critic": args.n_critic,
+        "counts": dict(train.counts), "monophonic_tracks": voices, "batch_size": args.batch_size, "n_critic": args.n_critic,
         "gp_weight": args.gp_weight, "thin_condition": args.thin_condition, "thin_rate": args.thin_rate, "lr": args.lr, "adam_betas": [0.5, 0.9], "transpose": not args.no_transpose,
         "seed": args.seed, "device": str(device), "world_size": ddp.world, "threads": args.threads,
         "command": " ".join(["python -m training.train_gan" if sys.argv[0].endswith("train_gan.py") else "antiphon",
@@ -262,7 +271,7 @@ def main(args: argparse.Namespace) -> int:
             seen_prev, seen_cond = thinned_previous(prev, cond, args.thin_condition, args.thin_rate, spec)
             noise = torch.randn(len(idx), config.z_dim, device=device)
             with torch.no_grad():
-                fake = binary_neuron(generator(noise, seen_prev, seen_cond), config.binary_neuron)
+                fake = binary_neuron(generator(noise, seen_prev, seen_cond), config.binary_neuron, config.voices)
             loss, parts = critic_loss(critic, real, fake, prev, cond, args.gp_weight)
             optim_d.zero_grad(set_to_none=True)
             loss.backward()
@@ -274,7 +283,7 @@ def main(args: argparse.Namespace) -> int:
                 sums[key] += parts[key]
             if d_steps % args.n_critic == 0:
                 noise = torch.randn(len(idx), config.z_dim, device=device)
-                fake = binary_neuron(generator(noise, seen_prev, seen_cond), config.binary_neuron)
+                fake = binary_neuron(generator(noise, seen_prev, seen_cond), config.binary_neuron, config.voices)
                 g_loss = generator_loss(critic, fake, prev, cond)
                 optim_g.zero_grad(set_to_none=True)
                 g_loss.backward()

@@ -19,6 +19,7 @@ from training.gan import (
     binary_neuron,
     from_cells,
     gradient_penalty,
+    onsets_per_step,
     pair_steps,
     split_steps,
     to_cells,
@@ -84,6 +85,33 @@ def test_binary_neurons_binarise_forward_and_pass_gradients_straight_through() -
     drawn = binary_neuron(torch.tensor([0.0, 1.0]), "stochastic")
     assert drawn.tolist() == [0.0, 1.0]
     assert binary_neuron(probs, "none") is probs
+
+
+def test_voice_neurons_give_the_critic_each_voice_as_the_daemon_decodes_it() -> None:
+    from daemon.gan_model import one_per_step
+
+    torch.manual_seed(0)
+    probs = torch.rand(64, 3, 16, 60) ** 4  # mostly small, some steps hesitant between rows
+    probs[:, 1, :, 48:] = 0.0
+    out = binary_neuron(probs.clone().requires_grad_(True), "deterministic", voices=(1,))
+    daemon_side = one_per_step(probs.numpy(), [1]) > 0.5
+    assert (out[:, 1].detach().numpy() == daemon_side[:, 1]).all()
+    assert (out[:, 1].sum(dim=-1) <= 1).all() and out[:, 1].sum() > 0
+    assert torch.equal(out[:, 2], (probs[:, 2] > 0.5).float())  # other tracks: the plain threshold
+
+
+def test_onset_summaries_count_the_notes_that_start_at_each_step() -> None:
+    held = torch.zeros(1, 3, 16, 60)
+    held[0, 1, :, 10] = 1.0  # one whole-bar note
+    repeated = held.clone()
+    repeated[0, 1, 1::2, 10] = 0.0  # eight sixteenths
+    assert onsets_per_step(held)[0, 1].tolist() == [1.0] + [0.0] * 15
+    assert onsets_per_step(repeated)[0, 1].tolist() == [1.0, 0.0] * 8
+    critic = Critic(config(critic_stats=True, critic_onsets=True))
+    previous, condition = torch.zeros(2, 3, 16, 60), torch.zeros(2, 13)
+    assert critic(torch.cat([held, repeated]), previous, condition).shape == (2,)
+    with pytest.raises(ValueError, match="voices"):
+        config(voices=(3,))
 
 
 def test_configs_refuse_shapes_the_networks_cannot_build() -> None:
