@@ -50,6 +50,7 @@ BINARY_NEURONS = ("none", "deterministic", "stochastic")
 
 CSV_FIELDS = ("epoch", "g_steps", "d_steps", "wall_s", "d_loss", "g_loss", "wasserstein", "gp")
 QUICK_BARS = 512  # generated bars for the per-epoch metric check
+SELECT_BARS = 2048  # generated bars for choosing best.pt against the validation split
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +96,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema-decay", type=float, default=0.999,
                         help="decay of the generator weights' moving average, the generator saved (default 0.999)")
     parser.add_argument("--sample-every", type=int, default=5, help="epochs between sample pictures (default 5)")
+    parser.add_argument("--keep-best", action="store_true",
+                        help="also keep best.pt: the evaluated epoch whose bars come closest to the validation split's "
+                             "(fewest metrics off target, then the smallest summed gap; 2,048 bars, fixed noise)")
     parser.add_argument("--eval-every", type=int, default=1,
                         help="epochs between the quick metric evaluations in metrics.csv (default 1; losses are logged every epoch)")
 
@@ -196,6 +200,9 @@ def main(args: argparse.Namespace) -> int:
 
     train = load_bar_set(args.data, sources, "train", spec, args.max_bars_per_piece)
     voices = monophonic_tracks(train)
+    valid = load_bar_set(args.data, sources, "valid", spec, args.max_bars_per_piece) if args.keep_best else None
+    if valid is not None and not len(valid.pair_indices):
+        raise AntiphonError("--keep-best: the validation split has no pair of bars to compare with")
     if resumed is None:
         config = GanConfig(n_tracks=len(spec.tracks), n_steps=spec.steps_per_bar, n_pitches=spec.n_pitches,
                            track_rows=tuple(t.rows for t in spec.tracks), z_dim=args.z_dim,
@@ -251,6 +258,7 @@ def main(args: argparse.Namespace) -> int:
     steps_per_epoch = max(1, len(train) // (args.batch_size * ddp.world))
     started = time.perf_counter()
     metrics: dict[str, Any] = dict(resumed.metrics) if resumed is not None else {}
+    best: dict[str, Any] | None = dict(resumed.resume["best"]) if resumed is not None and resumed.resume.get("best") else None
     stop = False
 
     def to_tensors(batch: Any) -> tuple[Any, Any, Any]:
@@ -326,6 +334,16 @@ def main(args: argparse.Namespace) -> int:
             row["key_cond"] = round(generated["key_agreement"]["exact"], 4)
             row["key_uncond"] = round(quick["generated"]["unconditioned/threshold"]["key_agreement"]["exact"], 4)
             row["key_real"] = round(quick["reference_key_agreement"]["exact"], 4)
+        evaluated = "key_cond" in row
+        if valid is not None and evaluated:
+            misses, gap = selection_score(average, valid, training_info["monophonic_tracks"])
+            row.update({"select_misses": misses, "select_gap": round(gap, 4)})
+            if best is None or (misses, gap) < (best["misses"], best["gap"]):
+                best = {"epoch": epoch, "g_steps": g_steps, "misses": misses, "gap": gap}
+                save_checkpoint(out / "best.pt", config, spec, average, critic, {**training_info, "epochs": epoch, "g_steps": g_steps, "d_steps": d_steps, "best": best},
+                                {"epoch": epoch, "quick": row})
+                log.info("best.pt: epoch %d, %d metrics off target against the validation bars (summed gap %.3f)",
+                         epoch, misses, gap)
         if not quick_keys:
             quick_keys = [k for k in row if k not in CSV_FIELDS]
         write_header = not csv_path.exists()
@@ -343,13 +361,38 @@ def main(args: argparse.Namespace) -> int:
         training_info.update({"epochs": epoch, "g_steps": g_steps, "d_steps": d_steps, "wall_s": round(wall, 1)})
         save_checkpoint(checkpoint_path, config, spec, average, critic, training_info, metrics,
                         {"optim_g": optim_g.state_dict(), "optim_d": optim_d.state_dict(), "epoch": epoch,
-                         "g_steps": g_steps, "d_steps": d_steps, "wall_s": wall,
+                         "g_steps": g_steps, "d_steps": d_steps, "wall_s": wall, "best": best,
                          "generator_train": {k: v.detach().cpu() for k, v in generator.state_dict().items()}})
     if ddp.main:
         log.info("done: %d epochs, %d generator steps, %.1f min; checkpoint %s", epoch, g_steps,
                  (wall_before + time.perf_counter() - started) / 60, checkpoint_path)
     ddp.close()
     return 0
+
+
+def selection_score(generator: Any, valid: Any, monophonic: list[str]) -> tuple[int, float]:
+    """How far ``generator``'s conditioned bars are from the validation bars: the number of
+    metrics off target (per-track metrics beyond 10 %, TD beyond 0.1) and the summed gap
+    (relative gaps, TD gaps in units of 0.1, each capped at 3). Fixed noise, so epochs compare
+    on the same draws."""
+    import math
+
+    from training.evaluate_gan import evaluate, targets
+    from training.gan_metrics import relative_gap
+
+    result = evaluate(generator, valid, SELECT_BARS, seed=0, binarisations=("threshold",), unconditioned=False,
+                      monophonic=monophonic)
+    column = "conditioned/threshold"
+    generated = result["generated"][column]["metrics"]
+    gap = 0.0
+    for track, metrics in result["reference"].items():
+        for metric, ref in metrics.items():
+            if not math.isfinite(ref):
+                continue
+            value = generated.get(track, {}).get(metric, math.nan)
+            one = abs(value - ref) / 0.1 if track == "TD" else relative_gap(value, ref) / 0.1
+            gap += min(3.0, one) if math.isfinite(one) else 3.0
+    return len(targets(result, column)["misses"]), gap
 
 
 def thinned_previous(previous: Any, condition: Any, share: float, max_rate: float, spec: Any) -> tuple[Any, Any]:

@@ -191,7 +191,7 @@ def test_a_short_training_run_writes_checkpoint_log_and_samples_and_resumes(tmp_
     assert int(rows[1]["g_steps"]) == ckpt.resume["g_steps"] > int(rows[0]["g_steps"])
 
 
-def test_training_stops_at_the_asked_generator_step_and_evaluates_at_the_asked_epochs(
+def test_training_stops_at_the_asked_step_evaluates_at_the_asked_epochs_and_keeps_the_best(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from training import train_gan
     from training.gan_checkpoint import load_checkpoint
@@ -203,13 +203,17 @@ def test_training_stops_at_the_asked_generator_step_and_evaluates_at_the_asked_e
     train_gan.configure(parser)
     out = tmp_path / "run"
     args = ["--out", str(out), "--batch-size", "4", "--n-critic", "1", "--z-dim", "4", "--g-channels", "8",
-            "--d-channels", "8", "--enc-channels", "4", "--steps", "40", "--eval-every", "2", "--sample-every", "0"]
+            "--d-channels", "8", "--enc-channels", "4", "--steps", "40", "--eval-every", "2", "--sample-every", "0", "--keep-best"]
     assert train_gan.main(parser.parse_args(args)) == 0
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt.training["g_steps"] == ckpt.resume["g_steps"] == 40  # not the epoch's end: the step asked for
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     evaluated = [int(r["epoch"]) for r in rows if r["key_cond"]]
     assert len(rows) == 5 and evaluated == [1, 2, 4, 5]  # 9 steps an epoch; the last one always
+    scored = [(int(r["select_misses"]), float(r["select_gap"]), int(r["epoch"])) for r in rows if r["select_misses"]]
+    assert [e for _, _, e in scored] == evaluated
+    best = load_checkpoint(out / "best.pt")
+    assert best.training["best"]["epoch"] == min(scored)[2] == best.training["epochs"]
 
 
 def test_chained_bars_go_on_from_their_own_previous_bar() -> None:
