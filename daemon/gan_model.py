@@ -46,6 +46,8 @@ N_PITCH_CLASSES = 12
 CONDITION_DIM = N_PITCH_CLASSES + 1  # pitch-class profile + "there is a previous bar" flag
 META_PREFIX = "antiphon."
 INPUT_NAMES = ("noise", "previous", "condition")
+LIKELIEST_ROW, ANY_ROW = "likeliest-row", "any-row"  # how voices are decoded (one_per_step)
+VOICE_DECODINGS = (LIKELIEST_ROW, ANY_ROW)
 OUTPUT_NAMES = ("roll",)
 
 
@@ -176,20 +178,21 @@ def last_bar(tracks: Sequence[Sequence[Note]], spec: RollSpec) -> np.ndarray | N
     return rolled[sounding[-1]][None]
 
 
-def one_per_step(roll: np.ndarray, tracks: Sequence[int]) -> np.ndarray:
+def one_per_step(roll: np.ndarray, tracks: Sequence[int], any_row: bool = False) -> np.ndarray:
     """Decode each of ``tracks`` as one voice: at most one row per step (voice decoding).
 
     A track the training data plays one note at a time (a chorale voice) is decoded as one:
-    at each step the voice *sounds* with the probability that any of its rows is on,
-    ``1 - prod(1 - p)`` (the generator's rows are independent sigmoids), and sings its likeliest
-    row. That value is put on the likeliest row and every other row is set to 0, so a threshold
-    or a Bernoulli draw afterwards gives at most one note per step. Reading the step's loudest
-    row alone instead would leave the voice silent wherever the model hesitates between
-    neighbouring pitches (three rows at 0.3: no row passes 0.5, yet the voice surely sings).
+    at each step every row but the likeliest is set to 0, so a threshold or a Bernoulli draw
+    afterwards gives at most one note per step. The likeliest row keeps its own probability
+    (a model trained on plainly thresholded bars: the voice sounds where that row passes the
+    threshold, as the critic saw it) or, with ``any_row``, takes the probability that any row
+    of the step is on, ``1 - prod(1 - p)`` (a model trained with voice neurons, whose critic
+    saw each voice decoded that way: three rows at 0.3 make a step that sounds).
 
     Args:
         roll: float ``(B, T, S, P)`` probabilities.
         tracks: indices of the monophonic tracks.
+        any_row: give the kept row the step's any-row probability.
 
     Returns:
         A copy of ``roll`` with, in those tracks, one non-zero row per step.
@@ -197,10 +200,13 @@ def one_per_step(roll: np.ndarray, tracks: Sequence[int]) -> np.ndarray:
     out = np.array(roll, np.float32, copy=True)
     for t in tracks:
         part = np.clip(out[:, t], 0.0, 1.0)  # (B, S, P)
-        sounding = 1.0 - np.prod(1.0 - part.astype(np.float64), axis=-1)  # (B, S)
         keep = np.zeros(part.shape, bool)
         np.put_along_axis(keep, part.argmax(axis=-1)[..., None], True, axis=-1)
-        out[:, t] = np.where(keep, sounding[..., None].astype(np.float32), 0.0)
+        if any_row:
+            sounding = 1.0 - np.prod(1.0 - part.astype(np.float64), axis=-1)  # (B, S)
+            out[:, t] = np.where(keep, sounding[..., None].astype(np.float32), 0.0)
+        else:
+            out[:, t] = np.where(keep, part, 0.0)
     return out
 
 
@@ -238,6 +244,8 @@ class GanModel:
         monophonic: indices of tracks decoded one note per step (:func:`one_per_step`); from
             ``training.monophonic_tracks`` in the metadata (the tracks the training data plays
             one note at a time).
+        any_row: how a voice is decoded (:func:`one_per_step`): ``training.voice_decoding`` in
+            the metadata is ``any-row`` for a model trained with voice neurons.
     """
 
     session: Any
@@ -245,6 +253,7 @@ class GanModel:
     z_dim: int
     metadata: Mapping[str, Any]
     monophonic: tuple[int, ...] = ()
+    any_row: bool = False
 
     @property
     def kind(self) -> str:
@@ -269,7 +278,7 @@ class GanModel:
         tracks first keep only their likeliest row per step)."""
         roll = self.roll(previous, rng, n)
         if self.monophonic:
-            roll = one_per_step(roll, self.monophonic)
+            roll = one_per_step(roll, self.monophonic, self.any_row)
         return binarise(roll, self.spec, threshold, rng, velocity)
 
     def sample_bars(self, n: int, condition: Bars | np.ndarray | None = None, rng: np.random.Generator | None = None,
@@ -346,7 +355,11 @@ def load_gan(session: Any, info: Any) -> GanModel:
     training = meta.get("training") if isinstance(meta.get("training"), Mapping) else {}
     names = [t.name for t in spec.tracks]
     mono = tuple(names.index(name) for name in training.get("monophonic_tracks", []) if name in names)
-    return GanModel(session, spec, z_dim, meta, mono)
+    decoding = training.get("voice_decoding", LIKELIEST_ROW)
+    if decoding not in VOICE_DECODINGS:
+        raise ModelError(f"the model asks for voice decoding {decoding!r}; this Antiphon knows "
+                         f"{', '.join(VOICE_DECODINGS)}")
+    return GanModel(session, spec, z_dim, meta, mono, decoding == ANY_ROW)
 
 
 def open_gan(path: str | Path, threads: int = 1) -> GanModel:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from daemon.gan_model import condition_features, one_per_step
+from daemon.gan_model import ANY_ROW, LIKELIEST_ROW, condition_features, one_per_step
 from daemon.representation import RollSpec, binarise
 from training.gan_data import BarSet
 from training.gan_metrics import all_metrics, comparison_table, key_agreement
@@ -70,11 +70,12 @@ def generate_rolls(generator: Any, spec: RollSpec, previous: np.ndarray | None, 
     return out
 
 
-def binarised(rolls: np.ndarray, spec: RollSpec, how: str, seed: int, monophonic: Sequence[int] = ()) -> np.ndarray:
+def binarised(rolls: np.ndarray, spec: RollSpec, how: str, seed: int, monophonic: Sequence[int] = (),
+              any_row: bool = False) -> np.ndarray:
     """bool ``(N, T, S, P)`` active steps by ``threshold`` (0.5) or ``bernoulli``, the ``monophonic``
     tracks first reduced to their likeliest row per step (as the daemon decodes them)."""
     if monophonic:
-        rolls = one_per_step(rolls, monophonic)
+        rolls = one_per_step(rolls, monophonic, any_row)
     if how == "threshold":
         return binarise(rolls, spec, THRESHOLD).active
     if how == "bernoulli":
@@ -84,7 +85,7 @@ def binarised(rolls: np.ndarray, spec: RollSpec, how: str, seed: int, monophonic
 
 def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed: int = 0,
              binarisations: tuple[str, ...] = BINARISATIONS, unconditioned: bool = True,
-             monophonic: Sequence[str] = (), chain_length: int = 0) -> dict[str, Any]:
+             monophonic: Sequence[str] = (), chain_length: int = 0, any_row: bool = False) -> dict[str, Any]:
     """Metrics of generated bars against ``reference`` (the training bars).
 
     Tracks named in ``monophonic`` are decoded one note per step, as the daemon does; with any,
@@ -122,11 +123,12 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
     }
     mono = track_indices(spec, monophonic)
     result["monophonic_tracks"] = [spec.tracks[t].name for t in mono]
+    result["voice_decoding"] = ANY_ROW if any_row else LIKELIEST_ROW
     columns = [(condition, how, mono) for condition in rolls for how in binarisations]
     if mono:
         columns.append(("conditioned", "threshold", []))
     for condition, how, decode in columns:
-        active = binarised(rolls[condition], spec, how, seed + 3, decode)
+        active = binarised(rolls[condition], spec, how, seed + 3, decode, any_row)
         name = f"{condition}/{how}" + (", no voice decoding" if mono and not decode else "")
         result["generated"][name] = {
             "metrics": all_metrics(active, spec),
@@ -134,7 +136,7 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
             "density": float(active.mean()),
         }
     if chain_length > 1:
-        chained, before = chained_bars(generator, spec, previous, n_bars, chain_length, seed + 4, mono)
+        chained, before = chained_bars(generator, spec, previous, n_bars, chain_length, seed + 4, mono, any_row)
         result["generated"]["chained/threshold"] = {
             "metrics": all_metrics(chained, spec),
             "key_agreement": key_agreement(before, chained, spec).to_dict(),
@@ -147,7 +149,7 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
 
 
 def chained_bars(generator: Any, spec: RollSpec, starts: np.ndarray, n_bars: int, chain_length: int, seed: int,
-                 monophonic: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+                 monophonic: Sequence[int] = (), any_row: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``n_bars`` bars in chains of ``chain_length``, each chain going on from one of ``starts``
     (real bars) and then from its own last generated bar, binarised at the threshold.
 
@@ -162,7 +164,7 @@ def chained_bars(generator: Any, spec: RollSpec, starts: np.ndarray, n_bars: int
     made, before = [], []
     for k in range(chain_length):
         roll = generate_rolls(generator, spec, current, n_chains, seed * 1000 + k)
-        bar = binarised(roll, spec, "threshold", 0, monophonic)
+        bar = binarised(roll, spec, "threshold", 0, monophonic, any_row)
         made.append(bar)
         before.append(current)
         current = bar
@@ -170,14 +172,14 @@ def chained_bars(generator: Any, spec: RollSpec, starts: np.ndarray, n_bars: int
 
 
 def chain(generator: Any, spec: RollSpec, first: np.ndarray, n_bars: int, seed: int,
-          monophonic: Sequence[int] = ()) -> np.ndarray:
+          monophonic: Sequence[int] = (), any_row: bool = False) -> np.ndarray:
     """``first`` (a real bar, bool ``(T, S, P)``) followed by ``n_bars - 1`` generated bars, each
     conditioned on the one before and binarised at the threshold (``monophonic`` tracks one note
     per step): bool ``(n_bars, T, S, P)``."""
     bars = [np.asarray(first, bool)]
     for b in range(n_bars - 1):
         roll = generate_rolls(generator, spec, bars[-1][None], 1, seed * 1000 + b)
-        bars.append(binarised(roll, spec, "threshold", 0, monophonic)[0])
+        bars.append(binarised(roll, spec, "threshold", 0, monophonic, any_row)[0])
     return np.stack(bars)
 
 
@@ -188,7 +190,7 @@ def track_indices(spec: RollSpec, names: Sequence[str]) -> list[int]:
 
 
 def write_comparison(generator: Any, reference: BarSet, path: str | Path, rows: int = 3, n_bars: int = 8,
-                     seed: int = 0, monophonic: Sequence[str] = ()) -> Path:
+                     seed: int = 0, monophonic: Sequence[str] = (), any_row: bool = False) -> Path:
     """A pianoroll PNG: for ``rows`` random pieces, ``n_bars`` real bars, and under them the same
     first bar followed by ``n_bars - 1`` generated bars (chained; ``monophonic`` tracks decoded
     one note per step)."""
@@ -205,7 +207,7 @@ def write_comparison(generator: Any, reference: BarSet, path: str | Path, rows: 
     for k, start in enumerate(chosen):
         real = reference.bars[start:start + n_bars]
         drawn += [real, chain(generator, reference.spec, real[0], n_bars, seed + k,
-                              track_indices(reference.spec, monophonic))]
+                              track_indices(reference.spec, monophonic), any_row)]
         name = reference.piece_ids[reference.piece[start]]
         labels += [f"real {name[:18]}", "generated"]
     return plot_rows(drawn, reference.spec, path, labels,
@@ -264,6 +266,9 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
               f"the {result['reference_bars']:,} training bars, or unconditioned); binarised by threshold "
               f"{THRESHOLD} or by Bernoulli sampling. `ok` = within 10% of the training value (0.01 absolute "
               "below 0.1), TD within 0.1."), "",
+             *([f"Voices ({', '.join(result['monophonic_tracks'])}) are decoded one note per step "
+                f"({result.get('voice_decoding', LIKELIEST_ROW)}), as the daemon decodes them.", ""]
+               if result.get("monophonic_tracks") else []),
              comparison_table(result["reference"], columns), "",
              "## Key agreement with the previous bar (Krumhansl-Schmuckler, 24 keys)", "",
              "| bars | exact key | same signature | pairs |", "|---|---|---|---|"]
@@ -318,10 +323,12 @@ def main(args: argparse.Namespace) -> int:
     if args.bars < 1:
         raise GanDataError("--bars must be at least 1")
     reference = load_bar_set(args.data, sources, args.split, checkpoint.spec)
+    any_row = checkpoint.training.get("voice_decoding") == ANY_ROW
     log.info("evaluating %s on %d generated bars per column against %d %s bars", checkpoint.path, args.bars,
              len(reference), args.split)
     result = evaluate(checkpoint.generator, reference, args.bars, args.seed,
-                      monophonic=checkpoint.training.get("monophonic_tracks", []), chain_length=args.chain)
+                      monophonic=checkpoint.training.get("monophonic_tracks", []), chain_length=args.chain,
+                      any_row=any_row)
     result["checkpoint"] = str(checkpoint.path)
     result["sources"] = sources
     result["split"] = args.split
@@ -331,7 +338,7 @@ def main(args: argparse.Namespace) -> int:
     (out / "eval.md").write_text(markdown)
     (out / "eval.json").write_text(json.dumps(json_safe(result), indent=2))
     write_comparison(checkpoint.generator, reference, out / "compare.png", seed=args.seed,
-                     monophonic=result["monophonic_tracks"])
+                     monophonic=result["monophonic_tracks"], any_row=any_row)
     print(markdown)
     log.info("wrote %s, %s and %s", out / "eval.md", out / "eval.json", out / "compare.png")
     return 0

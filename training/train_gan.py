@@ -175,6 +175,7 @@ def main(args: argparse.Namespace) -> int:
         generator_loss,
     )
     from training.gan_checkpoint import load_checkpoint, save_checkpoint
+    from daemon.gan_model import ANY_ROW, LIKELIEST_ROW
     from training.gan_data import describe, load_bar_set, make_batch, monophonic_tracks, spec_for
 
     torch.set_num_threads(max(1, args.threads))
@@ -244,7 +245,8 @@ def main(args: argparse.Namespace) -> int:
 
     training_info: dict[str, Any] = {
         "sources": sources, "split": "train", "bars": len(train), "pieces": len(train.piece_ids),
-        "counts": dict(train.counts), "monophonic_tracks": voices, "batch_size": args.batch_size, "n_critic": args.n_critic,
+        "counts": dict(train.counts), "monophonic_tracks": voices,
+        "voice_decoding": ANY_ROW if config.voices else LIKELIEST_ROW, "batch_size": args.batch_size, "n_critic": args.n_critic,
         "gp_weight": args.gp_weight, "thin_condition": args.thin_condition, "thin_rate": args.thin_rate, "lr": args.lr, "adam_betas": [0.5, 0.9], "transpose": not args.no_transpose,
         "seed": args.seed, "device": str(device), "world_size": ddp.world, "threads": args.threads,
         "command": " ".join(["python -m training.train_gan" if sys.argv[0].endswith("train_gan.py") else "antiphon",
@@ -322,7 +324,7 @@ def main(args: argparse.Namespace) -> int:
                                "wasserstein": sums["wasserstein"] / max(1, n_d), "gp": sums["gp"] / max(1, n_d)}
         if epoch == 1 or stop or epoch == args.epochs or epoch % max(1, args.eval_every) == 0:
             quick = evaluate(average, train, QUICK_BARS, seed=epoch, binarisations=("threshold",), unconditioned=True,
-                             monophonic=training_info["monophonic_tracks"])
+                             monophonic=training_info["monophonic_tracks"], any_row=bool(config.voices))
             generated = quick["generated"]["conditioned/threshold"]
             for track in spec.tracks:
                 for metric, real in quick["reference"][track.name].items():
@@ -336,7 +338,7 @@ def main(args: argparse.Namespace) -> int:
             row["key_real"] = round(quick["reference_key_agreement"]["exact"], 4)
         evaluated = "key_cond" in row
         if valid is not None and evaluated:
-            misses, gap = selection_score(average, valid, training_info["monophonic_tracks"])
+            misses, gap = selection_score(average, valid, training_info["monophonic_tracks"], bool(config.voices))
             row.update({"select_misses": misses, "select_gap": round(gap, 4)})
             if best is None or (misses, gap) < (best["misses"], best["gap"]):
                 best = {"epoch": epoch, "g_steps": g_steps, "misses": misses, "gap": gap}
@@ -357,7 +359,7 @@ def main(args: argparse.Namespace) -> int:
         metrics = {"epoch": epoch, "quick": row}
         if args.sample_every > 0 and (epoch % args.sample_every == 0 or stop or epoch == args.epochs or epoch == 1):
             _write_samples(average, train, sample_pairs, out / "samples" / f"epoch_{epoch:03d}", epoch,
-                           training_info["monophonic_tracks"])
+                           training_info["monophonic_tracks"], bool(config.voices))
         training_info.update({"epochs": epoch, "g_steps": g_steps, "d_steps": d_steps, "wall_s": round(wall, 1)})
         save_checkpoint(checkpoint_path, config, spec, average, critic, training_info, metrics,
                         {"optim_g": optim_g.state_dict(), "optim_d": optim_d.state_dict(), "epoch": epoch,
@@ -370,7 +372,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def selection_score(generator: Any, valid: Any, monophonic: list[str]) -> tuple[int, float]:
+def selection_score(generator: Any, valid: Any, monophonic: list[str], any_row: bool = False) -> tuple[int, float]:
     """How far ``generator``'s conditioned bars are from the validation bars: the number of
     metrics off target (per-track metrics beyond 10 %, TD beyond 0.1) and the summed gap
     (relative gaps, TD gaps in units of 0.1, each capped at 3). Fixed noise, so epochs compare
@@ -381,7 +383,7 @@ def selection_score(generator: Any, valid: Any, monophonic: list[str]) -> tuple[
     from training.gan_metrics import relative_gap
 
     result = evaluate(generator, valid, SELECT_BARS, seed=0, binarisations=("threshold",), unconditioned=False,
-                      monophonic=monophonic)
+                      monophonic=monophonic, any_row=any_row)
     column = "conditioned/threshold"
     generated = result["generated"][column]["metrics"]
     gap = 0.0
@@ -434,14 +436,14 @@ def update_average(average: Any, generator: Any, step: int, decay: float) -> Non
 
 
 def _write_samples(generator: Any, train: Any, pairs: np.ndarray, stem: Path, seed: int,
-                   monophonic: list[str], n_bars: int = 4) -> None:
+                   monophonic: list[str], any_row: bool = False, n_bars: int = 4) -> None:
     """For each chosen real pair: the real previous bar, then ``n_bars`` generated bars chained
     (each conditioned on the one before), as one PNG and one MIDI file."""
     from training.evaluate_gan import chain, track_indices
     from training.gan_plots import plot_rows, write_bars_midi
 
     mono = track_indices(train.spec, monophonic)
-    rows = [chain(generator, train.spec, train.bars[train.previous[index]], n_bars + 1, seed * 100 + i, mono)
+    rows = [chain(generator, train.spec, train.bars[train.previous[index]], n_bars + 1, seed * 100 + i, mono, any_row)
             for i, index in enumerate(pairs)]
     stem.parent.mkdir(parents=True, exist_ok=True)
     plot_rows(rows, train.spec, stem.with_suffix(".png"), labels=[f"#{i}" for i in range(len(rows))],

@@ -91,6 +91,29 @@ def test_an_unknown_representation_version_is_refused(tiny: tuple[Path, Path], t
         open_gan(bad)
 
 
+def test_the_voice_decoding_a_model_was_trained_for_travels_in_its_file(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    _, path = cached_tiny_gan(tmp_path_factory, "chorales")
+    assert open_gan(path).any_row is False  # no voice neurons in training: the likeliest row, as thresholded
+    model = onnx.load(str(path))
+    for decoding, expected in (("any-row", True), ("loudest", None)):
+        for prop in model.metadata_props:
+            if prop.key == "antiphon.training":
+                data = json.loads(prop.value)
+                data["voice_decoding"] = decoding
+                prop.value = json.dumps(data)
+        changed = tmp_path / f"{decoding}.onnx"
+        onnx.save(model, str(changed))
+        if expected is None:
+            with pytest.raises(ModelError, match="voice decoding 'loudest'"):
+                open_gan(changed)
+        else:
+            gan = open_gan(changed)
+            assert gan.any_row is expected
+            bars = gan.sample_bars(4, None, np.random.default_rng(0))
+            assert (bars.active[:, :3].sum(axis=3) <= 1).all()
+
+
 def test_an_lstm_file_is_not_taken_for_a_gan(tmp_path_factory: pytest.TempPathFactory) -> None:
     from tests.export.tiny_lstm import cached_tiny_model
 
