@@ -166,16 +166,24 @@ def test_chorales_use_four_voices_of_four_octaves_each_on_aligned_pitch_classes_
     assert monophonic_tracks(build_bar_set(synthetic_pieces(2, 3), SPEC)) == ["bass"]  # chords are chords
 
 
-def test_a_short_training_run_writes_checkpoint_log_and_samples_and_resumes(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def _synthetic_training(monkeypatch: pytest.MonkeyPatch) -> argparse.ArgumentParser:
+    """``antiphon train gan``'s parser, its data loader answering with synthetic pieces."""
     from training import train_gan
-    from training.gan_checkpoint import load_checkpoint
 
     pieces = synthetic_pieces(6, 6)
     monkeypatch.setattr(gan_data, "load_bar_set",
                         lambda data, sources, split, spec=None, max_bars=None: build_bar_set(pieces, spec or SPEC))
     parser = argparse.ArgumentParser()
     train_gan.configure(parser)
+    return parser
+
+
+def test_a_short_training_run_writes_checkpoint_log_and_samples_and_resumes(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from training import train_gan
+    from training.gan_checkpoint import load_checkpoint
+
+    parser = _synthetic_training(monkeypatch)
     out = tmp_path / "run"
     common = ["--out", str(out), "--batch-size", "8", "--n-critic", "2", "--z-dim", "4", "--g-channels", "8",
               "--d-channels", "8", "--enc-channels", "4", "--binary-neuron", "deterministic"]
@@ -196,11 +204,7 @@ def test_training_stops_at_the_asked_step_evaluates_at_the_asked_epochs_and_keep
     from training import train_gan
     from training.gan_checkpoint import load_checkpoint
 
-    pieces = synthetic_pieces(6, 6)
-    monkeypatch.setattr(gan_data, "load_bar_set",
-                        lambda data, sources, split, spec=None, max_bars=None: build_bar_set(pieces, spec or SPEC))
-    parser = argparse.ArgumentParser()
-    train_gan.configure(parser)
+    parser = _synthetic_training(monkeypatch)
     out = tmp_path / "run"
     args = ["--out", str(out), "--batch-size", "4", "--n-critic", "1", "--z-dim", "4", "--g-channels", "8",
             "--d-channels", "8", "--enc-channels", "4", "--steps", "40", "--eval-every", "2", "--sample-every", "0", "--keep-best"]
