@@ -214,7 +214,7 @@ def test_training_stops_at_the_asked_step_evaluates_at_the_asked_epochs_and_keep
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     evaluated = [int(r["epoch"]) for r in rows if r["key_cond"]]
     assert len(rows) == 5 and evaluated == [1, 2, 4, 5]  # 9 steps an epoch; the last one always
-    scored = [(int(r["select_misses"]), float(r["select_gap"]), int(r["epoch"])) for r in rows if r["select_misses"]]
+    scored = [(float(r["select_gap"]), int(r["select_misses"]), int(r["epoch"])) for r in rows if r["select_misses"]]
     assert [e for _, _, e in scored] == evaluated
     best = load_checkpoint(out / "best.pt")
     assert best.training["best"]["epoch"] == min(scored)[2] == best.training["epochs"]
