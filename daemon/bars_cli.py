@@ -56,7 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write")
     parser.add_argument("--condition", type=Path, help="MIDI file whose last bar conditions the first new bar")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--preset", help="preset name whose [model] is a GAN")
+    source.add_argument("--preset", help="preset name: its [accompany] model, or its [model] when that is a GAN")
     source.add_argument("--model", type=Path, help="an exported GAN .onnx file")
     parser.add_argument("--seed", type=int, help="random seed; the same seed gives the same bars")
     how = parser.add_mutually_exclusive_group()
@@ -75,7 +75,10 @@ def _model_path(args: argparse.Namespace) -> Path:
         known = list_presets()
         raise AntiphonError("say which GAN plays: --preset NAME or --model FILE.onnx"
                             + (f" (presets: {', '.join(known)})" if known else " (no presets are installed)"))
-    return load_preset(args.preset).model_path
+    preset = load_preset(args.preset)
+    # the preset's GAN: the one it accompanies with (a chorale preset answers with an LSTM and sings
+    # GAN bars beside it), else its [model]
+    return preset.accompany_model_path or preset.model_path
 
 
 def read_condition(path: Path, spec: RollSpec) -> tuple[np.ndarray | None, float | None, str]:

@@ -148,3 +148,18 @@ def test_the_written_file_is_a_type_0_midi_file_with_programs(grooves: Path, tmp
     midi = mido.MidiFile(str(out))
     programs = {(m.channel, m.program) for m in midi.tracks[0] if m.type == "program_change"}
     assert programs == {(1, 33), (2, 0)}
+
+
+@pytest.mark.parametrize(("preset", "tracks"), [("grooves", "drums"), ("both", "drums"), ("chorale", "soprano")])
+def test_every_bundled_preset_with_a_gan_plays_bars(preset: str, tracks: str, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The chorale preset answers with an LSTM and sings GAN bars beside it: ``bars`` takes the GAN."""
+    out_file = tmp_path / f"{preset}.mid"
+    code, out, err = run(capsys, "--preset", preset, "-n", "2", "-o", str(out_file), "--seed", "1")
+    assert code == 0, err
+    assert f"2 bars ({tracks} " in out and read_midi(out_file).notes
+
+
+def test_a_preset_without_a_gan_is_refused_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--preset", "default", "-o", str(tmp_path / "o.mid"))
+    assert code == 2 and "not a GAN" in err and "Traceback" not in err
