@@ -70,13 +70,32 @@ def jack_disconnect(source: str, destination: str) -> None:
     subprocess.run(["jack_disconnect", source, destination], check=False, capture_output=True)
 
 
+def jack_answers() -> bool:
+    """Whether ``jack_lsp`` reaches the server ``JACK_DEFAULT_SERVER`` names."""
+    try:
+        done = subprocess.run(["jack_lsp"], capture_output=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 @contextmanager
-def jack_server(log_path: Path) -> Iterator[str]:
-    """Start ``jackd -S --no-realtime -d dummy`` under a fresh name, set ``JACK_DEFAULT_SERVER``, stop it after."""
+def jack_server(log_path: Path, prefix: str = "antiphon-bench") -> Iterator[str]:
+    """Start ``jackd -S --no-realtime -d dummy`` under a fresh name, set ``JACK_DEFAULT_SERVER``
+    (read by libjack in this process and its children), stop it after.
+
+    -S (synchronous): the dummy driver waits for every client to finish its cycle. In the default
+    asynchronous mode a client that misses a 1.33 ms cycle on a busy non-realtime 2-core machine
+    makes JACK itself lose or repeat MIDI events ("ProcessGraphAsyncMaster: Process error"), even
+    between two ports with no Antiphon in the path; with -S none were lost or repeated.
+
+    Raises:
+        RigError: jackd is missing or did not answer within :data:`JACK_START_TIMEOUT_S`.
+    """
     jackd = shutil.which("jackd")
-    if jackd is None:
+    if jackd is None or shutil.which("jack_lsp") is None:
         raise RigError("jackd is not installed (apt-get install jackd2)")
-    name = f"antiphon-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     previous = os.environ.get("JACK_DEFAULT_SERVER")
     os.environ["JACK_DEFAULT_SERVER"] = name
     with open(log_path, "wb") as log_file:
@@ -85,9 +104,9 @@ def jack_server(log_path: Path) -> Iterator[str]:
                                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + JACK_START_TIMEOUT_S
-        while subprocess.run(["jack_lsp"], capture_output=True, check=False).returncode != 0:
+        while not jack_answers():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RigError(f"jackd did not start: {log_path.read_text(errors='replace')}")
+                raise RigError(f"jackd did not start (exit {proc.poll()}): {log_path.read_text(errors='replace')}")
             time.sleep(0.1)
         yield name
     finally:

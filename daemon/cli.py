@@ -107,5 +107,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run_module(prog: str, description: str, configure: Callable[[argparse.ArgumentParser], None],
+               handler: Callable[[argparse.Namespace], int]) -> None:
+    """``python -m MODULE`` for a subcommand module: its own parser, logging, and the one-line
+    ``antiphon: ...`` message and exit status 2 for a known error, as ``antiphon`` gives."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    configure(parser)
+    try:
+        sys.exit(handler(parser.parse_args()))
+    except AntiphonError as exc:
+        print(f"antiphon: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
     sys.exit(main())

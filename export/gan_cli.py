@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 from daemon.errors import AntiphonError
@@ -51,11 +50,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _parser = argparse.ArgumentParser(prog="python -m export.gan_cli", description=HELP)
-    configure(_parser)
-    try:
-        sys.exit(main(_parser.parse_args()))
-    except AntiphonError as _exc:
-        print(f"antiphon: {_exc}", file=sys.stderr)
-        sys.exit(2)
+    from daemon.cli import run_module
+
+    run_module("python -m export.gan_cli", HELP, configure, main)

@@ -13,24 +13,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-JACK_SAMPLE_RATE_HZ = 48000
-JACK_PERIOD_FRAMES = 64  # 1.33 ms at 48 kHz: the smallest period a musician would use
-# -S (synchronous): the dummy driver waits for every client to finish its cycle. In the default
-# asynchronous mode a client that misses a 1.33 ms cycle on a busy non-realtime 2-core machine
-# makes JACK itself lose or repeat MIDI events ("ProcessGraphAsyncMaster: Process error"), even
-# between two ports with no Antiphon in the path; with -S none were lost or repeated.
-JACK_SYNC_FLAG = "-S"
-JACK_START_TIMEOUT_S = 15.0
-JACK_STOP_TIMEOUT_S = 5.0
-JACK_POLL_INTERVAL_S = 0.1
+from benchmarks.jack_rig import RigError
+from benchmarks.jack_rig import jack_server as rig_jack_server
 
 _MEASUREMENTS = pytest.StashKey[list[str]]()
 
@@ -46,50 +35,18 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _jack_answers(env: dict[str, str]) -> bool:
-    try:
-        done = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
 @pytest.fixture(scope="session")
 def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running JACK server (dummy driver); yields its name, also set as ``JACK_DEFAULT_SERVER``."""
-    jackd = shutil.which("jackd")
-    if jackd is None or shutil.which("jack_lsp") is None:
+    """A running JACK server (dummy driver, the benchmarks' rig); yields its name, also set as
+    ``JACK_DEFAULT_SERVER``."""
+    if shutil.which("jackd") is None or shutil.which("jack_lsp") is None:
         _missing("jackd is not installed (apt-get install jackd2)")
-    name = f"antiphon-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     log_path: Path = tmp_path_factory.mktemp("jack") / "jackd.log"
-    previous = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = name  # read by libjack in this process and its children
-    env = dict(os.environ)
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(
-            [jackd, JACK_SYNC_FLAG, "--no-realtime", "-n", name, "-d", "dummy",
-             "-r", str(JACK_SAMPLE_RATE_HZ), "-p", str(JACK_PERIOD_FRAMES)],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env,
-        )
     try:
-        deadline = time.monotonic() + JACK_START_TIMEOUT_S
-        while not _jack_answers(env):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                output = log_path.read_text(errors="replace")
-                pytest.fail(f"jackd did not start (exit {proc.poll()}): {output}", pytrace=False)
-            time.sleep(JACK_POLL_INTERVAL_S)
-        yield name
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(JACK_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if previous is None:
-            os.environ.pop("JACK_DEFAULT_SERVER", None)
-        else:
-            os.environ["JACK_DEFAULT_SERVER"] = previous
+        with rig_jack_server(log_path, prefix="antiphon-test") as name:
+            yield name
+    except RigError as exc:  # jackd did not start (tests never raise into a fixture)
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -345,15 +345,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # python -m training.evaluate_gan (the same as 'antiphon train gan-eval')
-    import sys
+    from daemon.cli import run_module
 
-    from daemon.errors import AntiphonError
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _parser = argparse.ArgumentParser(prog="python -m training.evaluate_gan", description=__doc__.splitlines()[0])
-    configure(_parser)
-    try:
-        sys.exit(main(_parser.parse_args()))
-    except AntiphonError as _exc:
-        print(f"antiphon: {_exc}", file=sys.stderr)
-        sys.exit(2)
+    run_module("python -m training.evaluate_gan", __doc__.splitlines()[0], configure, main)

@@ -453,11 +453,6 @@ def _write_samples(generator: Any, train: Any, pairs: np.ndarray, stem: Path, se
 
 
 if __name__ == "__main__":  # python -m training.train_gan (the same as 'antiphon train gan')
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _parser = argparse.ArgumentParser(prog="python -m training.train_gan", description=__doc__.splitlines()[0])
-    configure(_parser)
-    try:
-        sys.exit(main(_parser.parse_args()))
-    except AntiphonError as _exc:
-        print(f"antiphon: {_exc}", file=sys.stderr)
-        sys.exit(2)
+    from daemon.cli import run_module
+
+    run_module("python -m training.train_gan", __doc__.splitlines()[0], configure, main)

@@ -6,35 +6,16 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from daemon.errors import RepresentationError
 from daemon.generate import Continuator, continuation_window, continue_notes, prompt_origin
-from daemon.representation import Grid, Note, NoteEventCodec
+from daemon.representation import Grid, Note
 from daemon.sampling import SCALES, SamplingParams
+from tests.daemon.fake_models import FakeModel
 
 GRID = Grid(12, 4, 4)  # 48 ticks a bar
 WALTZ = Grid(12, 3, 4)  # 36 ticks a bar
-
-
-class FakeModel:
-    """A step model that records what it is fed and always wants the same note."""
-
-    def __init__(self, shift: int = 6, pitch: int = 62, duration: int = 6, velocity: int = 90) -> None:
-        self.codec = NoteEventCodec()
-        self.fed: list[list[int]] = []
-        self.want = (shift, pitch, duration, velocity)
-
-    def initial_state(self) -> int:
-        return 0
-
-    def step(self, token: np.ndarray, state: int) -> tuple[list[np.ndarray], int]:
-        self.fed.append([int(x) for x in token])
-        logits = [np.zeros(v, np.float32) for v in self.codec.vocab_sizes]
-        for field, value in enumerate(self.want):
-            logits[field][value] = 30.0
-        return logits, state + 1
 
 
 def scale_prompt(start: int = 0, n: int = 8, step: int = 6) -> list[Note]:

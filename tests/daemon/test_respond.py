@@ -12,28 +12,10 @@ from daemon.generate import Continuator
 from daemon.representation import ChordCodec, ChordVocabulary, Grid, Note, NoteEventCodec
 from daemon.respond import Heard, Responder, answer_start, phrase_end
 from daemon.transport import pulse_grid
+from tests.daemon.fake_models import FakeModel
 
 GRID = pulse_grid(4, 4)  # 24 ticks a beat, 96 a bar
 WALTZ = pulse_grid(3, 4)  # 72 ticks a bar
-
-
-class FakeModel:
-    """A note-events step model that records what it is fed and always wants one event."""
-
-    def __init__(self, shift: int = 6, pitch: int = 62, duration: int = 6, velocity: int = 90) -> None:
-        self.codec = NoteEventCodec()
-        self.fed: list[list[int]] = []
-        self.want = (shift, pitch, duration, velocity)
-
-    def initial_state(self) -> int:
-        return 0
-
-    def step(self, token: np.ndarray, state: int) -> tuple[list[np.ndarray], int]:
-        self.fed.append([int(x) for x in token])
-        logits = [np.zeros(v, np.float32) for v in self.codec.vocab_sizes]
-        for field, value in enumerate(self.want):
-            logits[field][value] = 40.0
-        return logits, state + 1
 
 
 @pytest.mark.parametrize(("silence", "mode", "beats", "grid", "end"), [
