@@ -22,6 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``antiphon export gan``."""
     parser.add_argument("checkpoint", type=Path, help="the .pt checkpoint written by 'antiphon train gan'")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    parser.add_argument("--weights", choices=("average", "trained"), default="average",
+                        help="the generator's moving average (default, what training saves) or, from a run's "
+                             "checkpoint.pt, the weights its last step left")
     parser.add_argument("--bars", type=int, default=64, help="bars the parity check compares (default 64)")
     parser.add_argument("--chained-bars", type=int, default=16, help="bars of the chained check (default 16)")
     parser.add_argument("--atol", type=float, default=1e-4, help="parity tolerance on probabilities (default 1e-4)")
@@ -39,10 +42,10 @@ def main(args: argparse.Namespace) -> int:
         raise AntiphonError("exporting needs PyTorch and onnx: pip install 'antiphon[train]'") from exc
     from export.gan_onnx import check_gan_parity, export_gan
 
-    out = export_gan(args.checkpoint, args.output)
+    out = export_gan(args.checkpoint, args.output, args.weights)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     report = check_gan_parity(args.checkpoint, out, bars=args.bars, chained_bars=args.chained_bars, seed=args.seed,
-                              atol=args.atol)
+                              atol=args.atol, weights=args.weights)
     print(report.summary())
     if args.report:
         args.report.write_text(json.dumps(report.to_dict(), indent=2))

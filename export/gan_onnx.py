@@ -50,7 +50,7 @@ from daemon.gan_model import (
 from daemon.models import META_PREFIX
 from export.to_onnx import BATCH_AXIS, OPSET, _json, _set_metadata
 from training.gan import Generator
-from training.gan_checkpoint import GanCheckpoint, load_checkpoint
+from training.gan_checkpoint import AVERAGE, GanCheckpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,13 @@ def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
     return {META_PREFIX + k: _json(v) for k, v in values.items()}
 
 
-def export_gan(checkpoint: str | Path, onnx_path: str | Path) -> Path:
+def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVERAGE) -> Path:
     """Export a checkpoint's generator (eval mode: batch norm uses its running statistics).
 
     Args:
         checkpoint: a ``.pt`` written by ``antiphon train gan``.
         onnx_path: where the model goes (parent folders are created).
+        weights: ``average`` or ``trained`` generator weights (:func:`load_checkpoint`).
 
     Returns:
         ``onnx_path``.
@@ -83,7 +84,7 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path) -> Path:
     Raises:
         ModelError: the checkpoint cannot be read.
     """
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(checkpoint, weights)
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     generator = ckpt.generator.eval()
@@ -176,7 +177,7 @@ class GanParityReport:
 
 
 def check_gan_parity(checkpoint: str | Path, onnx_path: str | Path, bars: int = 64, chained_bars: int = 16,
-                     seed: int = 0, atol: float = 1e-4) -> GanParityReport:
+                     seed: int = 0, atol: float = 1e-4, weights: str = AVERAGE) -> GanParityReport:
     """Run the PyTorch generator and the ONNX file on the same inputs and compare.
 
     Args:
@@ -186,8 +187,9 @@ def check_gan_parity(checkpoint: str | Path, onnx_path: str | Path, bars: int = 
         chained_bars: bars in the chained (daemon path) check.
         seed: seed of noise and conditioning bars.
         atol: tolerance on probabilities.
+        weights: the generator weights the file was exported with.
     """
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(checkpoint, weights)
     ort_model = open_gan(onnx_path)
     spec = ckpt.spec
     rng = np.random.default_rng(seed)

@@ -307,6 +307,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chain", type=int, default=8,
                         help="also measure bars made in chains of this length, each on the model's own previous bar, "
                              "as the daemon plays them (default 8; 0 to skip)")
+    parser.add_argument("--weights", choices=("average", "trained"), default="average",
+                        help="the generator's moving average (default) or, from checkpoint.pt, the trained weights")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for eval.md and eval.json (default: the checkpoint's)")
 
@@ -318,7 +320,7 @@ def main(args: argparse.Namespace) -> int:
     from training.gan_data import GanDataError, load_bar_set
 
     torch.set_num_threads(max(1, args.threads))
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, args.weights)
     sources = (args.source.split(",") if args.source else list(checkpoint.training.get("sources", ["grooves"])))
     if args.bars < 1:
         raise GanDataError("--bars must be at least 1")
@@ -330,11 +332,13 @@ def main(args: argparse.Namespace) -> int:
                       monophonic=checkpoint.training.get("monophonic_tracks", []), chain_length=args.chain,
                       any_row=any_row)
     result["checkpoint"] = str(checkpoint.path)
+    result["generator_weights"] = args.weights
     result["sources"] = sources
     result["split"] = args.split
     out = Path(args.out) if args.out else checkpoint.path.parent
     out.mkdir(parents=True, exist_ok=True)
-    markdown = report_markdown(result, f"GAN evaluation: {checkpoint.path} vs {'+'.join(sources)} {args.split}")
+    weights = " (trained weights)" if args.weights == "trained" else ""
+    markdown = report_markdown(result, f"GAN evaluation: {checkpoint.path}{weights} vs {'+'.join(sources)} {args.split}")
     (out / "eval.md").write_text(markdown)
     (out / "eval.json").write_text(json.dumps(json_safe(result), indent=2))
     write_comparison(checkpoint.generator, reference, out / "compare.png", seed=args.seed,

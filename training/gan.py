@@ -70,6 +70,9 @@ class GanConfig:
             each step (a row sounding that did not sound the step before). Note lengths, which a
             listener hears at once and convolutions over pairs of steps see late, are then one
             layer away.
+        critic_beats: give the critic a fourth summary: each track's chroma (12 rows of an octave
+            summed over octaves) in each beat. Which pitch classes the voices share beat by beat --
+            the harmony, which the tonal distance between tracks measures -- is then one layer away.
         voices: tracks the binary neuron decodes as one voice, as the daemon does
             (``daemon.gan_model.one_per_step``): the critic judges each voice as it will sound.
     """
@@ -88,6 +91,7 @@ class GanConfig:
     cond_dropout: float = 0.2
     critic_stats: bool = False
     critic_onsets: bool = False
+    critic_beats: bool = False
     voices: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
@@ -244,6 +248,7 @@ class Critic(nn.Module):
         self.pitch_octave = norm(nn.Linear(SEMITONES * (d // 4), d // 2))
         stats = 2 * t * (config.n_steps + SEMITONES) if config.critic_stats else 0
         stats += 2 * t * config.n_steps if config.critic_onsets else 0
+        stats += 2 * t * 4 * SEMITONES if config.critic_beats else 0
         self.dense = norm(nn.Linear(d + o * (d // 2) + config.cond_dim + stats, d))
         self.score = norm(nn.Linear(d, 1))
 
@@ -265,6 +270,8 @@ class Critic(nn.Module):
             parts.append(chroma.flatten(1))
         if self.config.critic_onsets:
             parts.append(onsets_per_step(x).flatten(1) / 2.0)  # (B, 2T*S)
+        if self.config.critic_beats:
+            parts.append(chroma_per_beat(x).flatten(1))  # (B, 2T*4*12)
         h = torch.cat(parts, dim=1)  # (B, D + O*D/2 + 13 [+ 2T*(S+12)])
         h = F.leaky_relu(self.dense(h), 0.2)  # (B, D)
         return self.score(h).squeeze(1)  # (B,)
@@ -275,6 +282,13 @@ def onsets_per_step(x: torch.Tensor) -> torch.Tensor:
     step before (notes starting; soft for soft rolls, so gradients flow)."""
     before = F.pad(x, (0, 0, 1, 0))[:, :, :-1]  # (B, T, S, P): each step's previous step
     return (x * (1.0 - before)).sum(dim=3)
+
+
+def chroma_per_beat(x: torch.Tensor) -> torch.Tensor:
+    """``(B, T, S, P)`` rolls -> ``(B, T, 4, 12)``: how long each of the 12 rows of an octave
+    sounds in each quarter of the bar (a beat in 4/4), summed over octaves, as a share of the beat."""
+    b, t, s, p = x.shape
+    return x.reshape(b, t, 4, s // 4, p // SEMITONES, SEMITONES).sum(dim=(3, 4)) / (s // 4)
 
 
 def binary_neuron(probs: torch.Tensor, mode: str, voices: tuple[int, ...] = ()) -> torch.Tensor:

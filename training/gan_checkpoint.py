@@ -29,6 +29,9 @@ from training.gan import Critic, GanConfig, Generator
 log = logging.getLogger(__name__)
 
 KIND = "gan"
+AVERAGE, TRAINED = "average", "trained"
+WEIGHTS = (AVERAGE, TRAINED)  # the generator weights a checkpoint offers: the moving average (what is saved
+# as "generator") or, in checkpoint.pt, the trained weights themselves (resume["generator_train"])
 
 
 @dataclass
@@ -78,12 +81,22 @@ def save_checkpoint(path: str | Path, config: GanConfig, spec: RollSpec, generat
     return path
 
 
-def load_checkpoint(path: str | Path) -> GanCheckpoint:
+def load_checkpoint(path: str | Path, weights: str = AVERAGE) -> GanCheckpoint:
     """Rebuild config, representation and both networks from a checkpoint.
 
+    Args:
+        path: a ``.pt`` written by ``antiphon train gan``.
+        weights: the generator's weights: ``average`` (the exponential moving average, what
+            training saves, samples and evaluates) or ``trained`` (the weights the last step
+            left, which ``checkpoint.pt`` keeps for ``--resume``). The choice is recorded in
+            ``training["generator_weights"]``, so an exported file says which it carries.
+
     Raises:
-        ModelError: missing or unreadable file, not a GAN checkpoint, or weights that do not fit.
+        ModelError: missing or unreadable file, not a GAN checkpoint, weights that do not fit, or
+            ``trained`` asked of a file that has no trained weights (``best.pt``).
     """
+    if weights not in WEIGHTS:
+        raise ModelError(f"unknown generator weights {weights!r}; choose one of {', '.join(WEIGHTS)}")
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"checkpoint {path} does not exist; train one with 'antiphon train gan --out DIR'")
@@ -106,12 +119,16 @@ def load_checkpoint(path: str | Path) -> GanCheckpoint:
     if not isinstance(spec, RollSpec) or spec.bar_shape != (config.n_tracks, config.n_steps, config.n_pitches):
         raise ModelError(f"{path}: the representation does not match the model's bar shape")
     generator, critic = Generator(config), Critic(config)
+    resume = data.get("resume", {}) or {}
+    if weights == TRAINED and "generator_train" not in resume:
+        raise ModelError(f"{path} keeps only the generator's moving average (best.pt does); "
+                         "the trained weights are in the run's checkpoint.pt")
     try:
-        generator.load_state_dict(data["generator"])
+        generator.load_state_dict(resume["generator_train"] if weights == TRAINED else data["generator"])
         critic.load_state_dict(data["critic"])
     except (KeyError, RuntimeError) as exc:
         raise ModelError(f"{path}: weights do not fit the model ({str(exc).splitlines()[0]})") from exc
     generator.eval()
     critic.eval()
-    return GanCheckpoint(path, config, spec, generator, critic, data.get("training", {}) or {},
-                         data.get("metrics", {}) or {}, data.get("resume", {}) or {})
+    training = {**(data.get("training", {}) or {}), "generator_weights": weights}
+    return GanCheckpoint(path, config, spec, generator, critic, training, data.get("metrics", {}) or {}, resume)

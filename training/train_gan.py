@@ -81,12 +81,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="do not give the critic per-step note counts and chroma of each track")
     parser.add_argument("--critic-onsets", action="store_true",
                         help="also give the critic the notes starting at each step of each track")
+    parser.add_argument("--critic-beats", action="store_true",
+                        help="also give the critic each track's chroma in each beat (the harmony beat by beat)")
     parser.add_argument("--voice-neurons", action="store_true",
                         help="the binary neuron decodes one-note-at-a-time tracks as voices, as the daemon does")
     parser.add_argument("--thin-condition", type=float, default=0.25,
                         help="share of fake pairs whose generator sees a thinned previous bar (default 0.25)")
     parser.add_argument("--thin-rate", type=float, default=0.5,
                         help="most notes a thinned previous bar loses, a share drawn per pair (default 0.5)")
+    parser.add_argument("--thicken-condition", type=float, default=0.0,
+                        help="share of fake pairs (after the thinned ones) whose generator sees the previous bar "
+                             "with extra notes, its own moved by a step or two (default 0)")
+    parser.add_argument("--thicken-rate", type=float, default=0.5,
+                        help="most of the moved notes a thickened previous bar gains, a share drawn per pair (default 0.5)")
     parser.add_argument("--no-transpose", action="store_true", help="no random transposition of pitched tracks")
     parser.add_argument("--ticks-per-step", type=int, default=3, help="grid ticks per step at 12 per beat (default 3)")
     parser.add_argument("--max-bars-per-piece", type=int, default=None)
@@ -210,7 +217,7 @@ def main(args: argparse.Namespace) -> int:
                            g_channels=args.g_channels, d_channels=args.d_channels, enc_channels=args.enc_channels,
                            spectral_norm=args.spectral_norm, binary_neuron=args.binary_neuron,
                            cond_dropout=args.cond_dropout, critic_stats=not args.no_critic_stats,
-                           critic_onsets=args.critic_onsets,
+                           critic_onsets=args.critic_onsets, critic_beats=args.critic_beats,
                            voices=tuple(i for i, t in enumerate(spec.tracks) if t.name in voices)
                            if args.voice_neurons else ())
     if ddp.main:
@@ -247,7 +254,8 @@ def main(args: argparse.Namespace) -> int:
         "sources": sources, "split": "train", "bars": len(train), "pieces": len(train.piece_ids),
         "counts": dict(train.counts), "monophonic_tracks": voices,
         "voice_decoding": ANY_ROW if config.voices else LIKELIEST_ROW, "batch_size": args.batch_size, "n_critic": args.n_critic,
-        "gp_weight": args.gp_weight, "thin_condition": args.thin_condition, "thin_rate": args.thin_rate, "lr": args.lr, "adam_betas": [0.5, 0.9], "transpose": not args.no_transpose,
+        "gp_weight": args.gp_weight, "thin_condition": args.thin_condition, "thin_rate": args.thin_rate,
+        "thicken_condition": args.thicken_condition, "thicken_rate": args.thicken_rate, "lr": args.lr, "adam_betas": [0.5, 0.9], "transpose": not args.no_transpose,
         "seed": args.seed, "device": str(device), "world_size": ddp.world, "threads": args.threads,
         "command": " ".join(["python -m training.train_gan" if sys.argv[0].endswith("train_gan.py") else "antiphon",
                              *sys.argv[1:]]),
@@ -279,6 +287,8 @@ def main(args: argparse.Namespace) -> int:
             idx = order[step * args.batch_size:(step + 1) * args.batch_size]
             real, prev, cond = to_tensors(make_batch(train, idx, rng, not args.no_transpose, config.cond_dropout))
             seen_prev, seen_cond = thinned_previous(prev, cond, args.thin_condition, args.thin_rate, spec)
+            seen_prev, seen_cond = thickened_previous(seen_prev, seen_cond, args.thin_condition,
+                                                      args.thicken_condition, args.thicken_rate, spec)
             noise = torch.randn(len(idx), config.z_dim, device=device)
             with torch.no_grad():
                 fake = binary_neuron(generator(noise, seen_prev, seen_cond), config.binary_neuron, config.voices)
@@ -410,17 +420,52 @@ def thinned_previous(previous: Any, condition: Any, share: float, max_rate: floa
     """
     import torch
 
-    from daemon.gan_model import condition_features
-
     k = round(share * previous.shape[0])
     if k == 0 or max_rate <= 0:
         return previous, condition
     rate = torch.rand(k, 1, 1, 1, device=previous.device) * max_rate  # (k, 1, 1, 1)
     kept = previous[:k] * (torch.rand_like(previous[:k]) >= rate)  # (k, T, S, P)
-    _, kept_cond = condition_features(kept.cpu().numpy() > 0, spec)
-    has = condition[:k, -1:]  # (k, 1) the pair has a previous bar at all
-    kept_cond_t = torch.from_numpy(kept_cond).to(previous.device) * has
-    return torch.cat([kept, previous[k:]]), torch.cat([kept_cond_t, condition[k:]])
+    return _replace_previous(previous, condition, 0, kept, spec)
+
+
+def thickened_previous(previous: Any, condition: Any, start: float, share: float, max_rate: float,
+                       spec: Any) -> tuple[Any, Any]:
+    """The counterpart of :func:`thinned_previous`, for the ``share`` of the pairs that follow the
+    first ``start`` share: the previous bar with extra notes -- its own notes moved by one or two
+    steps, each kept with a random chance (up to ``max_rate``, drawn per pair) -- and the condition
+    recomputed; the critic still judges the fake bar against the real previous bar.
+
+    The generator so learns not to copy every note it hears: a bar chained on the model's own,
+    slightly busier output no longer fills up bar after bar, and a player's busy bar is answered
+    with a bar as busy as the music. Returns previous ``(B, T, S, P)`` and condition ``(B, 13)``.
+    """
+    import torch
+
+    first = round(start * previous.shape[0])
+    k = min(previous.shape[0] - first, round(share * previous.shape[0]))
+    if k <= 0 or max_rate <= 0:
+        return previous, condition
+    part = previous[first:first + k]  # (k, T, S, P)
+    shifts = torch.stack([torch.roll(part, shifts=s, dims=2) for s in (-2, -1, 1, 2)])  # (4, k, T, S, P)
+    moved = shifts[torch.randint(4, (k,), device=previous.device), torch.arange(k, device=previous.device)]
+    rate = torch.rand(k, 1, 1, 1, device=previous.device) * max_rate  # (k, 1, 1, 1)
+    extra = moved * (torch.rand_like(moved) < rate)
+    return _replace_previous(previous, condition, first, torch.maximum(part, extra), spec)
+
+
+def _replace_previous(previous: Any, condition: Any, first: int, seen: Any, spec: Any) -> tuple[Any, Any]:
+    """``previous`` with pairs ``first .. first + len(seen)`` replaced by ``seen``, and their
+    condition recomputed from it (pairs with no previous bar keep the zero condition)."""
+    import torch
+
+    from daemon.gan_model import condition_features
+
+    last = first + seen.shape[0]
+    _, seen_cond = condition_features(seen.cpu().numpy() > 0, spec)
+    has = condition[first:last, -1:]  # (k, 1) the pair has a previous bar at all
+    seen_cond_t = torch.from_numpy(seen_cond).to(previous.device) * has
+    return (torch.cat([previous[:first], seen, previous[last:]]),
+            torch.cat([condition[:first], seen_cond_t, condition[last:]]))
 
 
 def update_average(average: Any, generator: Any, step: int, decay: float) -> None:

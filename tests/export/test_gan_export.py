@@ -125,3 +125,32 @@ def test_an_lstm_file_is_not_taken_for_a_gan(tmp_path_factory: pytest.TempPathFa
 def test_exporting_a_missing_checkpoint_says_so(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="does not exist"):
         export_gan(tmp_path / "nothing.pt", tmp_path / "x.onnx")
+
+
+def test_the_trained_weights_export_with_parity_and_say_so(tmp_path: Path) -> None:
+    import torch
+
+    from training.gan import Critic, GanConfig, Generator
+    from training.gan_checkpoint import load_checkpoint, save_checkpoint
+
+    spec = groove_spec()
+    config = GanConfig(n_tracks=3, n_steps=16, n_pitches=60, track_rows=(9, 48, 60), z_dim=4, g_channels=8,
+                       d_channels=8, enc_channels=4)
+    torch.manual_seed(1)
+    average, trained, critic = Generator(config).eval(), Generator(config).eval(), Critic(config)
+    state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
+    run = save_checkpoint(tmp_path / "checkpoint.pt", config, spec, average, critic, {"sources": ["synthetic"]},
+                          {}, {"generator_train": state})
+    best = save_checkpoint(tmp_path / "best.pt", config, spec, average, critic, {"sources": ["synthetic"]}, {})
+
+    loaded = load_checkpoint(run, "trained")
+    assert all(torch.equal(loaded.generator.state_dict()[k], v) for k, v in state.items())
+    assert not torch.equal(load_checkpoint(run).generator.project.weight, trained.project.weight)
+    model = export_gan(run, tmp_path / "trained.onnx", "trained")
+    assert check_gan_parity(run, model, bars=8, chained_bars=4, weights="trained").ok
+    assert not check_gan_parity(run, model, bars=8, chained_bars=4).ok  # the average is another model
+    assert open_gan(model).metadata["training"]["generator_weights"] == "trained"
+    with pytest.raises(ModelError, match="keeps only the generator's moving average"):
+        load_checkpoint(best, "trained")
+    with pytest.raises(ModelError, match="unknown generator weights"):
+        load_checkpoint(run, "newest")

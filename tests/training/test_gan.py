@@ -248,6 +248,41 @@ def test_the_generator_sees_a_thinned_previous_bar_for_the_asked_share_of_pairs(
     assert thinned_previous(prev, cond, share=0.0, max_rate=0.5, spec=SPEC)[0] is prev
 
 
+def test_the_generator_sees_a_thickened_previous_bar_for_the_pairs_after_the_thinned_ones() -> None:
+    from training.train_gan import thickened_previous
+
+    bars = build_bar_set(synthetic_pieces(4, 6), SPEC)
+    batch = make_batch(bars, np.concatenate([bars.pair_indices[:6], np.flatnonzero(bars.previous < 0)[:2]]),
+                       np.random.default_rng(0), transpose=False)
+    prev, cond = torch.from_numpy(batch.previous), torch.from_numpy(batch.condition)
+    torch.manual_seed(0)
+    seen, seen_cond = thickened_previous(prev, cond, start=0.25, share=0.5, max_rate=1.0, spec=SPEC)
+    untouched = [0, 1, 6, 7]
+    assert torch.equal(seen[untouched], prev[untouched]) and torch.equal(seen_cond[untouched], cond[untouched])
+    assert (seen[2:6] >= prev[2:6]).all() and seen[2:6].sum() > prev[2:6].sum()  # notes only added
+    for i in range(2, 6):  # every added note is one of the bar's own, moved by one or two steps
+        added = (seen[i] > prev[i]).nonzero()
+        assert len(added) and all(any(prev[i, t, (s - d) % SPEC.steps_per_bar, p] for d in (-2, -1, 1, 2))
+                                  for t, s, p in added.tolist())
+    assert not torch.equal(seen_cond[2:6], cond[2:6]) and (seen_cond[2:6, -1] == 1).all()
+    empty, empty_cond = thickened_previous(prev, cond, start=0.75, share=0.25, max_rate=1.0, spec=SPEC)
+    assert not empty[6:].any() and not empty_cond[6:].any()  # no previous bar: nothing to thicken
+    assert thickened_previous(prev, cond, start=0.25, share=0.0, max_rate=1.0, spec=SPEC)[0] is prev
+
+
+def test_beat_chroma_summaries_say_which_pitch_classes_sound_in_each_beat() -> None:
+    from training.gan import chroma_per_beat
+
+    x = torch.zeros(1, 3, 16, 60)
+    x[0, 2, 0:4, 12 + 4] = 1.0  # chords: row 4 of the second octave for the whole first beat
+    x[0, 2, 4:6, 7] = 1.0  # half of the second beat on row 7
+    beats = chroma_per_beat(x)
+    assert beats.shape == (1, 3, 4, 12)
+    assert beats[0, 2, 0, 4] == 1.0 and beats[0, 2, 1, 7] == 0.5 and beats.sum() == 1.5
+    critic = Critic(config(critic_stats=True, critic_beats=True))
+    assert critic(x, torch.zeros_like(x), torch.zeros(1, 13)).shape == (1,)
+
+
 def test_the_command_line_offers_exactly_the_binary_neurons_the_model_knows() -> None:
     from training import gan, train_gan
 
