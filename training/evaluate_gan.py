@@ -26,7 +26,7 @@ import numpy as np
 from daemon.gan_model import ANY_ROW, LIKELIEST_ROW, condition_features, one_per_step
 from daemon.representation import RollSpec, binarise
 from training.gan_data import BarSet
-from training.gan_metrics import all_metrics, comparison_table, key_agreement
+from training.gan_metrics import all_metrics, comparison_table, key_agreement, note_shapes
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
         "reference_key_agreement": key_agreement(reference.bars[reference.previous[pairs]],
                                                  reference.bars[pairs], spec).to_dict(),
         "reference_density": float(reference.bars.mean()),
+        "reference_note_shapes": note_shapes(reference.bars, spec),
         "generated": {},
     }
     mono = track_indices(spec, monophonic)
@@ -134,6 +135,7 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
             "metrics": all_metrics(active, spec),
             "key_agreement": key_agreement(previous, active, spec).to_dict(),
             "density": float(active.mean()),
+            "note_shapes": note_shapes(active, spec),
         }
     if chain_length > 1:
         chained, before = chained_bars(generator, spec, previous, n_bars, chain_length, seed + 4, mono, any_row)
@@ -141,6 +143,7 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
             "metrics": all_metrics(chained, spec),
             "key_agreement": key_agreement(before, chained, spec).to_dict(),
             "density": float(chained.mean()),
+            "note_shapes": note_shapes(chained, spec),
         }
         n_chains = -(-n_bars // chain_length)
         positions = chained.reshape(chain_length, n_chains, -1) if len(chained) == n_chains * chain_length else None
@@ -286,6 +289,15 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
                   "| bar | " + " | ".join(str(k + 1) for k in range(len(result["chain_density"]))) + " |",
                   "|---|" + "---|" * len(result["chain_density"]),
                   "| density | " + " | ".join(f"{d:.4f}" for d in result["chain_density"]) + " |"]
+    if result.get("reference_note_shapes"):
+        names = [n for n, v in result["generated"].items() if "note_shapes" in v]
+        lines += ["", "## Note shapes (a diagnostic, not a target)", "",
+                  "Share of each pitched track's notes that start off the eighth-note grid, and that last one step.", "",
+                  "| track | measure | training data | " + " | ".join(names) + " |", "|---|" + "---|" * (3 + len(names))]
+        for track, shapes in result["reference_note_shapes"].items():
+            for measure, ref in shapes.items():
+                cells = [f"{result['generated'][n]['note_shapes'].get(track, {}).get(measure, math.nan):.3f}" for n in names]
+                lines.append(f"| {track} | {measure} | {ref:.3f} | " + " | ".join(cells) + " |")
     lines += ["", "## Targets", ""]
     for name in result["generated"]:
         t = targets(result, name)

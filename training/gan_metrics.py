@@ -105,14 +105,37 @@ def used_pitch_classes(active: np.ndarray, spec: RollSpec) -> np.ndarray:
     return out
 
 
-def note_lengths(active: np.ndarray, spec: RollSpec, track: int) -> np.ndarray:
-    """Lengths in steps of every note (maximal run of active steps of a row within a bar) of ``track``."""
+def note_runs(active: np.ndarray, spec: RollSpec, track: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start step and length in steps of every note (maximal run of active steps of a row within
+    a bar) of ``track``."""
     active = _check(active, spec)
     rows = active[:, track].transpose(0, 2, 1).reshape(-1, active.shape[2]).astype(np.int8)  # (N*P, S)
     edges = np.diff(np.pad(rows, ((0, 0), (1, 1))), axis=1)  # +1 at a start, -1 after an end
     starts = np.nonzero(edges == 1)
     ends = np.nonzero(edges == -1)
-    return ends[1] - starts[1]  # row-major order pairs each start with its end
+    return starts[1], ends[1] - starts[1]  # row-major order pairs each start with its end
+
+
+def note_lengths(active: np.ndarray, spec: RollSpec, track: int) -> np.ndarray:
+    """Lengths in steps of every note of ``track`` (:func:`note_runs`)."""
+    return note_runs(active, spec, track)[1]
+
+
+def note_shapes(active: np.ndarray, spec: RollSpec, grid_beats: float = DP_GRID_BEATS) -> dict[str, dict[str, float]]:
+    """Two diagnostics of pitched tracks' notes, not MuseGAN metrics: ``off-grid onsets``, the
+    share of notes starting off the ``grid_beats`` grid (the eighth-note grid, as DP counts drum
+    hits), and ``one-step notes``, the share of notes one step long. ``{track name: {...}}``."""
+    active = _check(active, spec)
+    grid_ticks = grid_beats * spec.grid.ticks_per_beat
+    on_grid = np.array([(s * spec.ticks_per_step) % grid_ticks == 0 for s in range(spec.steps_per_bar)])
+    out: dict[str, dict[str, float]] = {}
+    for t, track in enumerate(spec.tracks):
+        if track.drums:
+            continue
+        starts, lengths = note_runs(active, spec, t)
+        out[track.name] = {"off-grid onsets": _safe_ratio((~on_grid[starts]).sum(), len(starts)),
+                           "one-step notes": _safe_ratio((lengths == 1).sum(), len(lengths))}
+    return out
 
 
 def qualified_notes(active: np.ndarray, spec: RollSpec, min_beats: float = QN_MIN_BEATS) -> np.ndarray:

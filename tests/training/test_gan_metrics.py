@@ -17,6 +17,7 @@ from training.gan_metrics import (
     key_agreement,
     key_name,
     note_lengths,
+    note_shapes,
     polyphony,
     qualified_notes,
     relative_gap,
@@ -92,6 +93,18 @@ def test_qualified_notes_last_at_least_three_sixteenths() -> None:
     assert math.isnan(qn[KEYS])  # no note at all
     assert math.isnan(qn[DRUMS])
     assert qualified_notes(roll, SPEC, min_beats=0.5)[BASS] == 0.75  # an 8th or longer
+
+
+def test_note_shapes_count_onsets_off_the_eighth_grid_and_one_step_notes() -> None:
+    roll = bars(1)
+    roll[0, BASS, 0:1, C] = True  # a 16th on the grid
+    roll[0, BASS, 3:4, C] = True  # a 16th off the grid
+    roll[0, BASS, 5:8, E] = True  # a dotted 8th off the grid
+    roll[0, BASS, 12:16, G] = True  # a quarter on the grid
+    shapes = note_shapes(roll, SPEC)
+    assert set(shapes) == {"bass", "keys"}  # pitched tracks only
+    assert shapes["bass"] == {"off-grid onsets": 0.5, "one-step notes": 0.5}
+    assert math.isnan(shapes["keys"]["off-grid onsets"])  # no note at all
 
 
 def test_polyphony_is_the_share_of_sounding_steps_with_three_pitches() -> None:
