@@ -38,7 +38,6 @@ import onnx
 import torch
 
 from daemon.gan_model import (
-    ANY_ROW,
     FORMAT_VERSION,
     INPUT_NAMES,
     KIND,
@@ -135,8 +134,7 @@ def torch_gan_model(ckpt: GanCheckpoint) -> GanModel:
     decoding the same monophonic tracks as the exported file."""
     names = [t.name for t in ckpt.spec.tracks]
     mono = tuple(names.index(n) for n in ckpt.training.get("monophonic_tracks", []) if n in names)
-    return GanModel(TorchSession(ckpt.generator), ckpt.spec, ckpt.config.z_dim, {"kind": KIND}, mono,
-                    ckpt.training.get("voice_decoding") == ANY_ROW)
+    return GanModel(TorchSession(ckpt.generator), ckpt.spec, ckpt.config.z_dim, {"kind": KIND}, mono, ckpt.any_row)
 
 
 @dataclass(frozen=True)

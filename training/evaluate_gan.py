@@ -337,7 +337,7 @@ def main(args: argparse.Namespace) -> int:
     if args.bars < 1:
         raise GanDataError("--bars must be at least 1")
     reference = load_bar_set(args.data, sources, args.split, checkpoint.spec)
-    any_row = checkpoint.training.get("voice_decoding") == ANY_ROW
+    any_row = checkpoint.any_row
     log.info("evaluating %s on %d generated bars per column against %d %s bars", checkpoint.path, args.bars,
              len(reference), args.split)
     result = evaluate(checkpoint.generator, reference, args.bars, args.seed,

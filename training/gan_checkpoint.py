@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from daemon.errors import AntiphonError, ModelError
+from daemon.gan_model import ANY_ROW
 from daemon.representation import RollSpec, codec_from_dict
 from training.gan import Critic, GanConfig, Generator
 
@@ -46,6 +47,11 @@ class GanCheckpoint:
     training: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
     resume: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def any_row(self) -> bool:
+        """Voices decoded any-row (a model trained with voice neurons), as its file will say."""
+        return self.training.get("voice_decoding") == ANY_ROW
 
 
 def plain(value: Any) -> Any:

@@ -250,10 +250,11 @@ def main(args: argparse.Namespace) -> int:
         log.info("generator %d parameters, critic %d; %s on %s, %d process(es)", count_parameters(generator),
                  count_parameters(critic), "+".join(sources), device, ddp.world)
 
+    any_row = bool(config.voices)  # voices decoded as the binary neuron showed them to the critic
     training_info: dict[str, Any] = {
         "sources": sources, "split": "train", "bars": len(train), "pieces": len(train.piece_ids),
         "counts": dict(train.counts), "monophonic_tracks": voices,
-        "voice_decoding": ANY_ROW if config.voices else LIKELIEST_ROW, "batch_size": args.batch_size, "n_critic": args.n_critic,
+        "voice_decoding": ANY_ROW if any_row else LIKELIEST_ROW, "batch_size": args.batch_size, "n_critic": args.n_critic,
         "gp_weight": args.gp_weight, "thin_condition": args.thin_condition, "thin_rate": args.thin_rate,
         "thicken_condition": args.thicken_condition, "thicken_rate": args.thicken_rate, "lr": args.lr, "adam_betas": [0.5, 0.9], "transpose": not args.no_transpose,
         "seed": args.seed, "device": str(device), "world_size": ddp.world, "threads": args.threads,
@@ -334,7 +335,7 @@ def main(args: argparse.Namespace) -> int:
                                "wasserstein": sums["wasserstein"] / max(1, n_d), "gp": sums["gp"] / max(1, n_d)}
         if epoch == 1 or stop or epoch == args.epochs or epoch % max(1, args.eval_every) == 0:
             quick = evaluate(average, train, QUICK_BARS, seed=epoch, binarisations=("threshold",), unconditioned=True,
-                             monophonic=training_info["monophonic_tracks"], any_row=bool(config.voices))
+                             monophonic=training_info["monophonic_tracks"], any_row=any_row)
             generated = quick["generated"]["conditioned/threshold"]
             for track in spec.tracks:
                 for metric, real in quick["reference"][track.name].items():
@@ -348,7 +349,7 @@ def main(args: argparse.Namespace) -> int:
             row["key_real"] = round(quick["reference_key_agreement"]["exact"], 4)
         evaluated = "key_cond" in row
         if valid is not None and evaluated:
-            misses, gap = selection_score(average, valid, training_info["monophonic_tracks"], bool(config.voices))
+            misses, gap = selection_score(average, valid, training_info["monophonic_tracks"], any_row)
             row.update({"select_misses": misses, "select_gap": round(gap, 4)})
             if best is None or (gap, misses) < (best["gap"], best["misses"]):
                 best = {"epoch": epoch, "g_steps": g_steps, "misses": misses, "gap": gap}
@@ -369,7 +370,7 @@ def main(args: argparse.Namespace) -> int:
         metrics = {"epoch": epoch, "quick": row}
         if args.sample_every > 0 and (epoch % args.sample_every == 0 or stop or epoch == args.epochs or epoch == 1):
             _write_samples(average, train, sample_pairs, out / "samples" / f"epoch_{epoch:03d}", epoch,
-                           training_info["monophonic_tracks"], bool(config.voices))
+                           training_info["monophonic_tracks"], any_row)
         training_info.update({"epochs": epoch, "g_steps": g_steps, "d_steps": d_steps, "wall_s": round(wall, 1)})
         save_checkpoint(checkpoint_path, config, spec, average, critic, training_info, metrics,
                         {"optim_g": optim_g.state_dict(), "optim_d": optim_d.state_dict(), "epoch": epoch,
