@@ -48,6 +48,7 @@ META_PREFIX = "antiphon."
 INPUT_NAMES = ("noise", "previous", "condition")
 LIKELIEST_ROW, ANY_ROW = "likeliest-row", "any-row"  # how voices are decoded (one_per_step)
 VOICE_DECODINGS = (LIKELIEST_ROW, ANY_ROW)
+_EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] before log-odds
 OUTPUT_NAMES = ("roll",)
 
 
@@ -210,6 +211,133 @@ def one_per_step(roll: np.ndarray, tracks: Sequence[int], any_row: bool = False)
     return out
 
 
+def voice_emissions(part: np.ndarray, any_row: bool, threshold: float = 0.5) -> np.ndarray:
+    """Log-odds of each state of a voice at each step, ``(B, S, R+1)``: sounding row r, or
+    silence (the last state, 0).
+
+    A row's log-odds are its probability's against ``threshold`` (``logit(p) - logit(t)``), so
+    a step's likeliest state is what :func:`one_per_step` and a threshold give. With ``any_row``
+    the likeliest row takes the step's any-row log-odds and every other row less by the log of
+    its probability over the likeliest one's.
+    """
+    p = np.clip(part.astype(np.float64), _EPS, 1.0 - _EPS)  # (B, S, R)
+    t = min(max(float(threshold), _EPS), 1.0 - _EPS)
+    if any_row:
+        sounding = np.clip(1.0 - np.prod(1.0 - p, axis=-1, keepdims=True), _EPS, 1.0 - _EPS)
+        rows = np.log(sounding) - np.log1p(-sounding) + np.log(p) - np.log(p.max(axis=-1, keepdims=True))
+    else:
+        rows = np.log(p) - np.log1p(-p)
+    rows = rows - (np.log(t) - np.log1p(-t))
+    return np.concatenate([rows, np.zeros(p.shape[:-1] + (1,))], axis=-1)
+
+
+def voice_path(emissions: np.ndarray, switch_cost: float | np.ndarray) -> np.ndarray:
+    """The likeliest state at each step, ``(B, S)`` ints, for emission log-odds ``(B, S, K)`` of a
+    chain whose every change of state (a new pitch, a rest, a note after a rest) costs
+    ``switch_cost`` (one number, or one per row ``(B,)``): the Viterbi path.
+    """
+    b, s, k = emissions.shape
+    cost = np.broadcast_to(np.asarray(switch_cost, np.float64), (b,))
+    rows = np.arange(b)
+    score = emissions[:, 0].copy()  # (B, K): the best path's score ending in each state
+    stayed = np.empty((b, s, k), bool)  # whether that path stayed in the state from the step before ...
+    best = np.empty((b, s), np.int64)  # ... or came from the step before's best state
+    for i in range(1, s):
+        j = score.argmax(axis=1)
+        best[:, i] = j
+        switch = (score[rows, j] - cost)[:, None]  # (B, 1)
+        np.greater_equal(score, switch, out=stayed[:, i])
+        np.maximum(score, switch, out=score)
+        score += emissions[:, i]
+    path = np.empty((b, s), np.int64)
+    j = score.argmax(axis=1)
+    path[:, -1] = j
+    for i in range(s - 1, 0, -1):
+        j = np.where(stayed[rows, i, j], j, best[:, i])
+        path[:, i - 1] = j
+    return path
+
+
+def checked_switch_cost(value: Any) -> float:
+    """``value`` as a voice switch cost (a finite number >= 0).
+
+    Raises:
+        ModelError: anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (
+            np.isfinite(value) and value >= 0.0):
+        raise ModelError(f"voice switch cost {value!r} must be a finite number >= 0")
+    return float(value)
+
+
+def switch_costs(value: Any, voices: Sequence[str]) -> dict[str, float]:
+    """Each voice's switch cost, ``{voice: cost}``, from one number (every voice), a mapping
+    (voices it leaves out: 0), or command-line text: ``"0.4"`` or ``"soprano=0.4,bass=0.2"``.
+
+    Raises:
+        ModelError: a cost that is not a finite number >= 0, or a name that is not a voice.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if "=" not in text:
+            try:
+                value = float(text)
+            except ValueError:
+                raise ModelError(f"voice switch cost {value!r}: give a number, or voice=number pairs "
+                                 "separated by commas (soprano=0.4,bass=0.2)") from None
+        else:
+            pairs: dict[str, Any] = {}
+            for item in text.split(","):
+                name, _, number = item.partition("=")
+                try:
+                    pairs[name.strip()] = float(number)
+                except ValueError:
+                    raise ModelError(f"voice switch cost {item.strip()!r}: give voice=number") from None
+            value = pairs
+    if isinstance(value, Mapping):
+        unknown = sorted(set(map(str, value)) - set(voices))
+        if unknown:
+            raise ModelError(f"voice switch costs name {', '.join(unknown)}, which this model does not decode "
+                             f"as voices (its voices: {', '.join(voices) or 'none'})")
+        return {name: checked_switch_cost(value.get(name, 0.0)) for name in voices}
+    cost = checked_switch_cost(value)
+    return dict.fromkeys(voices, cost)
+
+
+def decode_voices(roll: np.ndarray, tracks: Sequence[int], any_row: bool = False,
+                  switch_cost: float | Sequence[float] = 0.0, threshold: float | None = 0.5) -> np.ndarray:
+    """Decode each of ``tracks`` as one voice, before :func:`~daemon.representation.binarise`.
+
+    Thresholded (``threshold`` set), a voice whose ``switch_cost`` (one for all, or one per
+    track of ``tracks``) is above 0 is decoded as a line, its likeliest one (:func:`voice_path`):
+    a change of pitch, or between a note and a rest, must gain the voice its cost in log-odds
+    over the steps it covers, so a row that wins a single step by a hair no longer makes a
+    one-step note. Lines come back as 0/1, which ``binarise`` keeps as they are. Other voices,
+    and every voice when ``threshold`` is None (Bernoulli sampling draws each step on its own),
+    keep one row per step (:func:`one_per_step`).
+
+    Raises:
+        ModelError: a negative or non-finite cost, or not one per track.
+    """
+    voices = list(tracks)
+    given = np.asarray(switch_cost, np.float64).reshape(-1)
+    if given.size not in (1, len(voices)) and voices:
+        raise ModelError(f"{given.size} voice switch costs for {len(voices)} voices")
+    costs = [checked_switch_cost(float(c)) for c in np.broadcast_to(given, (len(voices),))]
+    lines = [(t, c) for t, c in zip(voices, costs, strict=True) if c > 0.0 and threshold is not None]
+    out = one_per_step(roll, [t for t in voices if t not in dict(lines)], any_row)
+    if not lines:
+        return out
+    lined = [t for t, _ in lines]
+    b, _, s, p = out.shape
+    part = np.clip(out[:, lined], 0.0, 1.0).reshape(b * len(lined), s, p)  # every line of every bar at once
+    path = voice_path(voice_emissions(part, any_row, threshold), np.tile([c for _, c in lines], b))
+    decoded = np.zeros((b * len(lined), s, p + 1), np.float32)
+    np.put_along_axis(decoded, path[..., None], 1.0, axis=-1)
+    out[:, lined] = decoded[..., :-1].reshape(b, len(lined), s, p)  # the last state is silence
+    return out
+
+
 def _gan_metadata(info: Any) -> dict[str, Any]:
     """The ``antiphon.*`` metadata as a dict keyed without the prefix, from either a
     ``daemon.models.ModelInfo`` or a raw ``metadata_props`` mapping of JSON strings."""
@@ -246,6 +374,9 @@ class GanModel:
             one note at a time).
         any_row: how a voice is decoded (:func:`one_per_step`): ``training.voice_decoding`` in
             the metadata is ``any-row`` for a model trained with voice neurons.
+        switch_costs: each monophonic track's cost of changing pitch or between note and rest
+            (:func:`decode_voices`), from ``training.voice_switch_cost`` in the metadata (set at
+            export; 0, each step on its own, when absent).
     """
 
     session: Any
@@ -254,6 +385,7 @@ class GanModel:
     metadata: Mapping[str, Any]
     monophonic: tuple[int, ...] = ()
     any_row: bool = False
+    switch_costs: tuple[float, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -275,10 +407,9 @@ class GanModel:
                      n: int = 1, velocity: int = DEFAULT_VELOCITY) -> Bars:
         """Independent bars, one per previous bar (or ``n`` unconditioned), binarised by
         ``threshold`` or, with ``threshold=None``, by a Bernoulli draw from ``rng`` (monophonic
-        tracks first keep only their likeliest row per step)."""
-        roll = self.roll(previous, rng, n)
-        if self.monophonic:
-            roll = one_per_step(roll, self.monophonic, self.any_row)
+        tracks first decoded as voices, :func:`decode_voices`)."""
+        roll = decode_voices(self.roll(previous, rng, n), self.monophonic, self.any_row, self.switch_costs or 0.0,
+                             threshold)
         return binarise(roll, self.spec, threshold, rng, velocity)
 
     def sample_bars(self, n: int, condition: Bars | np.ndarray | None = None, rng: np.random.Generator | None = None,
@@ -359,7 +490,11 @@ def load_gan(session: Any, info: Any) -> GanModel:
     if decoding not in VOICE_DECODINGS:
         raise ModelError(f"the model asks for voice decoding {decoding!r}; this Antiphon knows "
                          f"{', '.join(VOICE_DECODINGS)}")
-    return GanModel(session, spec, z_dim, meta, mono, decoding == ANY_ROW)
+    try:
+        costs = switch_costs(training.get("voice_switch_cost", 0.0), [names[t] for t in mono])
+    except ModelError as exc:
+        raise ModelError(f"the model's {exc}; re-export it") from exc
+    return GanModel(session, spec, z_dim, meta, mono, decoding == ANY_ROW, tuple(costs.values()))
 
 
 def open_gan(path: str | Path, threads: int = 1) -> GanModel:

@@ -5,11 +5,12 @@ see ``export/to_onnx.py`` for the full contract):
 
 ==============================  =========================================================
 ``antiphon.format``             ``"1"``: the layout of this metadata
-``antiphon.kind``               ``"lstm"`` (``"gan"`` later): which runner loads the file
+``antiphon.kind``               ``"lstm"`` or ``"gan"``: which runner loads the file
 ``antiphon.representation``     the codec's ``to_dict()``, rebuilt with ``codec_from_dict``
 ``antiphon.model_config``       the model's constructor arguments
 ``antiphon.inputs/outputs``     graph input and output names, in order
-``antiphon.training/metrics``   what it was trained on and how well it did (informational)
+``antiphon.training/metrics``   what it was trained on and how well it did (informational,
+                                but for how a GAN's voices decode: ``daemon.gan_model``)
 ==============================  =========================================================
 
 :func:`load_model` refuses, with :class:`~daemon.errors.ModelError` and a message that says

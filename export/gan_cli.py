@@ -25,6 +25,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", choices=("average", "trained"), default="average",
                         help="the generator's moving average (default, what training saves) or, from a run's "
                              "checkpoint.pt, the weights its last step left")
+    parser.add_argument("--voice-switch-cost", default="0", metavar="COST|VOICE=COST,...",
+                        help="the daemon decodes one-note-at-a-time tracks as lines: the log-odds a voice must gain "
+                             "to change pitch or between note and rest, for every voice or per voice "
+                             "(soprano=0.4,bass=0.2); default 0: each step on its own")
     parser.add_argument("--bars", type=int, default=64, help="bars the parity check compares (default 64)")
     parser.add_argument("--chained-bars", type=int, default=16, help="bars of the chained check (default 16)")
     parser.add_argument("--atol", type=float, default=1e-4, help="parity tolerance on probabilities (default 1e-4)")
@@ -42,10 +46,10 @@ def main(args: argparse.Namespace) -> int:
         raise AntiphonError("exporting needs PyTorch and onnx: pip install 'antiphon[train]'") from exc
     from export.gan_onnx import check_gan_parity, export_gan
 
-    out = export_gan(args.checkpoint, args.output, args.weights)
+    out = export_gan(args.checkpoint, args.output, args.weights, args.voice_switch_cost)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     report = check_gan_parity(args.checkpoint, out, bars=args.bars, chained_bars=args.chained_bars, seed=args.seed,
-                              atol=args.atol, weights=args.weights)
+                              atol=args.atol, weights=args.weights, switch_cost=args.voice_switch_cost)
     print(report.summary())
     if args.report:
         args.report.write_text(json.dumps(report.to_dict(), indent=2))

@@ -18,8 +18,9 @@ builds ``previous``/``condition`` with ``daemon.gan_model.condition_features`` a
 
 Metadata (``metadata_props``, every value JSON): ``antiphon.format`` ``"1"``, ``antiphon.kind``
 ``"gan"``, ``antiphon.representation`` (``RollSpec.to_dict()``), ``antiphon.model_config``
-(``asdict(GanConfig)``), ``antiphon.inputs``, ``antiphon.outputs``, ``antiphon.training``,
-``antiphon.metrics``.
+(``asdict(GanConfig)``), ``antiphon.inputs``, ``antiphon.outputs``, ``antiphon.training``
+(whose ``monophonic_tracks``, ``voice_decoding`` and ``voice_switch_cost`` tell the daemon how to
+decode voices: ``daemon.gan_model.decode_voices``), ``antiphon.metrics``.
 
 Imports torch and onnx: run by ``antiphon export gan`` and tests, never by the daemon.
 """
@@ -69,13 +70,16 @@ def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
     return {META_PREFIX + k: _json(v) for k, v in values.items()}
 
 
-def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVERAGE) -> Path:
+def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVERAGE, switch_cost: Any = 0.0) -> Path:
     """Export a checkpoint's generator (eval mode: batch norm uses its running statistics).
 
     Args:
         checkpoint: a ``.pt`` written by ``antiphon train gan``.
         onnx_path: where the model goes (parent folders are created).
         weights: ``average`` or ``trained`` generator weights (:func:`load_checkpoint`).
+        switch_cost: how the daemon decodes the model's voices (``training.voice_switch_cost``,
+            ``daemon.gan_model.decode_voices``): a number for all, ``{voice: cost}``, or their
+            command-line text.
 
     Returns:
         ``onnx_path``.
@@ -83,7 +87,7 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
     Raises:
         ModelError: the checkpoint cannot be read.
     """
-    ckpt = load_checkpoint(checkpoint, weights)
+    ckpt = load_checkpoint(checkpoint, weights, switch_cost)
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     generator = ckpt.generator.eval()
@@ -133,8 +137,9 @@ def torch_gan_model(ckpt: GanCheckpoint) -> GanModel:
     """The checkpoint's generator wrapped as a daemon :class:`GanModel` (PyTorch eager inside),
     decoding the same monophonic tracks as the exported file."""
     names = [t.name for t in ckpt.spec.tracks]
-    mono = tuple(names.index(n) for n in ckpt.training.get("monophonic_tracks", []) if n in names)
-    return GanModel(TorchSession(ckpt.generator), ckpt.spec, ckpt.config.z_dim, {"kind": KIND}, mono, ckpt.any_row)
+    costs = ckpt.switch_costs  # {voice: cost}, in the order of ckpt.voices
+    return GanModel(TorchSession(ckpt.generator), ckpt.spec, ckpt.config.z_dim, {"kind": KIND},
+                    tuple(names.index(n) for n in costs), ckpt.any_row, tuple(costs.values()))
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,8 @@ class GanParityReport:
 
 
 def check_gan_parity(checkpoint: str | Path, onnx_path: str | Path, bars: int = 64, chained_bars: int = 16,
-                     seed: int = 0, atol: float = 1e-4, weights: str = AVERAGE) -> GanParityReport:
+                     seed: int = 0, atol: float = 1e-4, weights: str = AVERAGE,
+                     switch_cost: Any = 0.0) -> GanParityReport:
     """Run the PyTorch generator and the ONNX file on the same inputs and compare.
 
     Args:
@@ -186,8 +192,10 @@ def check_gan_parity(checkpoint: str | Path, onnx_path: str | Path, bars: int = 
         seed: seed of noise and conditioning bars.
         atol: tolerance on probabilities.
         weights: the generator weights the file was exported with.
+        switch_cost: the voice switch cost it was exported with (the chains decode voices
+            with it on the PyTorch side, with the file's own on the onnxruntime side).
     """
-    ckpt = load_checkpoint(checkpoint, weights)
+    ckpt = load_checkpoint(checkpoint, weights, switch_cost)
     ort_model = open_gan(onnx_path)
     spec = ckpt.spec
     rng = np.random.default_rng(seed)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from daemon.gan_model import ANY_ROW, LIKELIEST_ROW, condition_features, one_per_step
+from daemon.gan_model import ANY_ROW, LIKELIEST_ROW, condition_features, decode_voices
 from daemon.representation import RollSpec, binarise
 from training.gan_data import BarSet
 from training.gan_metrics import all_metrics, comparison_table, key_agreement, note_shapes
@@ -71,24 +71,24 @@ def generate_rolls(generator: Any, spec: RollSpec, previous: np.ndarray | None, 
 
 
 def binarised(rolls: np.ndarray, spec: RollSpec, how: str, seed: int, monophonic: Sequence[int] = (),
-              any_row: bool = False) -> np.ndarray:
+              any_row: bool = False, switch_cost: float | Sequence[float] = 0.0) -> np.ndarray:
     """bool ``(N, T, S, P)`` active steps by ``threshold`` (0.5) or ``bernoulli``, the ``monophonic``
-    tracks first reduced to their likeliest row per step (as the daemon decodes them)."""
-    if monophonic:
-        rolls = one_per_step(rolls, monophonic, any_row)
-    if how == "threshold":
-        return binarise(rolls, spec, THRESHOLD).active
-    if how == "bernoulli":
-        return binarise(rolls, spec, None, np.random.default_rng(seed)).active
-    raise ValueError(f"unknown binarisation {how!r}")
+    tracks first decoded as voices (``daemon.gan_model.decode_voices``, as the daemon does)."""
+    if how not in BINARISATIONS:
+        raise ValueError(f"unknown binarisation {how!r}")
+    threshold = THRESHOLD if how == "threshold" else None
+    return binarise(decode_voices(rolls, monophonic, any_row, switch_cost, threshold), spec, threshold,
+                    np.random.default_rng(seed)).active
 
 
 def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed: int = 0,
              binarisations: tuple[str, ...] = BINARISATIONS, unconditioned: bool = True,
-             monophonic: Sequence[str] = (), chain_length: int = 0, any_row: bool = False) -> dict[str, Any]:
+             monophonic: Sequence[str] = (), chain_length: int = 0, any_row: bool = False,
+             switch_costs: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Metrics of generated bars against ``reference`` (the training bars).
 
-    Tracks named in ``monophonic`` are decoded one note per step, as the daemon does; with any,
+    Tracks named in ``monophonic`` are decoded as voices, as the daemon does (``any_row`` and
+    ``switch_costs``, ``{voice: cost}``: ``daemon.gan_model.decode_voices``); with any,
     one more column, ``conditioned/threshold, no voice decoding``, shows the raw model. With
     ``chain_length`` > 1, one more column, ``chained/threshold``: ``n_bars`` bars made as the
     daemon plays them, in chains that start from a real bar and go on from the model's own
@@ -125,11 +125,13 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
     mono = track_indices(spec, monophonic)
     result["monophonic_tracks"] = [spec.tracks[t].name for t in mono]
     result["voice_decoding"] = ANY_ROW if any_row else LIKELIEST_ROW
+    costs = voice_costs(spec, mono, switch_costs)
+    result["voice_switch_cost"] = {spec.tracks[t].name: c for t, c in zip(mono, costs, strict=True)}
     columns = [(condition, how, mono) for condition in rolls for how in binarisations]
     if mono:
         columns.append(("conditioned", "threshold", []))
     for condition, how, decode in columns:
-        active = binarised(rolls[condition], spec, how, seed + 3, decode, any_row)
+        active = binarised(rolls[condition], spec, how, seed + 3, decode, any_row, costs if decode else 0.0)
         name = f"{condition}/{how}" + (", no voice decoding" if mono and not decode else "")
         result["generated"][name] = {
             "metrics": all_metrics(active, spec),
@@ -138,7 +140,8 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
             "note_shapes": note_shapes(active, spec),
         }
     if chain_length > 1:
-        chained, before = chained_bars(generator, spec, previous, n_bars, chain_length, seed + 4, mono, any_row)
+        chained, before = chained_bars(generator, spec, previous, n_bars, chain_length, seed + 4, mono, any_row,
+                                       costs)
         result["generated"]["chained/threshold"] = {
             "metrics": all_metrics(chained, spec),
             "key_agreement": key_agreement(before, chained, spec).to_dict(),
@@ -152,7 +155,8 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
 
 
 def chained_bars(generator: Any, spec: RollSpec, starts: np.ndarray, n_bars: int, chain_length: int, seed: int,
-                 monophonic: Sequence[int] = (), any_row: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                 monophonic: Sequence[int] = (), any_row: bool = False,
+                 switch_cost: float | Sequence[float] = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """``n_bars`` bars in chains of ``chain_length``, each chain going on from one of ``starts``
     (real bars) and then from its own last generated bar, binarised at the threshold.
 
@@ -167,7 +171,7 @@ def chained_bars(generator: Any, spec: RollSpec, starts: np.ndarray, n_bars: int
     made, before = [], []
     for k in range(chain_length):
         roll = generate_rolls(generator, spec, current, n_chains, seed * 1000 + k)
-        bar = binarised(roll, spec, "threshold", 0, monophonic, any_row)
+        bar = binarised(roll, spec, "threshold", 0, monophonic, any_row, switch_cost)
         made.append(bar)
         before.append(current)
         current = bar
@@ -175,14 +179,15 @@ def chained_bars(generator: Any, spec: RollSpec, starts: np.ndarray, n_bars: int
 
 
 def chain(generator: Any, spec: RollSpec, first: np.ndarray, n_bars: int, seed: int,
-          monophonic: Sequence[int] = (), any_row: bool = False) -> np.ndarray:
+          monophonic: Sequence[int] = (), any_row: bool = False,
+          switch_cost: float | Sequence[float] = 0.0) -> np.ndarray:
     """``first`` (a real bar, bool ``(T, S, P)``) followed by ``n_bars - 1`` generated bars, each
     conditioned on the one before and binarised at the threshold (``monophonic`` tracks one note
-    per step): bool ``(n_bars, T, S, P)``."""
+    per step, or as voices with ``switch_cost``): bool ``(n_bars, T, S, P)``."""
     bars = [np.asarray(first, bool)]
     for b in range(n_bars - 1):
         roll = generate_rolls(generator, spec, bars[-1][None], 1, seed * 1000 + b)
-        bars.append(binarised(roll, spec, "threshold", 0, monophonic, any_row)[0])
+        bars.append(binarised(roll, spec, "threshold", 0, monophonic, any_row, switch_cost)[0])
     return np.stack(bars)
 
 
@@ -192,14 +197,21 @@ def track_indices(spec: RollSpec, names: Sequence[str]) -> list[int]:
     return [known.index(name) for name in names if name in known]
 
 
+def voice_costs(spec: RollSpec, tracks: Sequence[int], switch_costs: Mapping[str, float] | None) -> list[float]:
+    """The switch cost of each of ``tracks`` (indices) from ``{voice name: cost}`` (0 where absent)."""
+    return [float((switch_costs or {}).get(spec.tracks[t].name, 0.0)) for t in tracks]
+
+
 def write_comparison(generator: Any, reference: BarSet, path: str | Path, rows: int = 3, n_bars: int = 8,
-                     seed: int = 0, monophonic: Sequence[str] = (), any_row: bool = False) -> Path:
+                     seed: int = 0, monophonic: Sequence[str] = (), any_row: bool = False,
+                     switch_costs: Mapping[str, float] | None = None) -> Path:
     """A pianoroll PNG: for ``rows`` random pieces, ``n_bars`` real bars, and under them the same
     first bar followed by ``n_bars - 1`` generated bars (chained; ``monophonic`` tracks decoded
     one note per step)."""
     from training.gan_plots import plot_rows
 
     rng = np.random.default_rng(seed)
+    mono = track_indices(reference.spec, monophonic)
     starts = [i for i in range(len(reference)) if i + n_bars <= len(reference)
               and reference.piece[i] == reference.piece[i + n_bars - 1] and reference.bars[i].any()]
     if not starts:
@@ -210,7 +222,7 @@ def write_comparison(generator: Any, reference: BarSet, path: str | Path, rows: 
     for k, start in enumerate(chosen):
         real = reference.bars[start:start + n_bars]
         drawn += [real, chain(generator, reference.spec, real[0], n_bars, seed + k,
-                              track_indices(reference.spec, monophonic), any_row)]
+                              mono, any_row, voice_costs(reference.spec, mono, switch_costs))]
         name = reference.piece_ids[reference.piece[start]]
         labels += [f"real {name[:18]}", "generated"]
     return plot_rows(drawn, reference.spec, path, labels,
@@ -270,7 +282,10 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
               f"{THRESHOLD} or by Bernoulli sampling. `ok` = within 10% of the training value (0.01 absolute "
               "below 0.1), TD within 0.1."), "",
              *([f"Voices ({', '.join(result['monophonic_tracks'])}) are decoded one note per step "
-                f"({result.get('voice_decoding', LIKELIEST_ROW)}), as the daemon decodes them.", ""]
+                f"({result.get('voice_decoding', LIKELIEST_ROW)}"
+                + (", as lines with switch costs " + ", ".join(f"{k} {v:g}" for k, v in costs.items())
+                   if any((costs := result.get("voice_switch_cost") or {}).values()) else "")
+                + "), as the daemon decodes them.", ""]
                if result.get("monophonic_tracks") else []),
              comparison_table(result["reference"], columns), "",
              "## Key agreement with the previous bar (Krumhansl-Schmuckler, 24 keys)", "",
@@ -293,7 +308,7 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
         names = [n for n, v in result["generated"].items() if "note_shapes" in v]
         lines += ["", "## Note shapes (a diagnostic, not a target)", "",
                   "Share of each pitched track's notes that start off the eighth-note grid, and that last one step.", "",
-                  "| track | measure | training data | " + " | ".join(names) + " |", "|---|" + "---|" * (3 + len(names))]
+                  "| track | measure | training data | " + " | ".join(names) + " |", "|---|" + "---|" * (2 + len(names))]
         for track, shapes in result["reference_note_shapes"].items():
             for measure, ref in shapes.items():
                 cells = [f"{result['generated'][n]['note_shapes'].get(track, {}).get(measure, math.nan):.3f}" for n in names]
@@ -321,6 +336,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "as the daemon plays them (default 8; 0 to skip)")
     parser.add_argument("--weights", choices=("average", "trained"), default="average",
                         help="the generator's moving average (default) or, from checkpoint.pt, the trained weights")
+    parser.add_argument("--voice-switch-cost", default="0", metavar="COST|VOICE=COST,...",
+                        help="decode one-note-at-a-time tracks as lines: the log-odds a voice must gain to change "
+                             "pitch or between note and rest, for every voice or per voice (soprano=0.4,bass=0.2), "
+                             "as 'antiphon export gan --voice-switch-cost' sets it for the daemon (default 0: each "
+                             "step on its own)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for eval.md and eval.json (default: the checkpoint's)")
 
@@ -332,17 +352,17 @@ def main(args: argparse.Namespace) -> int:
     from training.gan_data import GanDataError, load_bar_set
 
     torch.set_num_threads(max(1, args.threads))
-    checkpoint = load_checkpoint(args.checkpoint, args.weights)
+    checkpoint = load_checkpoint(args.checkpoint, args.weights, args.voice_switch_cost)
     sources = (args.source.split(",") if args.source else list(checkpoint.training.get("sources", ["grooves"])))
     if args.bars < 1:
         raise GanDataError("--bars must be at least 1")
     reference = load_bar_set(args.data, sources, args.split, checkpoint.spec)
-    any_row = checkpoint.any_row
+    any_row, costs = checkpoint.any_row, checkpoint.switch_costs
     log.info("evaluating %s on %d generated bars per column against %d %s bars", checkpoint.path, args.bars,
              len(reference), args.split)
     result = evaluate(checkpoint.generator, reference, args.bars, args.seed,
                       monophonic=checkpoint.training.get("monophonic_tracks", []), chain_length=args.chain,
-                      any_row=any_row)
+                      any_row=any_row, switch_costs=costs)
     result["checkpoint"] = str(checkpoint.path)
     result["generator_weights"] = args.weights
     result["sources"] = sources
@@ -354,7 +374,7 @@ def main(args: argparse.Namespace) -> int:
     (out / "eval.md").write_text(markdown)
     (out / "eval.json").write_text(json.dumps(json_safe(result), indent=2))
     write_comparison(checkpoint.generator, reference, out / "compare.png", seed=args.seed,
-                     monophonic=result["monophonic_tracks"], any_row=any_row)
+                     monophonic=result["monophonic_tracks"], any_row=any_row, switch_costs=costs)
     print(markdown)
     log.info("wrote %s, %s and %s", out / "eval.md", out / "eval.json", out / "compare.png")
     return 0

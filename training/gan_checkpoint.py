@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from daemon.errors import AntiphonError, ModelError
-from daemon.gan_model import ANY_ROW
+from daemon.gan_model import ANY_ROW, switch_costs
 from daemon.representation import RollSpec, codec_from_dict
 from training.gan import Critic, GanConfig, Generator
 
@@ -52,6 +52,17 @@ class GanCheckpoint:
     def any_row(self) -> bool:
         """Voices decoded any-row (a model trained with voice neurons), as its file will say."""
         return self.training.get("voice_decoding") == ANY_ROW
+
+    @property
+    def voices(self) -> list[str]:
+        """The tracks decoded as voices, one note at a time (the training data plays them so)."""
+        names = [t.name for t in self.spec.tracks]
+        return [n for n in self.training.get("monophonic_tracks", []) if n in names]
+
+    @property
+    def switch_costs(self) -> dict[str, float]:
+        """Each voice's cost of a change when decoded (``daemon.gan_model.decode_voices``), as its file will say."""
+        return switch_costs(self.training.get("voice_switch_cost", 0.0), self.voices)
 
 
 def plain(value: Any) -> Any:
@@ -87,7 +98,7 @@ def save_checkpoint(path: str | Path, config: GanConfig, spec: RollSpec, generat
     return path
 
 
-def load_checkpoint(path: str | Path, weights: str = AVERAGE) -> GanCheckpoint:
+def load_checkpoint(path: str | Path, weights: str = AVERAGE, switch_cost: Any = 0.0) -> GanCheckpoint:
     """Rebuild config, representation and both networks from a checkpoint.
 
     Args:
@@ -96,10 +107,15 @@ def load_checkpoint(path: str | Path, weights: str = AVERAGE) -> GanCheckpoint:
             training saves, samples and evaluates) or ``trained`` (the weights the last step
             left, which ``checkpoint.pt`` keeps for ``--resume``). The choice is recorded in
             ``training["generator_weights"]``, so an exported file says which it carries.
+        switch_cost: how its voices are to be decoded (``daemon.gan_model.decode_voices``):
+            a number for every voice, ``{voice: cost}`` or their command-line text
+            (``daemon.gan_model.switch_costs``); recorded per voice as
+            ``training["voice_switch_cost"]`` for evaluation, export and the daemon.
 
     Raises:
         ModelError: missing or unreadable file, not a GAN checkpoint, weights that do not fit, or
-            ``trained`` asked of a file that has no trained weights (``best.pt``).
+            ``trained`` asked of a file that has no trained weights (``best.pt``), or a
+            ``switch_cost`` that is negative or names a track that is not a voice.
     """
     if weights not in WEIGHTS:
         raise ModelError(f"unknown generator weights {weights!r}; choose one of {', '.join(WEIGHTS)}")
@@ -137,4 +153,9 @@ def load_checkpoint(path: str | Path, weights: str = AVERAGE) -> GanCheckpoint:
     generator.eval()
     critic.eval()
     training = {**(data.get("training", {}) or {}), "generator_weights": weights}
-    return GanCheckpoint(path, config, spec, generator, critic, training, data.get("metrics", {}) or {}, resume)
+    checkpoint = GanCheckpoint(path, config, spec, generator, critic, training, data.get("metrics", {}) or {}, resume)
+    try:
+        training["voice_switch_cost"] = switch_costs(switch_cost, checkpoint.voices)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from exc
+    return checkpoint

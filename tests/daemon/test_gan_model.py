@@ -11,9 +11,13 @@ from daemon.gan_model import (
     articulate,
     assign_tracks,
     condition_features,
+    decode_voices,
     last_bar,
     one_per_step,
     pitch_class_profile,
+    switch_costs,
+    voice_emissions,
+    voice_path,
 )
 from daemon.representation import DRUM_CHANNEL, Grid, Note, RollSpec, TrackSpec, binarise, notes_to_bars
 
@@ -106,3 +110,92 @@ def test_voice_decoding_keeps_one_row_a_step_in_monophonic_tracks_by_either_rule
     assert roll[0, 1, 0, 3] == np.float32(0.6)  # a copy
     assert binarise(likeliest, SPEC, 0.5).active[0, 1, :3].sum(axis=-1).tolist() == [1, 0, 0]
     assert binarise(any_row, SPEC, 0.5).active[0, 1, :3].sum(axis=-1).tolist() == [1, 1, 0]
+
+
+def _path_score(emissions: np.ndarray, path: tuple[int, ...], cost: float) -> float:
+    return float(sum(emissions[i, k] for i, k in enumerate(path))
+                 - cost * sum(a != b for a, b in zip(path, path[1:], strict=False)))
+
+
+def test_the_likeliest_voice_line_is_the_best_scoring_path_of_all() -> None:
+    import itertools
+
+    rng = np.random.default_rng(3)
+    emissions = rng.normal(0.0, 1.5, (6, 5, 3))  # 6 voices, 5 steps, 2 rows + silence
+    for cost in (0.0, 0.7, 2.5):
+        path = voice_path(emissions, cost)
+        for b in range(len(emissions)):
+            best = max(_path_score(emissions[b], p, cost) for p in itertools.product(range(3), repeat=5))
+            assert _path_score(emissions[b], tuple(path[b]), cost) == pytest.approx(best)
+    assert (voice_path(emissions, 0.0) == emissions.argmax(axis=-1)).all()  # no cost: each step on its own
+
+
+def test_voice_lines_drop_the_one_step_notes_a_row_wins_by_a_hair() -> None:
+    roll = np.zeros((1, *SPEC.bar_shape), np.float32)
+    roll[0, 1, 0:8, 10] = 0.8  # a half note in the bass ...
+    roll[0, 1, 3, 11] = 0.85  # ... that a neighbour beats at one step, by a hair
+    roll[0, 1, 8:12, 12] = 0.9  # then a quarter note, a quarter rest
+    roll[0, 2, 0, [3, 5]] = [0.6, 0.9]  # the chords are left alone
+    plain = binarise(decode_voices(roll, [1]), SPEC, 0.5)
+    line = decode_voices(roll, [1], switch_cost=1.0)
+    lined = binarise(line, SPEC, 0.5)
+    assert plain.onset[0, 1].sum() == 4  # 10, 11 for one step, 10 again, 12
+    assert lined.onset[0, 1].nonzero()[1].tolist() == [10, 12]
+    assert lined.active[0, 1, :, 10].nonzero()[0].tolist() == list(range(8))
+    assert lined.active[0, 1, 12:].sum() == 0  # the rest stays a rest
+    assert set(np.unique(line[0, 1])) <= {0.0, 1.0}
+    assert (line[0, 2] == roll[0, 2]).all()
+    assert (decode_voices(roll, [1], switch_cost=0.0) == one_per_step(roll, [1])).all()
+    # Bernoulli sampling draws each step on its own: the voice keeps one row per step
+    assert (decode_voices(roll, [1], switch_cost=1.0, threshold=None) == one_per_step(roll, [1])).all()
+    high = binarise(decode_voices(roll, [1], switch_cost=1.0, threshold=0.82), SPEC, 0.82).active[0, 1]
+    assert not high[:8].any()  # above the half note's 0.8 the line rests, the hair's 0.85 too short to pay for
+    assert high[8:12, 12].all() and high.sum() == 4  # the quarter note's 0.9 over four steps does
+
+
+def test_voice_log_odds_agree_with_the_per_step_rules_at_their_threshold() -> None:
+    rng = np.random.default_rng(1)
+    part = rng.random((20, 16, 48)) ** 3
+    for any_row in (False, True):
+        for threshold in (0.3, 0.5):
+            emissions = voice_emissions(part, any_row, threshold)
+            kept = one_per_step(part[:, None], [0], any_row)[:, 0]  # (B, S, P)
+            sounding = kept.max(axis=-1) > threshold
+            choice = np.where(sounding, kept.argmax(axis=-1), part.shape[-1])
+            assert (emissions.argmax(axis=-1) == choice).all()
+
+
+def test_each_voice_keeps_its_own_switch_cost() -> None:
+    roll = np.zeros((1, *SPEC.bar_shape), np.float32)
+    for t in (1, 2):  # the same hesitant half note in two tracks decoded as voices
+        roll[0, t, 0:8, 10] = 0.8
+        roll[0, t, 3, 11] = 0.85
+    decoded = binarise(decode_voices(roll, [1, 2], switch_cost=[1.0, 0.0]), SPEC, 0.5)
+    assert decoded.onset[0, 1].sum() == 1 and decoded.onset[0, 2].sum() == 3  # a line, then step by step
+    with pytest.raises(ModelError, match="3 voice switch costs for 2 voices"):
+        decode_voices(roll, [1, 2], switch_cost=[1.0, 0.0, 2.0])
+
+
+def test_switch_costs_come_as_one_number_a_mapping_or_command_line_text() -> None:
+    voices = ["soprano", "alto", "bass"]
+    assert switch_costs(0.4, voices) == {"soprano": 0.4, "alto": 0.4, "bass": 0.4}
+    assert switch_costs("0.4", voices) == switch_costs(0.4, voices)
+    assert switch_costs("soprano=0.5, bass=0.2", voices) == {"soprano": 0.5, "alto": 0.0, "bass": 0.2}
+    assert switch_costs({"alto": 1}, voices) == {"soprano": 0.0, "alto": 1.0, "bass": 0.0}
+    assert switch_costs(0.3, []) == {}
+    with pytest.raises(ModelError, match="name tenor, which this model does not decode as voices"):
+        switch_costs("tenor=1", voices)
+    with pytest.raises(ModelError, match="give voice=number"):
+        switch_costs("soprano=high", voices)
+    with pytest.raises(ModelError, match="give a number, or voice=number pairs"):
+        switch_costs("smooth", voices)
+
+
+@pytest.mark.parametrize("cost", [-0.5, float("nan"), float("inf"), "1", True])
+def test_a_bad_voice_switch_cost_is_refused(cost: object) -> None:
+    roll = np.zeros((1, *SPEC.bar_shape), np.float32)
+    if isinstance(cost, float):
+        with pytest.raises(ModelError, match="voice switch cost"):
+            decode_voices(roll, [1], switch_cost=cost)
+    with pytest.raises(ModelError, match="voice switch cost"):
+        switch_costs({"bass": cost}, ["bass"])  # as a file's metadata gives it

@@ -42,6 +42,38 @@ def test_parity_holds_with_voice_decoding(tmp_path_factory: pytest.TempPathFacto
     assert (bars.active[:, :3].sum(axis=3) <= 1).all()  # Bernoulli draws too: one note per step per voice
 
 
+def test_a_voice_switch_cost_travels_in_the_file_with_parity(tmp_path_factory: pytest.TempPathFactory,
+                                                            tmp_path: Path) -> None:
+    checkpoint, _ = cached_tiny_gan(tmp_path_factory, "chorales")
+    model = export_gan(checkpoint, tmp_path / "lines.onnx", switch_cost=1.5)
+    gan = open_gan(model)
+    assert gan.switch_costs == (1.5, 1.5, 1.5)  # soprano, alto, tenor: the tiny model's voices
+    assert gan.metadata["training"]["voice_switch_cost"] == {"soprano": 1.5, "alto": 1.5, "tenor": 1.5}
+    report = check_gan_parity(checkpoint, model, bars=16, chained_bars=8, switch_cost=1.5)
+    assert report.ok, report.summary()
+    for threshold in (0.5, None):
+        bars = gan.sample_bars(4, None, np.random.default_rng(0), threshold=threshold)
+        assert (bars.active[:, :3].sum(axis=3) <= 1).all()
+    onnx_model = onnx.load(str(model))
+    for prop in onnx_model.metadata_props:
+        if prop.key == "antiphon.training":
+            data = json.loads(prop.value)
+            data["voice_switch_cost"] = -1
+            prop.value = json.dumps(data)
+    bad = tmp_path / "negative.onnx"
+    onnx.save(onnx_model, str(bad))
+    with pytest.raises(ModelError, match="voice switch cost -1 must be a finite number"):
+        open_gan(bad)
+    with pytest.raises(ModelError, match="voice switch cost"):
+        export_gan(checkpoint, tmp_path / "x.onnx", switch_cost=-0.5)
+    with pytest.raises(ModelError, match="name bass, which this model does not decode as voices"):
+        export_gan(checkpoint, tmp_path / "x.onnx", switch_cost="soprano=1,bass=0.5")
+    per_voice = open_gan(export_gan(checkpoint, tmp_path / "per-voice.onnx", switch_cost="alto=0.5,soprano=2"))
+    assert per_voice.switch_costs == (2.0, 0.5, 0.0)
+    assert check_gan_parity(checkpoint, tmp_path / "per-voice.onnx", bars=8, chained_bars=4,
+                            switch_cost={"soprano": 2, "alto": 0.5}).ok
+
+
 def test_the_file_carries_the_gan_contract_in_its_metadata(tiny: tuple[Path, Path]) -> None:
     _, model = tiny
     meta = {p.key: json.loads(p.value) for p in onnx.load(str(model)).metadata_props}

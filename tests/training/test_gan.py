@@ -287,3 +287,40 @@ def test_the_command_line_offers_exactly_the_binary_neurons_the_model_knows() ->
     from training import gan, train_gan
 
     assert train_gan.BINARY_NEURONS == gan.BINARY_NEURONS
+
+
+def test_gan_eval_writes_the_table_and_decodes_voices_as_asked(tmp_path: Path,
+                                                              tmp_path_factory: pytest.TempPathFactory,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.export.tiny_gan import cached_tiny_gan
+    from training import evaluate_gan
+
+    checkpoint, _ = cached_tiny_gan(tmp_path_factory, "chorales")
+    pieces = synthetic_pieces(4, 9, kind="chorales")
+    monkeypatch.setattr(gan_data, "load_bar_set",
+                        lambda data, sources, split, spec=None, max_bars=None: build_bar_set(pieces, spec))
+    parser = argparse.ArgumentParser()
+    evaluate_gan.configure(parser)
+    shapes, raw = {}, {}
+    for cost in ("0", "2"):
+        out = tmp_path / cost
+        args = parser.parse_args(["--checkpoint", str(checkpoint), "--bars", "64", "--chain", "4",
+                                  "--voice-switch-cost", cost, "--out", str(out)])
+        assert evaluate_gan.main(args) == 0
+        result = json.loads((out / "eval.json").read_text())
+        assert result["voice_switch_cost"] == dict.fromkeys(("soprano", "alto", "tenor"), float(cost))
+        assert (out / "compare.png").is_file()
+        markdown = (out / "eval.md").read_text()
+        assert ("switch costs soprano 2, alto 2, tenor 2" in markdown) is (cost == "2")
+        rows = [line for line in markdown.splitlines() if line.startswith("|")]
+        for header, rule in zip(rows, rows[1:], strict=False):
+            if set(rule) <= set("|-"):  # every table's rule has as many columns as its header
+                assert rule.count("|") == header.count("|"), header
+        shapes[cost] = result["generated"]["conditioned/bernoulli"]["note_shapes"]
+        raw[cost] = result["generated"]["conditioned/threshold, no voice decoding"]["note_shapes"]
+    np.testing.assert_equal(raw["2"], raw["0"])  # the column without voice decoding is the model's own
+    np.testing.assert_equal(shapes["2"], shapes["0"])  # Bernoulli draws each step on its own, whatever the cost
+    with pytest.raises(Exception, match="voice switch cost"):
+        evaluate_gan.main(parser.parse_args(["--checkpoint", str(checkpoint), "--voice-switch-cost", "-1"]))
