@@ -207,7 +207,11 @@ def write_comparison(generator: Any, reference: BarSet, path: str | Path, rows: 
                      switch_costs: Mapping[str, float] | None = None) -> Path:
     """A pianoroll PNG: for ``rows`` random pieces, ``n_bars`` real bars, and under them the same
     first bar followed by ``n_bars - 1`` generated bars (chained; ``monophonic`` tracks decoded
-    one note per step)."""
+    as voices, with ``switch_costs`` as lines).
+
+    Raises:
+        ValueError: no piece of the reference is ``n_bars`` long.
+    """
     from training.gan_plots import plot_rows
 
     rng = np.random.default_rng(seed)
@@ -373,10 +377,15 @@ def main(args: argparse.Namespace) -> int:
     markdown = report_markdown(result, f"GAN evaluation: {checkpoint.path}{weights} vs {'+'.join(sources)} {args.split}")
     (out / "eval.md").write_text(markdown)
     (out / "eval.json").write_text(json.dumps(json_safe(result), indent=2))
-    write_comparison(checkpoint.generator, reference, out / "compare.png", seed=args.seed,
-                     monophonic=result["monophonic_tracks"], any_row=any_row, switch_costs=costs)
+    written = [out / "eval.md", out / "eval.json"]
+    try:
+        written.append(write_comparison(checkpoint.generator, reference, out / "compare.png", seed=args.seed,
+                                        monophonic=result["monophonic_tracks"], any_row=any_row,
+                                        switch_costs=costs))
+    except ValueError as exc:  # pieces too short to draw: the metrics stand without the picture
+        log.warning("no compare.png: %s", exc)
     print(markdown)
-    log.info("wrote %s, %s and %s", out / "eval.md", out / "eval.json", out / "compare.png")
+    log.info("wrote %s", ", ".join(map(str, written)))
     return 0
 
 

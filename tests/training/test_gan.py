@@ -321,6 +321,10 @@ def test_gan_eval_writes_the_table_and_decodes_voices_as_asked(tmp_path: Path,
         shapes[cost] = result["generated"]["conditioned/bernoulli"]["note_shapes"]
         raw[cost] = result["generated"]["conditioned/threshold, no voice decoding"]["note_shapes"]
     np.testing.assert_equal(raw["2"], raw["0"])  # the column without voice decoding is the model's own
+    pieces[:] = synthetic_pieces(4, 4, kind="chorales")  # no piece long enough for the picture's 8 bars
+    assert evaluate_gan.main(parser.parse_args(["--checkpoint", str(checkpoint), "--bars", "16", "--chain", "0",
+                                                "--out", str(tmp_path / "short")])) == 0
+    assert (tmp_path / "short" / "eval.md").is_file() and not (tmp_path / "short" / "compare.png").exists()
     np.testing.assert_equal(shapes["2"], shapes["0"])  # Bernoulli draws each step on its own, whatever the cost
     with pytest.raises(Exception, match="voice switch cost"):
         evaluate_gan.main(parser.parse_args(["--checkpoint", str(checkpoint), "--voice-switch-cost", "-1"]))
