@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -68,6 +69,8 @@ monitor_log = logging.getLogger("daemon.monitor")
 
 MIDI_API_ENV = "ANTIPHON_MIDI_API"  # environment default for --midi-api
 WAIT_SLICE_S = 1.0  # the main thread wakes this often while waiting for a signal
+OUTPUT_DRAIN_S = 0.05  # after the last note-offs, before the output port closes: a JACK port sends
+# what it was given in its next process cycle, and a port closed first would drop the note-offs
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The GIL hand-over interval while the daemon runs (Python's default is 5 ms): short, so that
 # the MIDI callback and the scheduler never wait long behind the engine's numpy work.
@@ -193,6 +196,7 @@ def _serve(args: argparse.Namespace, preset: Preset, state: LiveState, models: M
         if scheduler is not None:
             scheduler.stop()
         if output is not None:
+            time.sleep(OUTPUT_DRAIN_S)
             output.close()
         feedback.close()
         if scheduler is not None and engine is not None:
