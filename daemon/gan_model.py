@@ -324,14 +324,13 @@ def decode_voices(roll: np.ndarray, tracks: Sequence[int], any_row: bool = False
     if given.size not in (1, len(voices)) and voices:
         raise ModelError(f"{given.size} voice switch costs for {len(voices)} voices")
     costs = [checked_switch_cost(float(c)) for c in np.broadcast_to(given, (len(voices),))]
-    lines = [(t, c) for t, c in zip(voices, costs, strict=True) if c > 0.0 and threshold is not None]
-    out = one_per_step(roll, [t for t in voices if t not in dict(lines)], any_row)
-    if not lines:
+    lined = [t for t, c in zip(voices, costs, strict=True) if c > 0.0] if threshold is not None else []
+    out = one_per_step(roll, [t for t in voices if t not in lined], any_row)
+    if not lined:
         return out
-    lined = [t for t, _ in lines]
     b, _, s, p = out.shape
     part = np.clip(out[:, lined], 0.0, 1.0).reshape(b * len(lined), s, p)  # every line of every bar at once
-    path = voice_path(voice_emissions(part, any_row, threshold), np.tile([c for _, c in lines], b))
+    path = voice_path(voice_emissions(part, any_row, threshold), np.tile([c for c in costs if c > 0.0], b))
     decoded = np.zeros((b * len(lined), s, p + 1), np.float32)
     np.put_along_axis(decoded, path[..., None], 1.0, axis=-1)
     out[:, lined] = decoded[..., :-1].reshape(b, len(lined), s, p)  # the last state is silence

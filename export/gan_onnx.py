@@ -137,9 +137,9 @@ def torch_gan_model(ckpt: GanCheckpoint) -> GanModel:
     """The checkpoint's generator wrapped as a daemon :class:`GanModel` (PyTorch eager inside),
     decoding the same monophonic tracks as the exported file."""
     names = [t.name for t in ckpt.spec.tracks]
-    costs = ckpt.switch_costs  # {voice: cost}, in the order of ckpt.voices
+    costs = ckpt.switch_costs
     return GanModel(TorchSession(ckpt.generator), ckpt.spec, ckpt.config.z_dim, {"kind": KIND},
-                    tuple(names.index(n) for n in costs), ckpt.any_row, tuple(costs.values()))
+                    tuple(names.index(n) for n in ckpt.voices), ckpt.any_row, tuple(costs[n] for n in ckpt.voices))
 
 
 @dataclass(frozen=True)
