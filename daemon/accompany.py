@@ -7,6 +7,12 @@ bar (:func:`daemon.gan_model.assign_tracks`, the training roll's conventions), t
 samples one bar conditioned on it (a bar with nothing heard is sampled unconditioned), and
 the bar's notes come back on the accompaniment's channels, placed at the bar line.
 
+The band goes on with the parts the player leaves out: a track in which nothing was heard is
+conditioned on the model's own last bar of that track (:meth:`Accompanist.condition_with_band`).
+Without it a keyboard player's chords alone would stand for a bar with silent drums and bass,
+and the groove model, true to its data (a groove whose drums are silent stays silent in 98 % of
+the next bars), would drop its drums from half of the bars.
+
 Generation is one onnxruntime call per bar (milliseconds), so it runs in the engine loop; the
 bar is asked for :data:`LEAD_S` before it is due, which leaves the notes heard in the last
 moments of the current bar out of its conditioning.
@@ -70,10 +76,13 @@ class Accompanist:
         self.next_bar: int | None = None  # index of the next bar to make
         self.bars_made = 0
         self._warned_meter = False
+        self._band: np.ndarray | None = None  # the model's last bar, (1, T, S, P) bool
 
     def reset(self) -> None:
-        """Forget what was heard and where the next bar is (a clock jump, a mode switch)."""
+        """Forget what was heard, the band's last bar and where the next bar is (a clock jump, a
+        mode switch)."""
         self._heard.clear()
+        self._band = None
         self.next_bar = None
 
     def note_on(self, tick: float, channel: int, pitch: int, velocity: int) -> None:
@@ -112,8 +121,9 @@ class Accompanist:
         self.next_bar = index + 1  # a bar that fails is skipped, not retried
         start_tick = index * bar
         window_start = start_tick - bar
-        roll = self._condition(window_start, min(now_tick, start_tick))
+        roll = self.condition_with_band(self._condition(window_start, min(now_tick, start_tick)))
         bars = self.model.sample_bars(1, roll, rng, threshold)
+        self._band = np.asarray(bars.active[-1:], bool)
         scale = self.ticks_per_model_tick
         model_bar = self.spec.grid.ticks_per_bar * scale
         if model_bar != bar and not self._warned_meter:
@@ -152,6 +162,22 @@ class Accompanist:
         if not notes:
             return None
         return last_bar(assign_tracks(notes, self.spec), self.spec)
+
+    def condition_with_band(self, heard: np.ndarray | None) -> np.ndarray | None:
+        """The bar to condition on: ``heard`` (``(1, T, S, P)`` bool, or None when nothing was
+        heard), each of its silent tracks taking the band's own last bar of that track.
+
+        Nothing heard stays None (an unconditioned bar): the band does not feed on itself alone,
+        where its chains drift.
+        """
+        if heard is None or self._band is None:
+            return heard
+        silent = ~heard[0].any(axis=(1, 2))  # (T,)
+        if not silent.any():
+            return heard
+        merged = np.array(heard, bool, copy=True)
+        merged[:, silent] = self._band[:, silent]
+        return merged
 
     def _forget_before(self, tick: float) -> None:
         self._heard = [h for h in self._heard if h.end is None or h.end > tick]

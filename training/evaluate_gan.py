@@ -26,7 +26,7 @@ import numpy as np
 from daemon.gan_model import ANY_ROW, LIKELIEST_ROW, condition_features, decode_voices
 from daemon.representation import RollSpec, binarise
 from training.gan_data import BarSet
-from training.gan_metrics import all_metrics, comparison_table, key_agreement, note_shapes
+from training.gan_metrics import all_metrics, comparison_table, key_agreement, note_shapes, silence_kept
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
                                                  reference.bars[pairs], spec).to_dict(),
         "reference_density": float(reference.bars.mean()),
         "reference_note_shapes": note_shapes(reference.bars, spec),
+        "reference_silence_kept": silence_kept(reference.bars[reference.previous[pairs]], reference.bars[pairs], spec),
         "generated": {},
     }
     mono = track_indices(spec, monophonic)
@@ -139,6 +140,8 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
             "density": float(active.mean()),
             "note_shapes": note_shapes(active, spec),
         }
+        if condition == "conditioned":
+            result["generated"][name]["silence_kept"] = silence_kept(previous, active, spec)
     if chain_length > 1:
         chained, before = chained_bars(generator, spec, previous, n_bars, chain_length, seed + 4, mono, any_row,
                                        costs)
@@ -317,6 +320,16 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
             for measure, ref in shapes.items():
                 cells = [f"{result['generated'][n]['note_shapes'].get(track, {}).get(measure, math.nan):.3f}" for n in names]
                 lines.append(f"| {track} | {measure} | {ref:.3f} | " + " | ".join(cells) + " |")
+    if result.get("reference_silence_kept"):
+        names = [n for n, v in result["generated"].items() if "silence_kept" in v]
+        lines += ["", "## Silent tracks stay silent (a diagnostic, not a target)", "",
+                  "Of the bars whose previous bar leaves a track silent, the share that leave it silent too "
+                  "(conditioned bars; pairs in brackets).", "",
+                  "| track | training data | " + " | ".join(names) + " |", "|---|" + "---|" * (1 + len(names))]
+        for track, ref in result["reference_silence_kept"].items():
+            cells = [result["generated"][n]["silence_kept"][track] for n in names]
+            lines.append(f"| {track} | {ref['kept']:.3f} ({ref['pairs']:,}) | "
+                         + " | ".join(f"{c['kept']:.3f} ({c['pairs']:,})" for c in cells) + " |")
     lines += ["", "## Targets", ""]
     for name in result["generated"]:
         t = targets(result, name)

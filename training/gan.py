@@ -284,6 +284,31 @@ def onsets_per_step(x: torch.Tensor) -> torch.Tensor:
     return (x * (1.0 - before)).sum(dim=3)
 
 
+def bar_statistics(x: torch.Tensor) -> torch.Tensor:
+    """``(B, T, S, P)`` rolls -> ``(B, T * (2S + 2))``: each track's rows sounding at each step,
+    notes starting at each step, pitch classes used in the bar and whether the bar is empty.
+
+    Every one is unchanged by transposition, so their means over the training bars are the
+    targets of :func:`statistics_loss` whatever the random transposition. On a binary roll (the
+    binary neuron's forward pass) they are exact; their gradients (through the straight-through
+    estimator) reach the cells that can change them: a pitch class sounding in one cell only, a
+    bar with at most one cell on.
+    """
+    b, t, s, p = x.shape
+    silent = 1.0 - x
+    per_class = silent.reshape(b, t, s * p // SEMITONES, SEMITONES).prod(dim=2)  # (B, T, 12): class unused
+    used = (1.0 - per_class).sum(dim=2, keepdim=True)  # (B, T, 1)
+    empty = silent.flatten(2).prod(dim=2, keepdim=True)  # (B, T, 1)
+    return torch.cat([x.sum(dim=3), onsets_per_step(x), used, empty], dim=2).flatten(1)
+
+
+def statistics_loss(fake: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Moment matching: the mean squared gap, in units of ``scale`` (the training bars' standard
+    deviation of each statistic), between a batch's mean :func:`bar_statistics` and ``mean`` (the
+    training bars')."""
+    return (((bar_statistics(fake).mean(dim=0) - mean) / scale) ** 2).mean()
+
+
 def chroma_per_beat(x: torch.Tensor) -> torch.Tensor:
     """``(B, T, S, P)`` rolls -> ``(B, T, 4, 12)``: how long each of the 12 rows of an octave
     sounds in each quarter of the bar (a beat in 4/4), summed over octaves, as a share of the beat."""
@@ -316,6 +341,17 @@ def binary_neuron(probs: torch.Tensor, mode: str, voices: tuple[int, ...] = ()) 
             one_hot = F.one_hot(part.argmax(dim=-1), part.shape[-1]).to(probs.dtype)  # (B, S, P)
             hard[:, t] = one_hot * on.to(probs.dtype)[..., None]
     return probs + (hard - probs).detach()
+
+
+def likeliest_rows(probs: torch.Tensor, voices: tuple[int, ...] | list[int]) -> torch.Tensor:
+    """A 0/1 mask ``(B, T, S, P)`` of ``probs``: in each track of ``voices`` the likeliest row of each
+    step, elsewhere everything. A binarised roll times the mask is the roll as the daemon plays a
+    voice step by step (``daemon.gan_model.one_per_step``), gradients passing to the cells kept."""
+    mask = torch.ones_like(probs)
+    for t in voices:
+        part = probs[:, t].detach()
+        mask[:, t] = F.one_hot(part.argmax(dim=-1), part.shape[-1]).to(probs.dtype)
+    return mask
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, previous: torch.Tensor,

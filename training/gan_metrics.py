@@ -138,6 +138,21 @@ def note_shapes(active: np.ndarray, spec: RollSpec, grid_beats: float = DP_GRID_
     return out
 
 
+def silence_kept(previous: np.ndarray, bars: np.ndarray, spec: RollSpec) -> dict[str, dict[str, float]]:
+    """A diagnostic of conditioning, not a MuseGAN metric: for each track, of the bars whose
+    previous bar leaves the track silent, the share that leave it silent too (``kept``), and
+    how many such pairs there are (``pairs``). ``{track name: {"kept": .., "pairs": ..}}``."""
+    previous, bars = _check(previous, spec), _check(bars, spec)
+    if len(previous) != len(bars):
+        raise ValueError(f"{len(previous)} previous bars for {len(bars)} bars")
+    out: dict[str, dict[str, float]] = {}
+    for t, track in enumerate(spec.tracks):
+        before = ~previous[:, t].any(axis=(1, 2))
+        after = ~bars[:, t].any(axis=(1, 2))
+        out[track.name] = {"kept": _safe_ratio((before & after).sum(), before.sum()), "pairs": int(before.sum())}
+    return out
+
+
 def qualified_notes(active: np.ndarray, spec: RollSpec, min_beats: float = QN_MIN_BEATS) -> np.ndarray:
     """QN per track, ``(T,)``: fraction of notes lasting at least ``min_beats`` (NaN for drums)."""
     active = _check(active, spec)

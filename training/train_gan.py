@@ -11,8 +11,11 @@ one critic pass over the training bars. After each epoch: a checkpoint (``checkp
 ``metrics.csv`` (losses, Wasserstein estimate, a quick metric check on generated bars), and
 sample bars as ``samples/epoch_NNN.png`` and ``.mid``. The generator saved, evaluated and
 sampled is an exponential moving average of the trained weights (``--ema-decay``); the trained
-weights themselves are kept for ``--resume``. ``--resume`` continues from
-``checkpoint.pt``. ``--steps`` stops after a number of generator steps (the documented budget:
+weights themselves are kept for ``--resume``. ``--resume`` continues from ``checkpoint.pt``.
+With ``--match-stats W`` the generator's loss also has ``W`` times a moment-matching term
+(:func:`training.gan.statistics_loss`): how far the batch's mean statistics of each track (rows
+and note starts per step, pitch classes used, empty bars), measured on the bars as the daemon
+plays them, are from the training bars'. ``--steps`` stops after a number of generator steps (the documented budget:
 the same on any machine); ``--max-minutes`` stops cleanly at a wall-clock budget.
 
 CPU by default, CUDA when present. With ``WORLD_SIZE > 1`` (``torchrun``) every process trains
@@ -94,6 +97,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "with extra notes, its own moved by a step or two (default 0)")
     parser.add_argument("--thicken-rate", type=float, default=0.5,
                         help="most of the moved notes a thickened previous bar gains, a share drawn per pair (default 0.5)")
+    parser.add_argument("--match-stats", type=float, default=0.0,
+                        help="weight of a moment-matching term in the generator's loss: each track's rows "
+                             "and note starts per step, pitch classes used and empty bars of the bars as the "
+                             "daemon plays them (voices one row per step), batch mean against the training "
+                             "bars' (training.gan.statistics_loss; default 0: off)")
     parser.add_argument("--no-transpose", action="store_true", help="no random transposition of pitched tracks")
     parser.add_argument("--ticks-per-step", type=int, default=3, help="grid ticks per step at 12 per beat (default 3)")
     parser.add_argument("--max-bars-per-piece", type=int, default=None)
@@ -178,13 +186,18 @@ def main(args: argparse.Namespace) -> int:
         Generator,
         binary_neuron,
         count_parameters,
+        bar_statistics,
         critic_loss,
         generator_loss,
+        likeliest_rows,
+        statistics_loss,
     )
     from training.gan_checkpoint import load_checkpoint, save_checkpoint
     from daemon.gan_model import ANY_ROW, LIKELIEST_ROW
     from training.gan_data import describe, load_bar_set, make_batch, monophonic_tracks, spec_for
 
+    if args.match_stats < 0 or not np.isfinite(args.match_stats):
+        raise AntiphonError(f"--match-stats {args.match_stats}: give a weight >= 0")
     torch.set_num_threads(max(1, args.threads))
     ddp = _Distributed(torch)
     device = _device(torch, args.device, ddp.local_rank)
@@ -250,13 +263,18 @@ def main(args: argparse.Namespace) -> int:
         log.info("generator %d parameters, critic %d; %s on %s, %d process(es)", count_parameters(generator),
                  count_parameters(critic), "+".join(sources), device, ddp.world)
 
+    stats_target = None
+    if args.match_stats > 0:
+        stats_target = target_statistics(torch, bar_statistics, train.bars, device)
+    voice_tracks = [i for i, t in enumerate(spec.tracks) if t.name in voices]
     any_row = bool(config.voices)  # voices decoded as the binary neuron showed them to the critic
     training_info: dict[str, Any] = {
         "sources": sources, "split": "train", "bars": len(train), "pieces": len(train.piece_ids),
         "counts": dict(train.counts), "monophonic_tracks": voices,
         "voice_decoding": ANY_ROW if any_row else LIKELIEST_ROW, "batch_size": args.batch_size, "n_critic": args.n_critic,
         "gp_weight": args.gp_weight, "thin_condition": args.thin_condition, "thin_rate": args.thin_rate,
-        "thicken_condition": args.thicken_condition, "thicken_rate": args.thicken_rate, "lr": args.lr, "adam_betas": [0.5, 0.9], "transpose": not args.no_transpose,
+        "thicken_condition": args.thicken_condition, "thicken_rate": args.thicken_rate,
+        "match_stats": args.match_stats, "lr": args.lr, "adam_betas": [0.5, 0.9], "transpose": not args.no_transpose,
         "seed": args.seed, "device": str(device), "world_size": ddp.world, "threads": args.threads,
         "command": " ".join(["python -m training.train_gan" if sys.argv[0].endswith("train_gan.py") else "antiphon",
                              *sys.argv[1:]]),
@@ -279,7 +297,7 @@ def main(args: argparse.Namespace) -> int:
     while epoch < args.epochs and not stop:
         generator.train()
         critic.train()
-        sums = {"d_loss": 0.0, "g_loss": 0.0, "wasserstein": 0.0, "gp": 0.0}
+        sums = {"d_loss": 0.0, "g_loss": 0.0, "wasserstein": 0.0, "gp": 0.0, "stats": 0.0}
         n_d = n_g = 0
         order = rng.permutation(len(train))
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}", disable=not ddp.main, leave=False,
@@ -304,8 +322,13 @@ def main(args: argparse.Namespace) -> int:
                 sums[key] += parts[key]
             if d_steps % args.n_critic == 0:
                 noise = torch.randn(len(idx), config.z_dim, device=device)
-                fake = binary_neuron(generator(noise, seen_prev, seen_cond), config.binary_neuron, config.voices)
+                probs = generator(noise, seen_prev, seen_cond)
+                fake = binary_neuron(probs, config.binary_neuron, config.voices)
                 g_loss = generator_loss(critic, fake, prev, cond)
+                if stats_target is not None:  # measured on the bars as the daemon plays them
+                    matched = statistics_loss(fake * likeliest_rows(probs, voice_tracks), *stats_target)
+                    sums["stats"] += float(matched.detach())
+                    g_loss = g_loss + args.match_stats * matched
                 optim_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 ddp.average_gradients(generator)
@@ -365,6 +388,9 @@ def main(args: argparse.Namespace) -> int:
             if write_header:
                 writer.writeheader()
             writer.writerow(row)
+        if stats_target is not None:
+            log.info("epoch %d: statistics gap %.4f (mean squared, in training standard deviations)", epoch,
+                     sums["stats"] / max(1, n_g))
         log.info("epoch %d: %s", epoch, json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
                                                     for k, v in row.items()}))
         metrics = {"epoch": epoch, "quick": row}
@@ -381,6 +407,23 @@ def main(args: argparse.Namespace) -> int:
                  (wall_before + time.perf_counter() - started) / 60, checkpoint_path)
     ddp.close()
     return 0
+
+
+def target_statistics(torch: Any, statistics: Any, bars: np.ndarray, device: Any,
+                      chunk: int = 2048) -> tuple[Any, Any]:
+    """The training bars' mean and standard deviation (at least 0.05) of each of
+    ``statistics(bars)`` (``training.gan.bar_statistics``), as tensors on ``device``."""
+    total = None
+    square = None
+    for start in range(0, len(bars), chunk):
+        part = statistics(torch.from_numpy(np.asarray(bars[start:start + chunk], np.float32))).double()
+        total = part.sum(0) if total is None else total + part.sum(0)
+        square = (part ** 2).sum(0) if square is None else square + (part ** 2).sum(0)
+    if total is None or square is None:
+        raise AntiphonError("--match-stats: no training bars")
+    mean = total / len(bars)
+    sd = (square / len(bars) - mean ** 2).clamp_min(0.0).sqrt().clamp_min(0.05)
+    return mean.float().to(device), sd.float().to(device)
 
 
 def selection_score(generator: Any, valid: Any, monophonic: list[str], any_row: bool = False) -> tuple[int, float]:

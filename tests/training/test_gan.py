@@ -16,12 +16,15 @@ from training.gan import (
     Critic,
     GanConfig,
     Generator,
+    bar_statistics,
     binary_neuron,
     from_cells,
     gradient_penalty,
+    likeliest_rows,
     onsets_per_step,
     pair_steps,
     split_steps,
+    statistics_loss,
     to_cells,
 )
 from training.gan_data import (
@@ -112,6 +115,38 @@ def test_onset_summaries_count_the_notes_that_start_at_each_step() -> None:
     assert critic(torch.cat([held, repeated]), previous, condition).shape == (2,)
     with pytest.raises(ValueError, match="voices"):
         config(voices=(3,))
+
+
+def test_bar_statistics_count_rows_note_starts_pitch_classes_and_empty_bars() -> None:
+    bars = torch.zeros(2, 3, 16, 60)
+    bars[0, 1, :8, 10] = 1.0  # bass: a half note on pitch class 10 ...
+    bars[0, 1, 8:, 22] = 1.0  # ... then the same class an octave up
+    bars[0, 2, ::4, 0] = 1.0  # chords: four quarter-bar blips on class 0 ...
+    bars[0, 2, 0, 4] = 1.0  # ... one of them with class 4
+    stats = bar_statistics(bars).reshape(2, 3, 34)  # per track: 16 rows sounding, 16 starts, classes, empty
+    assert stats[0, 1, :16].tolist() == [1.0] * 16
+    assert stats[0, 1, 16:32].tolist() == [1.0] + [0.0] * 7 + [1.0] + [0.0] * 7
+    assert stats[0, 1, 32:].tolist() == [1.0, 0.0]  # one pitch class, not empty
+    assert stats[0, 2, 32:].tolist() == [2.0, 0.0]
+    assert stats[0, 0, 32:].tolist() == [0.0, 1.0] and stats[1, :, 32:].tolist() == [[0.0, 1.0]] * 3
+    # transposing a pitched track leaves every statistic as it was
+    moved = bars.clone()
+    moved[:, 1] = torch.roll(bars[:, 1], 5, dims=2)
+    assert torch.equal(bar_statistics(moved), bar_statistics(bars))
+
+
+def test_the_statistics_loss_is_zero_at_the_target_and_pulls_a_lone_pitch_class_away() -> None:
+    bars = torch.zeros(4, 3, 16, 60)
+    bars[:, 2, :, 0] = 1.0
+    mean, scale = bar_statistics(bars).mean(0), torch.ones(3 * 34)
+    assert float(statistics_loss(bars, mean, scale)) == 0.0
+    blip = bars.clone().requires_grad_(True)
+    with torch.no_grad():
+        blip[:, 2, 3, 7] = 1.0  # a one-step note on a class of its own: one class too many
+    loss = statistics_loss(blip, mean, scale)
+    assert float(loss.detach()) > 0.0
+    loss.backward()
+    assert blip.grad is not None and float(blip.grad[0, 2, 3, 7]) > 0.0  # descent turns it off
 
 
 def test_configs_refuse_shapes_the_networks_cannot_build() -> None:
@@ -220,6 +255,35 @@ def test_training_stops_at_the_asked_step_evaluates_at_the_asked_epochs_and_keep
     assert best.training["best"]["epoch"] == min(scored)[2] == best.training["epochs"]
 
 
+def test_likeliest_rows_keep_one_row_per_step_of_a_voice_as_the_daemon_plays_it() -> None:
+    from daemon.gan_model import one_per_step
+
+    probs = torch.rand(3, 4, 16, 48, generator=torch.Generator().manual_seed(1))
+    hard = binary_neuron(probs, "deterministic")
+    played = hard * likeliest_rows(probs, [0, 3])
+    daemon = one_per_step(probs.numpy(), [0, 3]) > 0.5
+    assert torch.equal(played.bool(), torch.from_numpy(daemon))
+    assert torch.equal(played[:, 1:3], hard[:, 1:3])  # tracks that are not voices keep every row
+    assert int(played[:, 0].sum(dim=-1).max()) == 1
+
+
+def test_training_with_statistics_matching_records_the_weight_and_refuses_a_negative_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.errors import AntiphonError
+    from training import train_gan
+    from training.gan_checkpoint import load_checkpoint
+
+    parser = _synthetic_training(monkeypatch)
+    out = tmp_path / "run"
+    args = ["--out", str(out), "--batch-size", "4", "--n-critic", "1", "--z-dim", "4", "--g-channels", "8",
+            "--d-channels", "8", "--enc-channels", "4", "--steps", "6", "--sample-every", "0"]
+    assert train_gan.main(parser.parse_args([*args, "--match-stats", "5"])) == 0
+    assert load_checkpoint(out / "checkpoint.pt").training["match_stats"] == 5.0
+    assert "statistics gap" in (out / "train.log").read_text()
+    with pytest.raises(AntiphonError, match="--match-stats"):
+        train_gan.main(parser.parse_args([*args, "--out", str(tmp_path / "bad"), "--match-stats", "-1"]))
+
+
 def test_chained_bars_go_on_from_their_own_previous_bar() -> None:
     from training.evaluate_gan import chained_bars
 
@@ -314,6 +378,9 @@ def test_gan_eval_writes_the_table_and_decodes_voices_as_asked(tmp_path: Path,
         assert (out / "compare.png").is_file()
         markdown = (out / "eval.md").read_text()
         assert ("switch costs soprano 2, alto 2, tenor 2" in markdown) is (cost == "2")
+        assert "## Silent tracks stay silent" in markdown
+        assert set(result["generated"]["conditioned/threshold"]["silence_kept"]) == {"soprano", "alto", "tenor", "bass"}
+        assert "silence_kept" not in result["generated"]["unconditioned/threshold"]  # no previous bar to keep
         rows = [line for line in markdown.splitlines() if line.startswith("|")]
         for header, rule in zip(rows, rows[1:], strict=False):
             if set(rule) <= set("|-"):  # every table's rule has as many columns as its header

@@ -22,6 +22,7 @@ from training.gan_metrics import (
     qualified_notes,
     relative_gap,
     same_signature,
+    silence_kept,
     tonal_distance,
     track_metrics,
     used_pitch_classes,
@@ -93,6 +94,19 @@ def test_qualified_notes_last_at_least_three_sixteenths() -> None:
     assert math.isnan(qn[KEYS])  # no note at all
     assert math.isnan(qn[DRUMS])
     assert qualified_notes(roll, SPEC, min_beats=0.5)[BASS] == 0.75  # an 8th or longer
+
+
+def test_silence_kept_counts_silent_tracks_that_stay_silent_after_a_silent_previous_bar() -> None:
+    previous, now = bars(4), bars(4)
+    previous[0, DRUMS, 0, 0] = True  # drums sound before bar 0 only
+    previous[:, BASS, 0, C] = True  # the bass always sounds before
+    now[1, DRUMS, 4, 0] = True  # of the three bars after silent drums, bar 1 brings them in
+    kept = silence_kept(previous, now, SPEC)
+    assert kept["drums"] == {"kept": 2 / 3, "pairs": 3}
+    assert kept["bass"]["pairs"] == 0 and math.isnan(kept["bass"]["kept"])
+    assert kept["keys"] == {"kept": 1.0, "pairs": 4}
+    with pytest.raises(ValueError, match="3 previous bars for 4 bars"):
+        silence_kept(previous[:3], now, SPEC)
 
 
 def test_note_shapes_count_onsets_off_the_eighth_grid_and_one_step_notes() -> None:
