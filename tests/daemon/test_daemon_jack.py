@@ -516,6 +516,49 @@ def test_accompany_plays_bars_on_its_channels_on_the_grid_and_a_mode_switch_clos
            f"onsets vs sixteenth steps {ms(errors)}")
 
 
+def test_the_groove_band_keeps_drumming_under_a_players_chords(
+        rig: tuple[Daemon, Peer], setup: Setup, report: Callable[[str], None]) -> None:
+    """Hold a triad a bar on channel 1: the bundled groove band goes on with drums and bass, the
+    parts the player leaves out, in every bar it makes from the chords (daemon.accompany; without it about half
+    the bars lose their drums)."""
+    if not setup.bundled:
+        pytest.skip("the bundled groove model plays the band; a tiny random GAN says nothing of it")
+    daemon, peer = rig
+    reset(daemon, peer)
+    daemon.osc("/antiphon/preset", "grooves")
+    time.sleep(0.5)
+    bars = 8
+    try:
+        bpm = float(daemon.status()["clock"][1])
+        beat_s = 60.0 / bpm
+        bar_s = 4 * beat_s
+        position = grid_phase(daemon, bpm)
+        now = time.perf_counter()
+        start = now + ((-position(now) % 4) + 4) * beat_s  # the bar line after next
+        events: list[tuple[float, mido.Message]] = []
+        for b in range(bars):
+            for pitch in ((60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62))[b % 4]:  # C Am F G
+                events += [(b * bar_s + 0.01, note_on(pitch, 0, 90)), ((b + 0.9) * bar_s, note_off(pitch, 0))]
+        peer.play(sorted(events, key=lambda e: (e[0], e[1].type == "note_on")), origin_s=start)
+        time.sleep(max(0.0, start + (bars + 1) * bar_s + 0.3 - time.perf_counter()))  # the bar made from the last chord
+    finally:
+        daemon.osc("/antiphon/preset", setup.preset)
+        time.sleep(0.3)
+    timed = peer.timed()
+    first = round(position(start))  # the bar line the chords began on
+    made = range(1, bars + 1)  # bars made from the chords heard in the bar before
+
+    def bars_with(channel: int) -> list[int]:
+        return sorted({int((position(h.on_s) - first + 0.05) // 4) for h in heard_notes(timed, {channel})}
+                      & set(made))  # a note a hair early on its bar line is in its bar
+
+    drums, bass = bars_with(9), bars_with(1)
+    assert all_closed(timed)
+    report(f"groove band under held triads (bundled gan-grooves): drums in bars {drums}, bass in bars {bass} "
+           f"of {list(made)}")
+    assert drums == list(made), f"the band dropped its drums: drum bars {drums} of {list(made)}"
+
+
 # ------------------------------------------------------------------ signals
 
 
