@@ -341,8 +341,11 @@ def test_jack_midi_clock_is_followed_answers_land_on_its_beats_and_stop_silences
     answer = [h for h in heard_notes(timed, {setup.answer_channel}) if h.on_s > start]
     errors = [_nearest_pulse_error(h.on_s, pulse_times, 2) for h in answer]  # a model step is 2 pulses
     first_error = _nearest_pulse_error(answer[0].on_s, pulse_times, MIDI_CLOCK_PPQN)
-    _assert_on_grid([first_error], "the first answer note vs its beat")
     _assert_on_grid(errors, "answer onsets vs clock pulses")
+    step_s = 2 * 60.0 / (measured * MIDI_CLOCK_PPQN)  # a model step: 2 pulses
+    # The answer starts on a beat, not a step beside it: nearer its beat than half a step. (One
+    # onset's own jitter is held by the max above; the median bound is for many onsets.)
+    assert abs(first_error) < step_s / 2, f"the first answer note is {first_error * 1e3:+.1f} ms from its beat"
     after = [(t, m) for t, m in timed if t > stop_s]
     all_off = [t for t, m in after if m.type == "control_change" and m.control == ALL_NOTES_OFF]
     assert all_off, "no CC 123 after MIDI Stop"
