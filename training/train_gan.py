@@ -413,17 +413,11 @@ def target_statistics(torch: Any, statistics: Any, bars: np.ndarray, device: Any
                       chunk: int = 2048) -> tuple[Any, Any]:
     """The training bars' mean and standard deviation (at least 0.05) of each of
     ``statistics(bars)`` (``training.gan.bar_statistics``), as tensors on ``device``."""
-    total = None
-    square = None
-    for start in range(0, len(bars), chunk):
-        part = statistics(torch.from_numpy(np.asarray(bars[start:start + chunk], np.float32))).double()
-        total = part.sum(0) if total is None else total + part.sum(0)
-        square = (part ** 2).sum(0) if square is None else square + (part ** 2).sum(0)
-    if total is None or square is None:
+    if not len(bars):
         raise AntiphonError("--match-stats: no training bars")
-    mean = total / len(bars)
-    sd = (square / len(bars) - mean ** 2).clamp_min(0.0).sqrt().clamp_min(0.05)
-    return mean.float().to(device), sd.float().to(device)
+    values = torch.cat([statistics(torch.from_numpy(np.asarray(bars[start:start + chunk], np.float32)))
+                        for start in range(0, len(bars), chunk)])  # (N, F)
+    return values.mean(dim=0).to(device), values.std(dim=0, correction=0).clamp_min(0.05).to(device)
 
 
 def selection_score(generator: Any, valid: Any, monophonic: list[str], any_row: bool = False) -> tuple[int, float]:

@@ -48,6 +48,7 @@ from daemon.keys import Key, estimate_key, in_key_fraction
 from daemon.representation import MIDI_CLOCK_PPQN, Note
 from daemon.scheduler import ALL_NOTES_OFF, is_note_on
 from tests.daemon.corpus_phrase import Phrase, load_phrase
+from tests.daemon.test_accompany import PROGRESSION
 
 pytestmark = pytest.mark.jack
 
@@ -540,7 +541,7 @@ def test_the_groove_band_keeps_drumming_under_a_players_chords(
         start = now + ((-position(now) % 4) + 4) * beat_s  # the bar line after next
         events: list[tuple[float, mido.Message]] = []
         for b in range(bars):
-            for pitch in ((60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62))[b % 4]:  # C Am F G
+            for pitch in PROGRESSION[b % len(PROGRESSION)]:
                 events += [(b * bar_s + 0.01, note_on(pitch, 0, 90)), ((b + 0.9) * bar_s, note_off(pitch, 0))]
         peer.play(sorted(events, key=lambda e: (e[0], e[1].type == "note_on")), origin_s=start)
         time.sleep(max(0.0, start + (bars + 1) * bar_s + 0.3 - time.perf_counter()))  # the bar made from the last chord
