@@ -18,6 +18,7 @@ that load from other processes hits them alike.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import tempfile
 import time
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
     except ImportError as exc:
         raise AntiphonError("the GAN benchmark exports models: pip install 'antiphon[train]'") from exc
     from daemon.gan_model import open_gan
-    from export.gan_onnx import torch_gan_model
+    from export.gan_onnx import as_exported, torch_gan_model
     from training.gan_checkpoint import load_checkpoint
 
     torch.set_num_threads(1)
@@ -129,8 +130,16 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
         previous = np.random.default_rng(1).random((1, *spec.bar_shape)) < 0.05  # (1, T, S, P)
         runners = {"onnxruntime: one bar (daemon path)": _runner(ort_model, previous, "bar"),
                    "onnxruntime: session.run only": _runner(ort_model, previous, "run")}
+        if ort_model.candidates > 1:
+            single = dataclasses.replace(ort_model, candidates=1)
+            runners["onnxruntime: one bar, one candidate"] = _runner(single, previous, "bar")
+            section.notes.append(f"the file makes {ort_model.candidates} candidates of each bar that answers a "
+                                 "previous one and plays the best (the daemon path); the one-candidate row times "
+                                 "the same file drawing one")
         if checkpoint is not None:
-            ckpt = load_checkpoint(checkpoint)
+            exported = ort_model.metadata.get("training", {})
+            ckpt = as_exported(load_checkpoint(checkpoint, exported.get("generator_weights", "average"),
+                                               exported.get("voice_switch_cost", 0.0)), ort_model)
             runners["PyTorch eager: one bar (same path)"] = _runner(torch_gan_model(ckpt), previous, "bar")
         runners[f"onnxruntime: one bar of an {CHAIN}-bar chain"] = _runner(ort_model, previous, "chain")
         size_mb = path.stat().st_size / 1e6

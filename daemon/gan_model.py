@@ -7,7 +7,9 @@ The generator graph (written by ``export/gan_onnx.py``) maps
 * ``condition`` float32 ``(B, 13)``              the previous bar's pitch-class profile (12)
   and a flag that says whether there is a previous bar at all (1) or not (0),
 
-to ``roll`` float32 ``(B, tracks, steps, pitches)`` in [0, 1]. :func:`condition_features`
+to ``roll`` float32 ``(B, tracks, steps, pitches)`` in [0, 1] and, in files exported with
+candidates, ``score`` float32 ``(B,)``: the training critic's judgement of the thresholded roll
+(higher = more like the training bars; :func:`choose_candidates`). :func:`condition_features`
 builds the two conditioning inputs from bars; training imports it too, so the model is fed
 exactly what it learned on. A zero ``previous`` with flag 0 is the *unconditioned* sample
 (the model was trained with conditioning dropout).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +53,8 @@ LIKELIEST_ROW, ANY_ROW = "likeliest-row", "any-row"  # how voices are decoded (o
 VOICE_DECODINGS = (LIKELIEST_ROW, ANY_ROW)
 _EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] before log-odds
 OUTPUT_NAMES = ("roll",)
+SCORE_NAME = "score"  # the critic's score of each thresholded roll, in files exported with candidates
+MAX_CANDIDATES = 64
 
 
 def pitch_class_matrix(spec: RollSpec) -> np.ndarray:
@@ -337,6 +342,59 @@ def decode_voices(roll: np.ndarray, tracks: Sequence[int], any_row: bool = False
     return out
 
 
+def note_lengths(active: np.ndarray, tracks: Sequence[int]) -> np.ndarray:
+    """How many notes of each length each of ``tracks`` plays in each bar: ``(N, len(tracks), S + 1)``
+    counts, index ``l`` for notes ``l`` steps long (index 0 unused). A note is a run of active
+    steps of one row inside the bar (one cut by the bar line counts its steps in the bar)."""
+    length = _note_starts(active, tracks)  # (N, V, S, P)
+    n, v, s, _ = length.shape
+    rows = np.arange(n * v).repeat(length[0, 0].size) * (s + 1)
+    counts = np.bincount(rows + length.reshape(-1), minlength=n * v * (s + 1)).reshape(n, v, s + 1)
+    counts[:, :, 0] = 0
+    return counts
+
+
+def _note_starts(active: np.ndarray, tracks: Sequence[int]) -> np.ndarray:
+    """``(N, V, S, P)`` ints: at each note's first step in the bar, its length in steps; 0 elsewhere."""
+    a = np.asarray(active, bool)[:, list(tracks)]  # (N, V, S, P)
+    run = np.zeros(a.shape, np.int64)  # steps the note sounding at each step still lasts, from there on
+    run[:, :, -1] = a[:, :, -1]
+    for i in range(a.shape[2] - 2, -1, -1):
+        run[:, :, i] = np.where(a[:, :, i], run[:, :, i + 1] + 1, 0)
+    start = a.copy()
+    start[:, :, 1:] &= ~a[:, :, :-1]
+    return np.where(start, run, 0)
+
+
+def note_length_log_p(bars: np.ndarray, tracks: Sequence[int]) -> np.ndarray:
+    """Each of ``tracks``' log-probability of a note lasting 1..S steps in ``bars`` (the training
+    bars), ``(len(tracks), S)``; add-one smoothed, so no length is impossible."""
+    counts = note_lengths(bars, tracks).sum(axis=0)[:, 1:] + 1.0  # (V, S)
+    return np.log(counts / counts.sum(axis=1, keepdims=True))
+
+
+def choose_candidates(active: np.ndarray, scores: np.ndarray, k: int, tracks: Sequence[int] = (),
+                      log_p: np.ndarray | None = None, weight: float = 0.0) -> np.ndarray:
+    """Which of each bar's ``k`` candidates to play: ``(N,)`` indices into ``range(k)``.
+
+    ``active`` ``(N * k, T, S, P)`` holds each bar's candidates one after another (as the
+    decoded rolls the daemon would play) and ``scores`` ``(N * k,)`` the critic's score of
+    each. The chosen candidate has the highest score plus ``weight`` times the log-likelihood
+    of its notes' lengths (``log_p``, ``(len(tracks), S)``: :func:`note_length_log_p` of the
+    training bars) in ``tracks``: the critic judges the bar, the lengths' prior the rhythm of
+    its lines.
+    """
+    total = np.asarray(scores, np.float64).reshape(-1)
+    if len(total) != len(active) or len(total) % k:
+        raise ModelError(f"{len(total)} scores for {len(active)} candidates in groups of {k}")
+    if weight and len(tracks):
+        length = _note_starts(active, tracks)  # (N*k, V, S, P)
+        table = np.pad(np.asarray(log_p, np.float64), ((0, 0), (1, 0)))  # (V, S+1): length 0 (no note) adds 0
+        voice = np.arange(len(table))[None, :, None, None]
+        total = total + weight * table[voice, length].sum(axis=(1, 2, 3))
+    return total.reshape(-1, k).argmax(axis=1)
+
+
 def _gan_metadata(info: Any) -> dict[str, Any]:
     """The ``antiphon.*`` metadata as a dict keyed without the prefix, from either a
     ``daemon.models.ModelInfo`` or a raw ``metadata_props`` mapping of JSON strings."""
@@ -376,6 +434,11 @@ class GanModel:
         switch_costs: each monophonic track's cost of changing pitch or between note and rest
             (:func:`decode_voices`), from ``training.voice_switch_cost`` in the metadata (set at
             export; 0, each step on its own, when absent).
+        candidates: thresholded bars that answer a previous bar are made this many at a time and
+            the best one played (:func:`choose_candidates`), from ``training.candidates`` (set at
+            export; the graph then has a ``score`` output). 1: the first and only.
+        length_tracks, length_log_p, length_weight: the note-length prior of the choice, from
+            ``training.note_length_prior`` (``{"weight": w, "log_p": {track: [log p of 1..S steps]}}``).
     """
 
     session: Any
@@ -385,6 +448,10 @@ class GanModel:
     monophonic: tuple[int, ...] = ()
     any_row: bool = False
     switch_costs: tuple[float, ...] = ()
+    candidates: int = 1
+    length_tracks: tuple[int, ...] = ()
+    length_log_p: np.ndarray | None = None
+    length_weight: float = 0.0
 
     @property
     def kind(self) -> str:
@@ -397,19 +464,41 @@ class GanModel:
     def roll(self, previous: np.ndarray | None, rng: np.random.Generator, n: int = 1) -> np.ndarray:
         """Real-valued rolls ``(N, tracks, steps, pitches)`` in [0, 1], one per previous bar
         (or ``n`` unconditioned ones when ``previous`` is None)."""
+        return self._run(previous, rng, n, list(OUTPUT_NAMES))[0]
+
+    def scored(self, previous: np.ndarray | None, rng: np.random.Generator, n: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`roll` and the critic's score of each thresholded roll ``(N,)`` (files exported with candidates)."""
+        roll, score = self._run(previous, rng, n, [*OUTPUT_NAMES, SCORE_NAME])
+        return roll, score.reshape(-1)
+
+    def _run(self, previous: np.ndarray | None, rng: np.random.Generator, n: int, outputs: list[str]) -> list[np.ndarray]:
         prev, cond = condition_features(previous, self.spec, n)
         noise = rng.standard_normal((len(prev), self.z_dim), dtype=np.float32)  # (B, Z)
-        (out,) = self.session.run(list(OUTPUT_NAMES), {"noise": noise, "previous": prev, "condition": cond})
-        return np.asarray(out, np.float32)
+        out = self.session.run(outputs, {"noise": noise, "previous": prev, "condition": cond})
+        return [np.asarray(o, np.float32) for o in out]
 
     def sample_batch(self, previous: np.ndarray | None, rng: np.random.Generator, threshold: float | None = 0.5,
                      n: int = 1, velocity: int = DEFAULT_VELOCITY) -> Bars:
         """Independent bars, one per previous bar (or ``n`` unconditioned), binarised by
         ``threshold`` or, with ``threshold=None``, by a Bernoulli draw from ``rng`` (monophonic
-        tracks first decoded as voices, :func:`decode_voices`)."""
-        roll = decode_voices(self.roll(previous, rng, n), self.monophonic, self.any_row, self.switch_costs or 0.0,
-                             threshold)
+        tracks first decoded as voices, :func:`decode_voices`). Thresholded and conditioned, a
+        model with ``candidates`` > 1 makes that many of each bar and keeps the best
+        (:func:`choose_candidates`); Bernoulli sampling and unconditioned bars draw one (the
+        critic favours near-empty bars when nothing came before)."""
+        k = self.candidates if threshold is not None and previous is not None else 1
+        if k == 1:
+            roll = self._decode(self.roll(previous, rng, n), threshold)
+        else:
+            count = len(previous)
+            many, scores = self.scored(np.repeat(previous, k, axis=0), rng, count * k)
+            many = self._decode(many, threshold)
+            pick = choose_candidates(many > threshold, scores, k, self.length_tracks, self.length_log_p,
+                                     self.length_weight)
+            roll = many.reshape(count, k, *self.spec.bar_shape)[np.arange(count), pick]
         return binarise(roll, self.spec, threshold, rng, velocity)
+
+    def _decode(self, roll: np.ndarray, threshold: float | None) -> np.ndarray:
+        return decode_voices(roll, self.monophonic, self.any_row, self.switch_costs or 0.0, threshold)
 
     def sample_bars(self, n: int, condition: Bars | np.ndarray | None = None, rng: np.random.Generator | None = None,
                     threshold: float | None = 0.5, velocity: int = DEFAULT_VELOCITY) -> Bars:
@@ -493,7 +582,38 @@ def load_gan(session: Any, info: Any) -> GanModel:
         costs = switch_costs(training.get("voice_switch_cost", 0.0), [names[t] for t in mono])
     except ModelError as exc:
         raise ModelError(f"the model's {exc}; re-export it") from exc
-    return GanModel(session, spec, z_dim, meta, mono, decoding == ANY_ROW, tuple(costs.values()))
+    candidates = training.get("candidates", 1)
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= MAX_CANDIDATES:
+        raise ModelError(f"the model asks for {candidates!r} candidates a bar; expected a whole number from 1 to "
+                         f"{MAX_CANDIDATES}; re-export it")
+    outputs = {o.name for o in session.get_outputs()}
+    if candidates > 1 and SCORE_NAME not in outputs:
+        raise ModelError(f"the model asks for {candidates} candidates a bar but its graph has no {SCORE_NAME!r} "
+                         "output to choose by; re-export it")
+    tracks, log_p, weight = length_prior(training.get("note_length_prior"), names, spec.steps_per_bar)
+    return GanModel(session, spec, z_dim, meta, mono, decoding == ANY_ROW, tuple(costs.values()), candidates,
+                    tracks, log_p, weight)
+
+
+def length_prior(value: Any, names: Sequence[str], steps: int) -> tuple[tuple[int, ...], np.ndarray | None, float]:
+    """``training.note_length_prior`` of a model file -> (track indices, log p ``(V, steps)``, weight).
+
+    Raises:
+        ModelError: not ``{"weight": w >= 0, "log_p": {track: [steps log-probabilities]}}``.
+    """
+    if value is None:
+        return (), None, 0.0
+    try:
+        weight = float(value["weight"])
+        table = dict(value["log_p"])
+        log_p = np.array([[float(x) for x in table[name]] for name in table], np.float64).reshape(len(table), -1)
+        tracks = tuple(list(names).index(name) for name in table)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"the model's note-length prior cannot be read ({exc!r}); re-export it") from exc
+    if not math.isfinite(weight) or weight < 0 or log_p.shape[1] != steps or not np.all(log_p <= 0.0):
+        raise ModelError(f"the model's note-length prior (weight {weight}, {log_p.shape[1]} lengths for bars of "
+                         f"{steps} steps) does not fit; re-export it")
+    return tracks, log_p, weight
 
 
 def open_gan(path: str | Path, threads: int = 1) -> GanModel:

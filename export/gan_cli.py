@@ -29,6 +29,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the daemon decodes one-note-at-a-time tracks as lines: the log-odds a voice must gain "
                              "to change pitch or between note and rest, for every voice or per voice "
                              "(soprano=0.4,bass=0.2); default 0: each step on its own")
+    parser.add_argument("--candidates", type=int, default=1,
+                        help="the daemon makes each thresholded bar this many times and plays the one the training "
+                             "critic scores best (plus --length-prior); the file then carries the critic (default 1)")
+    parser.add_argument("--length-prior", type=float, default=0.0, metavar="WEIGHT",
+                        help="among candidates, also weigh the log-likelihood of the voices' note lengths under the "
+                             "training bars' (needs --data; default 0)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="corpus cache written by 'antiphon train data', for --length-prior")
     parser.add_argument("--bars", type=int, default=64, help="bars the parity check compares (default 64)")
     parser.add_argument("--chained-bars", type=int, default=16, help="bars of the chained check (default 16)")
     parser.add_argument("--atol", type=float, default=1e-4, help="parity tolerance on probabilities (default 1e-4)")
@@ -46,7 +54,8 @@ def main(args: argparse.Namespace) -> int:
         raise AntiphonError("exporting needs PyTorch and onnx: pip install 'antiphon[train]'") from exc
     from export.gan_onnx import check_gan_parity, export_gan
 
-    out = export_gan(args.checkpoint, args.output, args.weights, args.voice_switch_cost)
+    out = export_gan(args.checkpoint, args.output, args.weights, args.voice_switch_cost, args.candidates,
+                     args.length_prior, args.data)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     report = check_gan_parity(args.checkpoint, out, bars=args.bars, chained_bars=args.chained_bars, seed=args.seed,
                               atol=args.atol, weights=args.weights, switch_cost=args.voice_switch_cost)

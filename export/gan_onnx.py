@@ -8,9 +8,11 @@ Inputs
     ``previous``   float32 ``(B, T, S, P)``    the previous bar's active roll (0/1; zeros: none)
     ``condition``  float32 ``(B, 13)``         the previous bar's pitch-class profile (12, sums to
                                                1 or all 0) and a has-previous flag (1 or 0)
-Output
+Outputs
     ``roll``       float32 ``(B, T, S, P)``    note probabilities in [0, 1] (rows a track does
                                                not have are 0)
+    ``score``      float32 ``(B,)``            only in files exported with ``candidates`` > 1: the
+                                               training critic's score of ``roll > 0.5``
 
 ``B`` is dynamic (axis ``batch``); ``T, S, P`` are the representation's bar shape. The daemon
 builds ``previous``/``condition`` with ``daemon.gan_model.condition_features`` and binarises
@@ -20,7 +22,8 @@ Metadata (``metadata_props``, every value JSON): ``antiphon.format`` ``"1"``, ``
 ``"gan"``, ``antiphon.representation`` (``RollSpec.to_dict()``), ``antiphon.model_config``
 (``asdict(GanConfig)``), ``antiphon.inputs``, ``antiphon.outputs``, ``antiphon.training``
 (whose ``monophonic_tracks``, ``voice_decoding`` and ``voice_switch_cost`` tell the daemon how to
-decode voices: ``daemon.gan_model.decode_voices``), ``antiphon.metrics``.
+decode voices: ``daemon.gan_model.decode_voices``, and ``candidates`` and ``note_length_prior``
+how it chooses among candidates: ``daemon.gan_model.choose_candidates``), ``antiphon.metrics``.
 
 Imports torch and onnx: run by ``antiphon export gan`` and tests, never by the daemon.
 """
@@ -30,7 +33,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +46,37 @@ from daemon.gan_model import (
     INPUT_NAMES,
     KIND,
     OUTPUT_NAMES,
+    SCORE_NAME,
     GanModel,
     condition_features,
+    length_prior,
     open_gan,
 )
 from daemon.models import META_PREFIX
 from export.to_onnx import BATCH_AXIS, OPSET, _json, _set_metadata
-from training.gan import Generator
-from training.gan_checkpoint import AVERAGE, GanCheckpoint, load_checkpoint
+from training.gan import Critic, Generator
+from training.gan_checkpoint import AVERAGE, GanCheckpoint, choose_among, load_checkpoint
 
 log = logging.getLogger(__name__)
+
+
+def output_names(ckpt: GanCheckpoint) -> list[str]:
+    """The graph's outputs: ``roll``, and ``score`` when bars are chosen among candidates."""
+    return [*OUTPUT_NAMES, *([SCORE_NAME] if ckpt.training.get("candidates", 1) > 1 else [])]
+
+
+class ScoredGenerator(torch.nn.Module):
+    """The generator and, beside its roll, the critic's score of the thresholded roll (what the
+    critic judged in training: the deterministic binary neuron's forward pass)."""
+
+    def __init__(self, generator: Generator, critic: Critic) -> None:
+        super().__init__()
+        self.generator, self.critic = generator.eval(), critic.eval()
+
+    def forward(self, noise: torch.Tensor, previous: torch.Tensor,
+                condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        roll = self.generator(noise, previous, condition)
+        return roll, self.critic((roll > 0.5).to(roll.dtype), previous, condition)
 
 
 def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
@@ -63,14 +87,15 @@ def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
         "representation": ckpt.spec.to_dict(),
         "model_config": asdict(ckpt.config),
         "inputs": list(INPUT_NAMES),
-        "outputs": list(OUTPUT_NAMES),
+        "outputs": output_names(ckpt),
         "training": dict(ckpt.training),
         "metrics": dict(ckpt.metrics),
     }
     return {META_PREFIX + k: _json(v) for k, v in values.items()}
 
 
-def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVERAGE, switch_cost: Any = 0.0) -> Path:
+def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVERAGE, switch_cost: Any = 0.0,
+               candidates: int = 1, length_prior: float = 0.0, data: str | Path | None = None) -> Path:
     """Export a checkpoint's generator (eval mode: batch norm uses its running statistics).
 
     Args:
@@ -80,25 +105,29 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
         switch_cost: how the daemon decodes the model's voices (``training.voice_switch_cost``,
             ``daemon.gan_model.decode_voices``): a number for all, ``{voice: cost}``, or their
             command-line text.
+        candidates, length_prior, data: make each bar ``candidates`` times and play the best
+            (:func:`training.gan_checkpoint.choose_among`; the graph then also puts out the
+            critic's ``score``).
 
     Returns:
         ``onnx_path``.
 
     Raises:
-        ModelError: the checkpoint cannot be read.
+        ModelError: the checkpoint cannot be read, or the choice among candidates cannot be set.
     """
-    ckpt = load_checkpoint(checkpoint, weights, switch_cost)
+    ckpt = choose_among(load_checkpoint(checkpoint, weights, switch_cost), candidates, length_prior, data)
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    generator = ckpt.generator.eval()
+    outputs = output_names(ckpt)
+    generator = ScoredGenerator(ckpt.generator, ckpt.critic) if SCORE_NAME in outputs else ckpt.generator.eval()
     prev, cond = condition_features(None, ckpt.spec, 2)
     example = (torch.zeros(2, ckpt.config.z_dim), torch.from_numpy(prev), torch.from_numpy(cond))
-    axes = {name: {0: BATCH_AXIS} for name in (*INPUT_NAMES, *OUTPUT_NAMES)}
+    axes = {name: {0: BATCH_AXIS} for name in (*INPUT_NAMES, *outputs)}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter says it is legacy
         warnings.simplefilter("ignore", UserWarning)
         torch.onnx.export(generator, example, str(onnx_path), input_names=list(INPUT_NAMES),
-                          output_names=list(OUTPUT_NAMES), dynamic_axes=axes, opset_version=OPSET,
+                          output_names=outputs, dynamic_axes=axes, opset_version=OPSET,
                           do_constant_folding=True, dynamo=False)
     model = onnx.load(str(onnx_path))
     _set_metadata(model, gan_metadata(ckpt))
@@ -117,8 +146,9 @@ class TorchSession:
         name: str
         shape: tuple[Any, ...]
 
-    def __init__(self, generator: Generator) -> None:
+    def __init__(self, generator: Generator, critic: Critic | None = None) -> None:
         self.generator = generator.eval()
+        self.scored = ScoredGenerator(generator, critic) if critic is not None else None
         cfg = generator.config
         bar = ("batch", cfg.n_tracks, cfg.n_steps, cfg.n_pitches)
         self._inputs = [self._Arg("noise", ("batch", cfg.z_dim)), self._Arg("previous", bar),
@@ -127,10 +157,19 @@ class TorchSession:
     def get_inputs(self) -> list[Any]:
         return list(self._inputs)
 
+    def get_outputs(self) -> list[Any]:
+        return [self._Arg(name, ()) for name in (*OUTPUT_NAMES, *([SCORE_NAME] if self.scored else []))]
+
     def run(self, output_names: Sequence[str], feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        inputs = [torch.from_numpy(np.asarray(feed[n])) for n in INPUT_NAMES]
         with torch.inference_mode():
-            roll = self.generator(*(torch.from_numpy(np.asarray(feed[n])) for n in INPUT_NAMES))
-        return [roll.numpy()]
+            if SCORE_NAME in output_names:
+                if self.scored is None:
+                    raise ValueError(f"this session has no critic for {SCORE_NAME!r}")
+                roll, score = self.scored(*inputs)
+            else:
+                roll, score = self.generator(*inputs), None
+        return [roll.numpy() if name == OUTPUT_NAMES[0] else score.numpy() for name in output_names]
 
 
 def torch_gan_model(ckpt: GanCheckpoint) -> GanModel:
@@ -138,8 +177,18 @@ def torch_gan_model(ckpt: GanCheckpoint) -> GanModel:
     decoding the same monophonic tracks as the exported file."""
     names = [t.name for t in ckpt.spec.tracks]
     costs = ckpt.switch_costs
-    return GanModel(TorchSession(ckpt.generator), ckpt.spec, ckpt.config.z_dim, {"kind": KIND},
-                    tuple(names.index(n) for n in ckpt.voices), ckpt.any_row, tuple(costs[n] for n in ckpt.voices))
+    candidates = int(ckpt.training.get("candidates", 1))
+    session = TorchSession(ckpt.generator, ckpt.critic if candidates > 1 else None)
+    return GanModel(session, ckpt.spec, ckpt.config.z_dim, {"kind": KIND},
+                    tuple(names.index(n) for n in ckpt.voices), ckpt.any_row, tuple(costs[n] for n in ckpt.voices),
+                    candidates, *length_prior(ckpt.training.get("note_length_prior"), names, ckpt.spec.steps_per_bar))
+
+
+def as_exported(ckpt: GanCheckpoint, gan: GanModel) -> GanCheckpoint:
+    """``ckpt`` choosing among candidates as the exported ``gan`` does (its ``candidates`` and
+    ``note_length_prior``), so :func:`torch_gan_model` runs the file's own path."""
+    chosen = {k: v for k, v in gan.metadata.get("training", {}).items() if k in ("candidates", "note_length_prior")}
+    return replace(ckpt, training={**ckpt.training, **chosen})
 
 
 @dataclass(frozen=True)
@@ -148,7 +197,8 @@ class GanParityReport:
 
     Attributes:
         bars: bars compared in the batch check (half conditioned on random bars, half not).
-        max_abs_diff: largest ``|p_ort - p_torch|`` over every cell.
+        max_abs_diff: largest ``|p_ort - p_torch|`` over every cell (and, in a file with
+            candidates, every critic score's difference over the largest score, at least 1).
         mean_abs_diff: mean of the same.
         flipped_cells: cells whose threshold-0.5 binarisation differs.
         cells: cells compared.
@@ -195,8 +245,8 @@ def check_gan_parity(checkpoint: str | Path, onnx_path: str | Path, bars: int = 
         switch_cost: the voice switch cost it was exported with (the chains decode voices
             with it on the PyTorch side, with the file's own on the onnxruntime side).
     """
-    ckpt = load_checkpoint(checkpoint, weights, switch_cost)
     ort_model = open_gan(onnx_path)
+    ckpt = as_exported(load_checkpoint(checkpoint, weights, switch_cost), ort_model)  # chains choose as the file does
     spec = ckpt.spec
     rng = np.random.default_rng(seed)
     previous = rng.random((bars, *spec.bar_shape)) < 0.08  # (B, T, S, P) random sparse bars
@@ -205,14 +255,19 @@ def check_gan_parity(checkpoint: str | Path, onnx_path: str | Path, bars: int = 
     prev[half:], cond[half:] = 0.0, 0.0  # the second half unconditioned
     noise = rng.standard_normal((bars, ckpt.config.z_dim)).astype(np.float32)
     feed = {"noise": noise, "previous": prev, "condition": cond}
-    (p_ort,) = ort_model.session.run(list(OUTPUT_NAMES), feed)
-    (p_torch,) = TorchSession(ckpt.generator).run(list(OUTPUT_NAMES), feed)
+    names = output_names(ckpt)
+    ort_out = ort_model.session.run(names, feed)
+    torch_out = TorchSession(ckpt.generator, ckpt.critic).run(names, feed)
+    p_ort, p_torch = ort_out[0], torch_out[0]
     diff = np.abs(p_ort.astype(np.float64) - p_torch.astype(np.float64))
+    if len(names) > 1:  # the critic's scores, relative to the largest (at least 1)
+        scale = max(1.0, float(np.abs(torch_out[1]).max()))
+        diff = np.concatenate([diff.reshape(-1), np.abs(ort_out[1] - torch_out[1]).reshape(-1) / scale])
     flipped = int(((p_ort > 0.5) != (p_torch > 0.5)).sum())
     chain_ort = ort_model.sample_bars(chained_bars, None, np.random.default_rng(seed + 1))
     chain_torch = torch_gan_model(ckpt).sample_bars(chained_bars, None, np.random.default_rng(seed + 1))
     equal = bool(np.array_equal(chain_ort.active, chain_torch.active)
                  and np.array_equal(chain_ort.onset, chain_torch.onset))
     max_diff = float(diff.max())
-    return GanParityReport(bars, max_diff, float(diff.mean()), flipped, int(diff.size), chained_bars, equal, atol,
+    return GanParityReport(bars, max_diff, float(diff.mean()), flipped, int(p_ort.size), chained_bars, equal, atol,
                            ok=max_diff <= atol and equal)

@@ -18,12 +18,13 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from daemon.gan_model import ANY_ROW, LIKELIEST_ROW, condition_features, decode_voices
+from daemon.gan_model import ANY_ROW, LIKELIEST_ROW, choose_candidates, condition_features, decode_voices, length_prior
 from daemon.representation import RollSpec, binarise
 from training.gan_data import BarSet
 from training.gan_metrics import all_metrics, comparison_table, key_agreement, note_shapes, silence_kept
@@ -81,10 +82,61 @@ def binarised(rolls: np.ndarray, spec: RollSpec, how: str, seed: int, monophonic
                     np.random.default_rng(seed)).active
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Bars made ``candidates`` at a time, the best played (``daemon.gan_model.choose_candidates``):
+    the ``critic``'s score of each thresholded roll plus ``weight`` times its ``tracks``' note-length
+    log-likelihood (``log_p``)."""
+
+    critic: Any
+    candidates: int = 1
+    tracks: tuple[int, ...] = ()
+    log_p: np.ndarray | None = None
+    weight: float = 0.0
+
+    @classmethod
+    def of(cls, checkpoint: Any) -> Selection | None:
+        """The choice a checkpoint's ``training`` records (``training.gan_checkpoint.choose_among``), or None."""
+        k = int(checkpoint.training.get("candidates", 1))
+        if k == 1:
+            return None
+        names = [t.name for t in checkpoint.spec.tracks]
+        prior = length_prior(checkpoint.training.get("note_length_prior"), names, checkpoint.spec.steps_per_bar)
+        return cls(checkpoint.critic, k, *prior)
+
+
+def thresholded_bars(generator: Any, spec: RollSpec, previous: np.ndarray | None, n: int, seed: int,
+                     monophonic: Sequence[int] = (), any_row: bool = False,
+                     switch_cost: float | Sequence[float] = 0.0, selection: Selection | None = None) -> np.ndarray:
+    """bool ``(N, T, S, P)`` bars as the daemon plays them at the threshold: voices decoded and,
+    with a ``selection`` and ``previous`` bars, the best of each bar's candidates."""
+    if selection is None or previous is None:
+        return binarised(generate_rolls(generator, spec, previous, n, seed), spec, "threshold", 0, monophonic,
+                         any_row, switch_cost)
+    import torch
+
+    k = selection.candidates
+    total = len(previous)
+    out = np.zeros((total, *spec.bar_shape), bool)
+    step = max(1, 1024 // k)
+    for start in range(0, total, step):
+        stop = min(total, start + step)
+        part = np.repeat(previous[start:stop], k, axis=0)
+        rolls = generate_rolls(generator, spec, part, (stop - start) * k, seed * 7919 + start)
+        prev, cond = condition_features(part, spec, len(rolls))
+        with torch.no_grad():
+            scores = selection.critic(torch.from_numpy((rolls > THRESHOLD).astype(np.float32)), torch.from_numpy(prev),
+                                      torch.from_numpy(cond)).numpy()
+        decoded = decode_voices(rolls, monophonic, any_row, switch_cost, THRESHOLD)
+        pick = choose_candidates(decoded > THRESHOLD, scores, k, selection.tracks, selection.log_p, selection.weight)
+        out[start:stop] = decoded.reshape(stop - start, k, *spec.bar_shape)[np.arange(stop - start), pick] > THRESHOLD
+    return out
+
+
 def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed: int = 0,
              binarisations: tuple[str, ...] = BINARISATIONS, unconditioned: bool = True,
              monophonic: Sequence[str] = (), chain_length: int = 0, any_row: bool = False,
-             switch_costs: Mapping[str, float] | None = None) -> dict[str, Any]:
+             switch_costs: Mapping[str, float] | None = None, selection: Selection | None = None) -> dict[str, Any]:
     """Metrics of generated bars against ``reference`` (the training bars).
 
     Tracks named in ``monophonic`` are decoded as voices, as the daemon does (``any_row`` and
@@ -93,6 +145,8 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
     ``chain_length`` > 1, one more column, ``chained/threshold``: ``n_bars`` bars made as the
     daemon plays them, in chains that start from a real bar and go on from the model's own
     previous bar (``result["chain_density"]``: mean density at each position of the chains).
+    With a ``selection``, thresholded bars are the best of their candidates, as the daemon plays
+    them (Bernoulli, unconditioned and raw columns draw one).
 
     Returns:
         ``{"reference": metrics, "reference_key_agreement": ..., "generated": {"conditioned/threshold":
@@ -132,7 +186,10 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
     if mono:
         columns.append(("conditioned", "threshold", []))
     for condition, how, decode in columns:
-        active = binarised(rolls[condition], spec, how, seed + 3, decode, any_row, costs if decode else 0.0)
+        if selection is not None and condition == "conditioned" and how == "threshold" and (decode or not mono):
+            active = thresholded_bars(generator, spec, previous, n_bars, seed + 1, mono, any_row, costs, selection)
+        else:
+            active = binarised(rolls[condition], spec, how, seed + 3, decode, any_row, costs if decode else 0.0)
         name = f"{condition}/{how}" + (", no voice decoding" if mono and not decode else "")
         result["generated"][name] = {
             "metrics": all_metrics(active, spec),
@@ -144,7 +201,7 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
             result["generated"][name]["silence_kept"] = silence_kept(previous, active, spec)
     if chain_length > 1:
         chained, before = chained_bars(generator, spec, previous, n_bars, chain_length, seed + 4, mono, any_row,
-                                       costs)
+                                       costs, selection)
         result["generated"]["chained/threshold"] = {
             "metrics": all_metrics(chained, spec),
             "key_agreement": key_agreement(before, chained, spec).to_dict(),
@@ -159,7 +216,8 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
 
 def chained_bars(generator: Any, spec: RollSpec, starts: np.ndarray, n_bars: int, chain_length: int, seed: int,
                  monophonic: Sequence[int] = (), any_row: bool = False,
-                 switch_cost: float | Sequence[float] = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                 switch_cost: float | Sequence[float] = 0.0,
+                 selection: Selection | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``n_bars`` bars in chains of ``chain_length``, each chain going on from one of ``starts``
     (real bars) and then from its own last generated bar, binarised at the threshold.
 
@@ -173,8 +231,8 @@ def chained_bars(generator: Any, spec: RollSpec, starts: np.ndarray, n_bars: int
         raise ValueError(f"{n_chains} chains need as many start bars; got {len(current)}")
     made, before = [], []
     for k in range(chain_length):
-        roll = generate_rolls(generator, spec, current, n_chains, seed * 1000 + k)
-        bar = binarised(roll, spec, "threshold", 0, monophonic, any_row, switch_cost)
+        bar = thresholded_bars(generator, spec, current, n_chains, seed * 1000 + k, monophonic, any_row, switch_cost,
+                               selection)
         made.append(bar)
         before.append(current)
         current = bar
@@ -183,14 +241,14 @@ def chained_bars(generator: Any, spec: RollSpec, starts: np.ndarray, n_bars: int
 
 def chain(generator: Any, spec: RollSpec, first: np.ndarray, n_bars: int, seed: int,
           monophonic: Sequence[int] = (), any_row: bool = False,
-          switch_cost: float | Sequence[float] = 0.0) -> np.ndarray:
+          switch_cost: float | Sequence[float] = 0.0, selection: Selection | None = None) -> np.ndarray:
     """``first`` (a real bar, bool ``(T, S, P)``) followed by ``n_bars - 1`` generated bars, each
     conditioned on the one before and binarised at the threshold (``monophonic`` tracks one note
     per step, or as voices with ``switch_cost``): bool ``(n_bars, T, S, P)``."""
     bars = [np.asarray(first, bool)]
     for b in range(n_bars - 1):
-        roll = generate_rolls(generator, spec, bars[-1][None], 1, seed * 1000 + b)
-        bars.append(binarised(roll, spec, "threshold", 0, monophonic, any_row, switch_cost)[0])
+        bars.append(thresholded_bars(generator, spec, bars[-1][None], 1, seed * 1000 + b, monophonic, any_row,
+                                     switch_cost, selection)[0])
     return np.stack(bars)
 
 
@@ -207,7 +265,7 @@ def voice_costs(spec: RollSpec, tracks: Sequence[int], switch_costs: Mapping[str
 
 def write_comparison(generator: Any, reference: BarSet, path: str | Path, rows: int = 3, n_bars: int = 8,
                      seed: int = 0, monophonic: Sequence[str] = (), any_row: bool = False,
-                     switch_costs: Mapping[str, float] | None = None) -> Path:
+                     switch_costs: Mapping[str, float] | None = None, selection: Selection | None = None) -> Path:
     """A pianoroll PNG: for ``rows`` random pieces, ``n_bars`` real bars, and under them the same
     first bar followed by ``n_bars - 1`` generated bars (chained; ``monophonic`` tracks decoded
     as voices, with ``switch_costs`` as lines).
@@ -229,7 +287,7 @@ def write_comparison(generator: Any, reference: BarSet, path: str | Path, rows: 
     for k, start in enumerate(chosen):
         real = reference.bars[start:start + n_bars]
         drawn += [real, chain(generator, reference.spec, real[0], n_bars, seed + k,
-                              mono, any_row, voice_costs(reference.spec, mono, switch_costs))]
+                              mono, any_row, voice_costs(reference.spec, mono, switch_costs), selection)]
         name = reference.piece_ids[reference.piece[start]]
         labels += [f"real {name[:18]}", "generated"]
     return plot_rows(drawn, reference.spec, path, labels,
@@ -294,6 +352,11 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
                    if any((costs := result.get("voice_switch_cost") or {}).values()) else "")
                 + "), as the daemon decodes them.", ""]
                if result.get("monophonic_tracks") else []),
+             *([f"Thresholded bars are the best of {result['candidates']} candidates each (the critic's score"
+                + (f" plus {result['length_prior']:g} x the voices' note-length log-likelihood"
+                   if result.get("length_prior") else "")
+                + "), as the daemon chooses; Bernoulli, unconditioned and raw columns draw one.", ""]
+               if result.get("candidates", 1) > 1 else []),
              comparison_table(result["reference"], columns), "",
              "## Key agreement with the previous bar (Krumhansl-Schmuckler, 24 keys)", "",
              "| bars | exact key | same signature | pairs |", "|---|---|---|---|"]
@@ -358,6 +421,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "pitch or between note and rest, for every voice or per voice (soprano=0.4,bass=0.2), "
                              "as 'antiphon export gan --voice-switch-cost' sets it for the daemon (default 0: each "
                              "step on its own)")
+    parser.add_argument("--candidates", type=int, default=1,
+                        help="make each thresholded bar this many times and keep the one the critic scores best, as "
+                             "'antiphon export gan --candidates' sets it for the daemon (default 1)")
+    parser.add_argument("--length-prior", type=float, default=0.0, metavar="WEIGHT",
+                        help="among candidates, also weigh the voices' note-length log-likelihood under the training "
+                             "bars', as 'antiphon export gan --length-prior' (default 0)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for eval.md and eval.json (default: the checkpoint's)")
 
@@ -365,11 +434,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from training.gan_checkpoint import load_checkpoint
+    from training.gan_checkpoint import choose_among, load_checkpoint
     from training.gan_data import GanDataError, load_bar_set
 
     torch.set_num_threads(max(1, args.threads))
-    checkpoint = load_checkpoint(args.checkpoint, args.weights, args.voice_switch_cost)
+    checkpoint = choose_among(load_checkpoint(args.checkpoint, args.weights, args.voice_switch_cost),
+                              args.candidates, args.length_prior, args.data)
+    selection = Selection.of(checkpoint)
     sources = (args.source.split(",") if args.source else list(checkpoint.training.get("sources", ["grooves"])))
     if args.bars < 1:
         raise GanDataError("--bars must be at least 1")
@@ -379,7 +450,9 @@ def main(args: argparse.Namespace) -> int:
              len(reference), args.split)
     result = evaluate(checkpoint.generator, reference, args.bars, args.seed,
                       monophonic=checkpoint.training.get("monophonic_tracks", []), chain_length=args.chain,
-                      any_row=any_row, switch_costs=costs)
+                      any_row=any_row, switch_costs=costs, selection=selection)
+    result["candidates"] = args.candidates
+    result["length_prior"] = args.length_prior
     result["checkpoint"] = str(checkpoint.path)
     result["generator_weights"] = args.weights
     result["sources"] = sources
@@ -394,7 +467,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         written.append(write_comparison(checkpoint.generator, reference, out / "compare.png", seed=args.seed,
                                         monophonic=result["monophonic_tracks"], any_row=any_row,
-                                        switch_costs=costs))
+                                        switch_costs=costs, selection=selection))
     except ValueError as exc:  # pieces too short to draw: the metrics stand without the picture
         log.warning("no compare.png: %s", exc)
     print(markdown)

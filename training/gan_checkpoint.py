@@ -13,10 +13,11 @@ Every value is a tensor or a plain Python value, so ``torch.load(weights_only=Tr
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,41 @@ def load_checkpoint(path: str | Path, weights: str = AVERAGE, switch_cost: Any =
     except ModelError as exc:
         raise ModelError(f"{path}: {exc}") from exc
     return checkpoint
+
+
+def choose_among(checkpoint: GanCheckpoint, candidates: int = 1, length_prior: float = 0.0,
+                 data: str | Path | None = None) -> GanCheckpoint:
+    """Record in ``checkpoint.training`` that bars are to be made ``candidates`` at a time and the
+    best played (``daemon.gan_model.choose_candidates``): the critic's score of each, plus
+    ``length_prior`` times the log-likelihood of its voices' note lengths under the training
+    bars' (read from the corpus cache ``data``; the checkpoint's own sources, train split).
+
+    Raises:
+        ModelError: ``candidates`` out of range, a negative prior, or a prior without voices or data.
+    """
+    from daemon.gan_model import MAX_CANDIDATES, note_length_log_p
+
+    if not 1 <= candidates <= MAX_CANDIDATES:
+        raise ModelError(f"--candidates must be from 1 to {MAX_CANDIDATES}, got {candidates}")
+    if not math.isfinite(length_prior) or length_prior < 0:
+        raise ModelError(f"--length-prior must be a number >= 0, got {length_prior}")
+    if length_prior > 0 and candidates == 1:
+        raise ModelError("the note-length prior chooses among candidates: give --candidates 2 or more")
+    training = dict(checkpoint.training)
+    training.pop("note_length_prior", None)
+    training["candidates"] = int(candidates)
+    if length_prior > 0:
+        if not checkpoint.voices:
+            raise ModelError(f"{checkpoint.path}: the note-length prior weighs voices; this model has none")
+        if data is None:
+            raise ModelError("the note-length prior is learned from the training bars: give --data")
+        from training.gan_data import load_bar_set
+
+        sources = list(checkpoint.training.get("sources", ["grooves"]))
+        bars = load_bar_set(data, sources, "train", checkpoint.spec).bars
+        names = [t.name for t in checkpoint.spec.tracks]
+        log_p = note_length_log_p(bars, [names.index(v) for v in checkpoint.voices])
+        training["note_length_prior"] = {"weight": float(length_prior),
+                                         "log_p": {v: [round(float(x), 6) for x in row]
+                                                   for v, row in zip(checkpoint.voices, log_p, strict=True)}}
+    return replace(checkpoint, training=training)

@@ -10,9 +10,13 @@ from daemon.gan_model import (
     CONDITION_DIM,
     articulate,
     assign_tracks,
+    choose_candidates,
     condition_features,
     decode_voices,
     last_bar,
+    length_prior,
+    note_length_log_p,
+    note_lengths,
     one_per_step,
     pitch_class_profile,
     switch_costs,
@@ -199,3 +203,60 @@ def test_a_bad_voice_switch_cost_is_refused(cost: object) -> None:
             decode_voices(roll, [1], switch_cost=cost)
     with pytest.raises(ModelError, match="voice switch cost"):
         switch_costs({"bass": cost}, ["bass"])  # as a file's metadata gives it
+
+
+def test_note_lengths_count_each_run_of_a_row_within_the_bar() -> None:
+    bars = np.zeros((2, *SPEC.bar_shape), bool)
+    bars[0, 1, 0:4, 3] = True  # a 4-step bass note
+    bars[0, 1, 4:5, 5] = True  # a 1-step one right after, another row
+    bars[0, 1, 10:16, 3] = True  # 6 steps to the bar line
+    bars[0, 2, 0:2, 0] = bars[0, 2, 0:2, 4] = True  # two 2-step chord notes
+    bars[1, 1, :, 7] = True  # a whole bar
+    counts = note_lengths(bars, [1, 2])
+    assert counts.shape == (2, 2, 17)
+    assert {int(i): int(c) for i, c in enumerate(counts[0, 0]) if c} == {4: 1, 1: 1, 6: 1}
+    assert {int(i): int(c) for i, c in enumerate(counts[0, 1]) if c} == {2: 2}
+    assert counts[1, 0, 16] == 1 and counts[1, 0].sum() == 1 and counts[1, 1].sum() == 0
+
+
+def test_the_note_length_prior_is_smoothed_log_probabilities_of_the_bars_lengths() -> None:
+    bars = np.zeros((4, *SPEC.bar_shape), bool)
+    bars[:, 1, 0:4, 0] = bars[:, 1, 4:8, 2] = True  # eight 4-step notes
+    log_p = note_length_log_p(bars, [1])
+    assert log_p.shape == (1, 16)
+    assert np.exp(log_p).sum() == pytest.approx(1.0)
+    assert np.exp(log_p[0, 3]) == pytest.approx(9 / 24)  # (8 + 1) / (8 + 16)
+    assert np.exp(log_p[0, 0]) == pytest.approx(1 / 24)  # never seen, still possible
+
+
+def test_the_best_candidate_has_the_best_score_plus_its_weighted_length_prior() -> None:
+    bars = np.zeros((4, *SPEC.bar_shape), bool)  # two bars, two candidates each
+    bars[0, 1, :, 0] = True  # bar 0 candidate 0: one whole note
+    for s in range(16):  # bar 0 candidate 1: sixteen one-step notes
+        bars[1, 1, s, s % 2] = True
+    bars[2:] = bars[:2]
+    log_p = np.full((1, 16), np.log(1 / 32))
+    log_p[0, 15] = np.log(17 / 32)  # whole notes are common, one-step ones rare
+    scores = np.array([0.0, 1.0, 0.0, 1.0])  # the critic prefers the one-step notes
+    assert list(choose_candidates(bars, scores, 2)) == [1, 1]
+    assert list(choose_candidates(bars, scores, 2, [1], log_p, weight=0.01)) == [1, 1]  # 0.01 * 55 < 1
+    assert list(choose_candidates(bars, scores, 2, [1], log_p, weight=0.1)) == [0, 0]
+    with pytest.raises(ModelError, match="3 scores for 4 candidates"):
+        choose_candidates(bars, scores[:3], 2)
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"weight": -1, "log_p": {"bass": [-1.0] * 16}}, "does not fit"),
+    ({"weight": 1, "log_p": {"bass": [-1.0] * 8}}, "8 lengths for bars of 16 steps"),
+    ({"weight": 1, "log_p": {"bass": [0.5] * 16}}, "does not fit"),
+    ({"weight": 1, "log_p": {"flute": [-1.0] * 16}}, "cannot be read"),
+    ({"log_p": {"bass": [-1.0] * 16}}, "cannot be read"),
+    ("heavy", "cannot be read"),
+])
+def test_a_bad_note_length_prior_is_refused(value: object, message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        length_prior(value, [t.name for t in SPEC.tracks], SPEC.steps_per_bar)
+    tracks, log_p, weight = length_prior({"weight": 0.5, "log_p": {"bass": [-2.0] * 16}},
+                                         [t.name for t in SPEC.tracks], 16)
+    assert tracks == (1,) and log_p.shape == (1, 16) and weight == 0.5
+    assert length_prior(None, ["bass"], 16) == ((), None, 0.0)

@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from daemon.errors import ModelError
-from daemon.gan_model import load_gan, open_gan
+from daemon.gan_model import decode_voices, load_gan, open_gan
 from daemon.models import open_session
 from export.gan_onnx import check_gan_parity, export_gan
 from tests.export.tiny_gan import cached_tiny_gan
@@ -186,3 +186,58 @@ def test_the_trained_weights_export_with_parity_and_say_so(tmp_path: Path) -> No
         load_checkpoint(best, "trained")
     with pytest.raises(ModelError, match="unknown generator weights"):
         load_checkpoint(run, "newest")
+
+
+def _with_training(path: Path, out: Path, **changes: object) -> Path:
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "antiphon.training":
+            prop.value = json.dumps({**json.loads(prop.value), **changes})
+    onnx.save(model, str(out))
+    return out
+
+
+def test_candidates_travel_in_the_file_with_the_critic_and_the_daemon_plays_the_best(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    checkpoint, plain = cached_tiny_gan(tmp_path_factory, "chorales")
+    model = export_gan(checkpoint, tmp_path / "best-of-4.onnx", switch_cost=0.3, candidates=4)
+    gan = open_gan(model)
+    assert gan.candidates == 4 and gan.metadata["training"]["candidates"] == 4
+    assert [o.name for o in gan.session.get_outputs()] == ["roll", "score"]
+    report = check_gan_parity(checkpoint, model, bars=16, chained_bars=8, switch_cost=0.3)
+    assert report.ok, report.summary()  # critic scores and chosen chains agree with PyTorch
+    previous = gan.sample_bars(3, None, np.random.default_rng(1)).active  # (3, T, S, P)
+    roll, scores = gan.scored(np.repeat(previous, 4, axis=0), np.random.default_rng(2), 12)
+    assert roll.shape == (12, *gan.spec.bar_shape) and scores.shape == (12,)
+    best = scores.reshape(3, 4).argmax(axis=1)
+    decoded = decode_voices(roll, gan.monophonic, False, gan.switch_costs, 0.5) > 0.5
+    chosen = gan.sample_batch(previous, np.random.default_rng(2)).active
+    assert np.array_equal(chosen, decoded.reshape(3, 4, *gan.spec.bar_shape)[np.arange(3), best])
+    one = gan.sample_batch(None, np.random.default_rng(2), n=3).active  # nothing before: one candidate
+    assert np.array_equal(one, open_gan(tmp_path / "best-of-4.onnx").sample_batch(None, np.random.default_rng(2),
+                                                                                    n=3).active)
+    assert open_gan(plain).candidates == 1 and [o.name for o in open_gan(plain).session.get_outputs()] == ["roll"]
+
+
+def test_a_choice_among_candidates_that_cannot_work_is_refused(tmp_path_factory: pytest.TempPathFactory,
+                                                                tmp_path: Path) -> None:
+    checkpoint, plain = cached_tiny_gan(tmp_path_factory, "chorales")
+    with pytest.raises(ModelError, match="--candidates must be from 1 to 64"):
+        export_gan(checkpoint, tmp_path / "x.onnx", candidates=0)
+    with pytest.raises(ModelError, match="give --candidates 2 or more"):
+        export_gan(checkpoint, tmp_path / "x.onnx", length_prior=0.1)
+    with pytest.raises(ModelError, match="give --data"):
+        export_gan(checkpoint, tmp_path / "x.onnx", candidates=4, length_prior=0.1)
+    grooves, _ = cached_tiny_gan(tmp_path_factory, "grooves")
+    with pytest.raises(ModelError, match="weighs voices; this model has none"):
+        export_gan(grooves, tmp_path / "x.onnx", candidates=4, length_prior=0.1, data=tmp_path)
+    with pytest.raises(ModelError, match="no 'score' output to choose by"):
+        open_gan(_with_training(plain, tmp_path / "no-critic.onnx", candidates=4))
+    with pytest.raises(ModelError, match="expected a whole number from 1 to 64"):
+        open_gan(_with_training(plain, tmp_path / "half.onnx", candidates=2.5))
+    scored = export_gan(checkpoint, tmp_path / "scored.onnx", candidates=2)
+    prior = {"weight": 0.5, "log_p": {"soprano": [-2.0] * 16, "alto": [-3.0] * 16}}
+    gan = open_gan(_with_training(scored, tmp_path / "prior.onnx", note_length_prior=prior))
+    assert gan.length_tracks == (0, 1) and gan.length_weight == 0.5 and gan.length_log_p[1, 0] == -3.0
+    with pytest.raises(ModelError, match="note-length prior"):
+        open_gan(_with_training(scored, tmp_path / "bad-prior.onnx", note_length_prior={"weight": 1, "log_p": 3}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -353,11 +354,10 @@ def test_the_command_line_offers_exactly_the_binary_neurons_the_model_knows() ->
     assert train_gan.BINARY_NEURONS == gan.BINARY_NEURONS
 
 
-def test_gan_eval_writes_the_table_and_decodes_voices_as_asked(tmp_path: Path,
-                                                              tmp_path_factory: pytest.TempPathFactory,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import json
-
+def tiny_chorale_eval(tmp_path_factory: pytest.TempPathFactory,
+                      monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[Any], argparse.ArgumentParser]:
+    """The tiny chorale checkpoint, the synthetic pieces its corpus reads as (change them in place)
+    and the ``gan-eval`` parser."""
     from tests.export.tiny_gan import cached_tiny_gan
     from training import evaluate_gan
 
@@ -367,6 +367,17 @@ def test_gan_eval_writes_the_table_and_decodes_voices_as_asked(tmp_path: Path,
                         lambda data, sources, split, spec=None, max_bars=None: build_bar_set(pieces, spec))
     parser = argparse.ArgumentParser()
     evaluate_gan.configure(parser)
+    return checkpoint, pieces, parser
+
+
+def test_gan_eval_writes_the_table_and_decodes_voices_as_asked(tmp_path: Path,
+                                                              tmp_path_factory: pytest.TempPathFactory,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from training import evaluate_gan
+
+    checkpoint, pieces, parser = tiny_chorale_eval(tmp_path_factory, monkeypatch)
     shapes, raw = {}, {}
     for cost in ("0", "2"):
         out = tmp_path / cost
@@ -395,3 +406,42 @@ def test_gan_eval_writes_the_table_and_decodes_voices_as_asked(tmp_path: Path,
     np.testing.assert_equal(shapes["2"], shapes["0"])  # Bernoulli draws each step on its own, whatever the cost
     with pytest.raises(Exception, match="voice switch cost"):
         evaluate_gan.main(parser.parse_args(["--checkpoint", str(checkpoint), "--voice-switch-cost", "-1"]))
+
+
+def test_gan_eval_measures_bars_chosen_among_candidates_as_the_daemon_chooses(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from daemon.gan_model import note_length_log_p, note_lengths
+    from training import evaluate_gan
+    from training.gan_checkpoint import choose_among, load_checkpoint
+
+    checkpoint, pieces, parser = tiny_chorale_eval(tmp_path_factory, monkeypatch)
+    results = {}
+    for name, extra in (("one", []), ("best", ["--candidates", "4", "--length-prior", "0.5"])):
+        args = parser.parse_args(["--checkpoint", str(checkpoint), "--bars", "64", "--chain", "4", "--out",
+                                  str(tmp_path / name), *extra])
+        assert evaluate_gan.main(args) == 0
+        results[name] = json.loads((tmp_path / name / "eval.json").read_text())
+    assert results["best"]["candidates"] == 4 and results["best"]["length_prior"] == 0.5
+    assert "best of 4 candidates each" in (tmp_path / "best" / "eval.md").read_text()
+    one, best = results["one"]["generated"], results["best"]["generated"]
+    for column in ("conditioned/bernoulli", "unconditioned/threshold", "conditioned/threshold, no voice decoding"):
+        assert one[column] == best[column]  # these draw one bar, with or without candidates
+
+    ckpt = choose_among(load_checkpoint(checkpoint), 4, 50.0, "data")
+    with torch.no_grad():  # random weights leave every cell under the threshold: lift them to it
+        ckpt.generator.out.bias.fill_(0.0)
+    selection = evaluate_gan.Selection.of(ckpt)
+    assert selection.candidates == 4 and selection.tracks == (0, 1, 2) and selection.weight == 50.0
+    bars = build_bar_set(pieces, ckpt.spec).bars
+    np.testing.assert_allclose(selection.log_p, note_length_log_p(bars, [0, 1, 2]), atol=1e-6)  # kept to 6 places
+    previous = bars[:32]
+    chosen = evaluate_gan.thresholded_bars(ckpt.generator, ckpt.spec, previous, 32, 5, [0, 1, 2], selection=selection)
+    first = evaluate_gan.thresholded_bars(ckpt.generator, ckpt.spec, previous, 32, 5, [0, 1, 2])
+
+    def likelihood(active: np.ndarray) -> float:
+        return float((note_lengths(active, [0, 1, 2])[:, :, 1:] * selection.log_p[None]).sum())
+
+    assert first.any(axis=(1, 2, 3)).all()
+    assert likelihood(chosen) > likelihood(first)  # the prior outweighs the critic at this weight
