@@ -1,6 +1,6 @@
 """Shared test fixtures: a JACK server for the real-MIDI tests, and a report of measurements.
 
-* ``jack_server`` (session): starts ``jackd -S --no-realtime -d dummy -r 48000 -p 64`` under a
+* ``jack_server`` (session): starts ``jackd -S --no-realtime -d dummy -r 48000 -p 256`` under a
   unique server name, sets ``JACK_DEFAULT_SERVER`` for this process and the subprocesses it
   starts, waits until ``jack_lsp`` answers, and stops the server at the end. Tests marked
   ``@pytest.mark.jack`` get it without asking. Without ``jackd`` such tests are skipped on a
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.jack_rig import RigError
+from benchmarks.jack_rig import TEST_JACK_PERIOD_FRAMES, RigError
 from benchmarks.jack_rig import jack_server as rig_jack_server
 
 _MEASUREMENTS = pytest.StashKey[list[str]]()
@@ -43,7 +43,7 @@ def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _missing("jackd is not installed (apt-get install jackd2)")
     log_path: Path = tmp_path_factory.mktemp("jack") / "jackd.log"
     try:
-        with rig_jack_server(log_path, prefix="antiphon-test") as name:
+        with rig_jack_server(log_path, prefix="antiphon-test", period_frames=TEST_JACK_PERIOD_FRAMES) as name:
             yield name
     except RigError as exc:  # jackd did not start (tests never raise into a fixture)
         pytest.fail(str(exc), pytrace=False)

@@ -10,13 +10,16 @@ checks the answer's key against the phrase's, instead of a key mask.
 Tolerances, and why:
     * onsets on the grid: the median distance to the nearest grid step within 15 ms (a step is
       28 ms at 180 bpm, so notes off by a step fail), every onset within 50 ms (the scheduler's
-      late tolerance). JACK delivers MIDI at period boundaries (1.33 ms), the daemon's threads
-      share two busy cores, and on such a machine the dummy driver's own clock stalls now and
-      then (a pulse 10-40 ms late), which a follower that predicts the next beat cannot know;
+      late tolerance). JACK delivers MIDI at period boundaries (5.33 ms here), the daemon's
+      threads share two busy cores, and on such a machine the dummy driver's own clock stalls now
+      and then (a pulse 10-190 ms late), which a follower that predicts the next beat cannot
+      know: under jack_midi_clock, onsets beside a stalled pulse are not judged, and takes are
+      played (up to 4) until 6 onsets are;
     * tempo: the daemon's estimate within 0.5 bpm of the rate the pulses really arrive at,
       measured by this test over the same pulses (the dummy driver's clock drifts from the
       wall clock on a loaded machine, so the nominal ``-b`` tempo is reported, not asserted);
-    * MIDI Stop: silence (CC 123) within one clock pulse of the Stop, as heard by the monitor.
+    * MIDI Stop: silence (CC 123) within one clock pulse of the Stop, as heard by the monitor
+      (or up to one JACK period before it, when both went out in the same cycle).
 No other timing is asserted; the numbers go to the "Antiphon measurements" summary.
 """
 
@@ -35,6 +38,8 @@ import rtmidi
 
 import presets
 from benchmarks.jack_rig import (
+    JACK_SAMPLE_RATE_HZ,
+    TEST_JACK_PERIOD_FRAMES,
     Daemon,
     MidiClockMaster,
     Peer,
@@ -58,6 +63,9 @@ ANSWER_CHANNEL = 1  # 0-15: channel 2, the live preset's [midi] channel
 ONSET_TOLERANCE_S = 0.015  # median onset error allowed
 MAX_ONSET_ERROR_S = 0.050  # any onset: the scheduler's late tolerance (a later note-on is dropped, not played)
 TEMPO_TOLERANCE_BPM = 0.5
+CLOCK_TAKES = 4  # takes under jack_midi_clock at most, until enough onsets the clock kept time around
+MIN_JUDGED_ONSETS = 6
+CLOCK_STALL_S = 0.015  # a pulse later than this beyond its period: the clock stalled there
 SEED = "3"
 ACCOMPANY_KEEP_QUANTILE = 0.993  # a random GAN's steps above this quantile sound: ~20 notes a bar
 
@@ -300,65 +308,154 @@ def test_a_corpus_phrase_is_answered_in_key_on_the_grid_and_every_note_closes(
 # ------------------------------------------------------------------ MIDI clock
 
 
+@dataclass(frozen=True)
+class ClockTake:
+    """One take under jack_midi_clock: what the monitor heard, when the phrase began, the tempo."""
+
+    timed: list[tuple[float, mido.Message]]
+    start: float  # the phrase's first beat (perf_counter seconds)
+    measured: float  # bpm the pulses arrived at before the phrase
+    estimate: float  # the daemon's estimate of it
+
+    @property
+    def stop_s(self) -> float:
+        return next(t for t, m in self.timed if m.type == "stop")
+
+    @property
+    def period_s(self) -> float:
+        """One pulse at the measured tempo."""
+        return 60.0 / (self.measured * MIDI_CLOCK_PPQN)
+
+    def onsets(self, channel: int) -> list[tuple[float, float]]:
+        """(onset, longest pulse gap around it) of each answer note on ``channel``, in order.
+
+        The gap is the longest wait between two pulses from a beat before the onset to the first
+        pulse after it: the pulses the daemon placed the note from, and the one it is measured against.
+        """
+        pulses = _pulses(self.timed)
+        out = []
+        for heard in heard_notes(self.timed, {channel}):
+            if heard.on_s <= self.start:
+                continue
+            after = next((t for t in pulses if t > heard.on_s), pulses[-1])
+            window = [t for t in pulses if heard.on_s - MIDI_CLOCK_PPQN * self.period_s <= t <= after]
+            out.append((heard.on_s, max(b - a for a, b in zip(window, window[1:]))))
+        return out
+
+
+def _clock_take(daemon: Daemon, peer: Peer, master: MidiClockMaster, setup: Setup,
+                phrase: Phrase) -> ClockTake:
+    """From the internal clock: roll the master, play a short phrase on its beats, Stop in the answer."""
+    reset(daemon, peer)
+    mark = daemon.mark()
+    master.transport("locate 0")
+    master.transport("play")
+    daemon.wait_for("MIDI clock tempo", timeout_s=10.0, start=mark)
+    time.sleep(0.5)
+    status = daemon.status()
+    source, estimate, running, _ = status["clock"]
+    assert (source, running) == ("midi", 1), status
+    pulses = _pulses(peer.timed())
+    fit_window = [t for t in pulses if t <= status["clock_received_s"]][-48:]
+    measured = _fit_bpm(fit_window)
+    assert abs(estimate - measured) <= TEMPO_TOLERANCE_BPM, (estimate, measured)
+
+    notes = short(phrase)
+    period = 60.0 / (measured * MIDI_CLOCK_PPQN)
+    pulses = _pulses(peer.timed())
+    next_beat = len(pulses) + (-len(pulses) % MIDI_CLOCK_PPQN) + MIDI_CLOCK_PPQN
+    start = pulses[-1] + (next_beat - len(pulses) + 1) * period
+    peer.play(phrase_events(notes, 60.0 / measured), origin_s=start)
+    peer.wait_until(lambda got: any(is_note_on(m) and m.channel == setup.answer_channel and t > start
+                                    for t, m in got), timeout_s=10.0, what="an answer under MIDI clock")
+    time.sleep(1.5 * 60.0 / measured)  # a few notes of the answer, then Stop in its middle
+    master.transport("stop")
+    peer.wait_until(lambda got: any(m.type == "stop" for _, m in got), timeout_s=5.0, what="MIDI Stop")
+    time.sleep(0.5)
+    take = ClockTake(peer.timed(), start, measured, estimate)
+    daemon.wait_for("internal clock", timeout_s=5.0, start=mark)
+    return take
+
+
+def _stop_silences(take: ClockTake, setup: Setup) -> float:
+    """Assert that the Stop closed the answer (CC 123 at once, nothing started after it); return the delay.
+
+    The monitor hears the Stop and the daemon's output on one port: when the daemon answers in the
+    JACK cycle that carried the Stop, JACK orders that cycle's events by frame offset and the CC 123
+    (sent at offset 0) is heard just before the Stop. So the silence is looked for from the
+    answer's first note on, and may precede the Stop by up to one JACK period.
+    """
+    timed, stop_s = take.timed, take.stop_s
+    first_note_s = min(t for t, m in timed
+                       if is_note_on(m) and m.channel == setup.answer_channel and t > take.start)
+    all_off = [t for t, m in timed
+               if t > first_note_s and m.type == "control_change" and m.control == ALL_NOTES_OFF]
+    assert all_off, "no CC 123 after MIDI Stop"
+    delay_s = all_off[0] - stop_s
+    tick_s = take.period_s
+    jack_period_s = TEST_JACK_PERIOD_FRAMES / JACK_SAMPLE_RATE_HZ
+    assert -jack_period_s <= delay_s <= tick_s, \
+        f"CC 123 came {delay_s * 1e3:+.1f} ms from the Stop (a tick is {tick_s * 1e3:.1f} ms)"
+    assert not [m for t, m in timed if t > all_off[0] and is_note_on(m)], "a note started after MIDI Stop"
+    assert all_closed(timed)
+    return delay_s
+
+
 def test_jack_midi_clock_is_followed_answers_land_on_its_beats_and_stop_silences(
         rig: tuple[Daemon, Peer], setup: Setup, phrase: Phrase, report: Callable[[str], None]) -> None:
+    """Onsets are judged where the clock kept time; tempo, Stop and closing on every take.
+
+    In a synchronous JACK graph on shared non-realtime cores, a late client stalls every client,
+    the pulse source included: pulses then arrive tens of ms late, which no follower can foresee.
+    An onset near a pulse that came more than :data:`CLOCK_STALL_S` beyond its period is not
+    judged; takes are played until :data:`MIN_JUDGED_ONSETS` onsets and one answer's first note
+    are judged, at most :data:`CLOCK_TAKES`. If the clock stalled around all but a few, the onsets
+    cannot be judged here and the test is skipped, saying so (the Stop and tempo checks have
+    passed in every take by then).
+    """
     daemon, peer = rig
-    reset(daemon, peer)
     master = MidiClockMaster(setup.bpm)
+    errors: list[float] = []  # onset - nearest even pulse (a model step is 2 pulses)
+    first_errors: list[float] = []  # an answer's first onset - nearest beat
+    stalls: list[float] = []  # the longest pulse gap around each onset not judged
+    stop_delays: list[float] = []
+    takes = 0
     try:
         jack_connect(master.port, daemon.port("Antiphon In"))
         jack_connect(master.port, peer.monitor_port)
-        mark = daemon.mark()
-        master.transport("locate 0")
-        master.transport("play")
-        daemon.wait_for("MIDI clock tempo", timeout_s=10.0, start=mark)
-        time.sleep(0.5)
-        status = daemon.status()
-        source, estimate, running, _ = status["clock"]
-        assert (source, running) == ("midi", 1), status
-        pulses = _pulses(peer.timed())
-        fit_window = [t for t in pulses if t <= status["clock_received_s"]][-48:]
-        measured = _fit_bpm(fit_window)
-        assert abs(estimate - measured) <= TEMPO_TOLERANCE_BPM, (estimate, measured)
-
-        # A short phrase on the clock's beats; the answer's onsets against the pulses themselves.
-        notes = short(phrase)
-        period = 60.0 / (measured * MIDI_CLOCK_PPQN)
-        pulses = _pulses(peer.timed())
-        next_beat = len(pulses) + (-len(pulses) % MIDI_CLOCK_PPQN) + MIDI_CLOCK_PPQN
-        start = pulses[-1] + (next_beat - len(pulses) + 1) * period
-        peer.play(phrase_events(notes, 60.0 / measured), origin_s=start)
-        peer.wait_until(lambda got: any(is_note_on(m) and m.channel == setup.answer_channel and t > start
-                                        for t, m in got), timeout_s=10.0, what="an answer under MIDI clock")
-        time.sleep(1.5 * 60.0 / measured)  # a few notes of the answer, then Stop in its middle
-        master.transport("stop")
-        peer.wait_until(lambda got: any(m.type == "stop" for _, m in got), timeout_s=5.0, what="MIDI Stop")
-        time.sleep(0.5)
-        timed = peer.timed()
+        while takes < CLOCK_TAKES and (len(errors) < MIN_JUDGED_ONSETS or not first_errors):
+            take = _clock_take(daemon, peer, master, setup, phrase)
+            takes += 1
+            stop_delays.append(_stop_silences(take, setup))
+            pulses = _pulses(take.timed)
+            for k, (on_s, gap_s) in enumerate(take.onsets(setup.answer_channel)):
+                if gap_s > take.period_s + CLOCK_STALL_S:
+                    stalls.append(gap_s)
+                    continue
+                errors.append(_nearest_pulse_error(on_s, pulses, 2))
+                if k == 0:
+                    first_errors.append(_nearest_pulse_error(on_s, pulses, MIDI_CLOCK_PPQN))
     finally:
         master.close()
-    pulse_times = _pulses(timed)
-    stop_s = next(t for t, m in timed if m.type == "stop")
-    answer = [h for h in heard_notes(timed, {setup.answer_channel}) if h.on_s > start]
-    errors = [_nearest_pulse_error(h.on_s, pulse_times, 2) for h in answer]  # a model step is 2 pulses
-    first_error = _nearest_pulse_error(answer[0].on_s, pulse_times, MIDI_CLOCK_PPQN)
+    if len(errors) < MIN_JUDGED_ONSETS or not first_errors:
+        pytest.skip(f"the dummy driver's clock stalled around {len(stalls)} answer onsets in {takes} takes "
+                    f"(pulse gaps {_shown_ms(stalls)} ms; a pulse is {take.period_s * 1e3:.1f} ms), leaving "
+                    f"{len(errors)} onsets and {len(first_errors)} first notes: too few to judge the timing")
     _assert_on_grid(errors, "answer onsets vs clock pulses")
-    step_s = 2 * 60.0 / (measured * MIDI_CLOCK_PPQN)  # a model step: 2 pulses
-    # The answer starts on a beat, not a step beside it: nearer its beat than half a step. (One
+    # An answer starts on a beat, not a step beside it: nearer its beat than half a step. (One
     # onset's own jitter is held by the max above; the median bound is for many onsets.)
-    assert abs(first_error) < step_s / 2, f"the first answer note is {first_error * 1e3:+.1f} ms from its beat"
-    after = [(t, m) for t, m in timed if t > stop_s]
-    all_off = [t for t, m in after if m.type == "control_change" and m.control == ALL_NOTES_OFF]
-    assert all_off, "no CC 123 after MIDI Stop"
-    tick_s = 60.0 / (measured * MIDI_CLOCK_PPQN)
-    assert all_off[0] - stop_s <= tick_s, f"silence took {(all_off[0] - stop_s) * 1e3:.1f} ms, a tick is {tick_s * 1e3:.1f}"
-    assert not [m for t, m in after if is_note_on(m)], "a note started after MIDI Stop"
-    assert all_closed(timed)
-    report(f"jack_midi_clock -b {setup.bpm:g}: pulses arrived at {measured:.2f} bpm (dummy driver), daemon estimate "
-           f"{estimate:.2f} bpm (error {estimate - measured:+.3f}); answer onsets vs clock pulses {ms(errors)}, "
-           f"first vs beat {first_error * 1e3:+.2f} ms; MIDI Stop -> CC 123 {(all_off[0] - stop_s) * 1e3:.2f} ms "
-           f"(a tick is {tick_s * 1e3:.1f} ms)")
-    daemon.wait_for("internal clock", timeout_s=5.0)
+    step_s = 2 * take.period_s
+    assert all(abs(e) < step_s / 2 for e in first_errors), \
+        f"an answer's first note is off its beat: {_shown_ms(first_errors)} ms"
+    report(f"jack_midi_clock -b {setup.bpm:g}: pulses arrived at {take.measured:.2f} bpm (dummy driver), "
+           f"daemon estimate {take.estimate:.2f} bpm (error {take.estimate - take.measured:+.3f}); answer "
+           f"onsets vs clock pulses {ms(errors)}, first vs beat {_shown_ms(first_errors)} ms; MIDI Stop -> "
+           f"CC 123 {_shown_ms(stop_delays)} ms (a tick is {take.period_s * 1e3:.1f} ms); {takes} take(s), "
+           f"{len(stalls)} onsets beside a stalled pulse not judged")
+
+
+def _shown_ms(seconds: list[float]) -> str:
+    return ", ".join(f"{s * 1e3:+.1f}" for s in seconds)
 
 
 def _pulses(timed: list[tuple[float, mido.Message]]) -> list[float]:

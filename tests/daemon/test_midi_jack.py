@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from benchmarks.jack_rig import REPO_ROOT, Daemon, Peer, note_off, note_on
+from benchmarks.jack_rig import REPO_ROOT, TEST_JACK_PERIOD_FRAMES, Daemon, Peer, note_off, note_on
 from daemon.scheduler import ALL_NOTES_OFF, is_note_off
 
 LATENCY_NOTES = 250
@@ -90,7 +90,8 @@ def test_loopback_latency(daemon_thru: Daemon, peer: Peer, report: Callable[[str
     latencies_ms = sorted(s * 1e3 for s in latencies_s)
     median_ms = statistics.median(latencies_ms)
     p99_ms = latencies_ms[min(len(latencies_ms) - 1, round(0.99 * (len(latencies_ms) - 1)))]
-    report(f"MIDI loopback latency (thru, JACK dummy 48 kHz / 64 frames) over {len(latencies_ms)} notes: "
+    report(f"MIDI loopback latency (thru, JACK dummy 48 kHz / {TEST_JACK_PERIOD_FRAMES} frames) over "
+           f"{len(latencies_ms)} notes: "
            f"median {median_ms:.2f} ms, p99 {p99_ms:.2f} ms, max {latencies_ms[-1]:.2f} ms")
     assert daemon_thru.signal(signal.SIGTERM) == 0
     assert median_ms < 20.0, "thru latency regressed far beyond a JACK period or two"
