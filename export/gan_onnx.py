@@ -55,7 +55,7 @@ from daemon.gan_model import (
 from daemon.models import META_PREFIX
 from export.to_onnx import BATCH_AXIS, OPSET, _json, _set_metadata
 from training.gan import Critic, Generator
-from training.gan_checkpoint import AVERAGE, GanCheckpoint, choose_among, load_checkpoint
+from training.gan_checkpoint import AVERAGE, GanCheckpoint, choose_among, floor_pitch_classes, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
 
 
 def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVERAGE, switch_cost: Any = 0.0,
-               candidates: int = 1, length_prior: float = 0.0, data: str | Path | None = None) -> Path:
+               candidates: int = 1, length_prior: float = 0.0, data: str | Path | None = None,
+               pitch_class_floor: Any = None) -> Path:
     """Export a checkpoint's generator (eval mode: batch norm uses its running statistics).
 
     Args:
@@ -108,6 +109,8 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
         candidates, length_prior, data: make each bar ``candidates`` times and play the best
             (:func:`training.gan_checkpoint.choose_among`; the graph then also puts out the
             critic's ``score``).
+        pitch_class_floor: ``{track: floor}`` or ``"chords=0.15"``: the graph drops the pitch
+            classes a bar barely plays in those tracks (:func:`training.gan_checkpoint.floor_pitch_classes`).
 
     Returns:
         ``onnx_path``.
@@ -115,7 +118,8 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
     Raises:
         ModelError: the checkpoint cannot be read, or the choice among candidates cannot be set.
     """
-    ckpt = choose_among(load_checkpoint(checkpoint, weights, switch_cost), candidates, length_prior, data)
+    ckpt = floor_pitch_classes(choose_among(load_checkpoint(checkpoint, weights, switch_cost), candidates,
+                                            length_prior, data), pitch_class_floor)
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     outputs = output_names(ckpt)
@@ -186,9 +190,11 @@ def torch_gan_model(ckpt: GanCheckpoint) -> GanModel:
 
 def as_exported(ckpt: GanCheckpoint, gan: GanModel) -> GanCheckpoint:
     """``ckpt`` choosing among candidates as the exported ``gan`` does (its ``candidates`` and
-    ``note_length_prior``), so :func:`torch_gan_model` runs the file's own path."""
-    chosen = {k: v for k, v in gan.metadata.get("training", {}).items() if k in ("candidates", "note_length_prior")}
-    return replace(ckpt, training={**ckpt.training, **chosen})
+    ``note_length_prior``) and with its pitch-class floor, so :func:`torch_gan_model` runs the
+    file's own path."""
+    training = gan.metadata.get("training", {})
+    chosen = {k: v for k, v in training.items() if k in ("candidates", "note_length_prior")}
+    return floor_pitch_classes(replace(ckpt, training={**ckpt.training, **chosen}), training.get("pitch_class_floor"))
 
 
 @dataclass(frozen=True)

@@ -357,6 +357,10 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
                    if result.get("length_prior") else "")
                 + "), as the daemon chooses; Bernoulli, unconditioned and raw columns draw one.", ""]
                if result.get("candidates", 1) > 1 else []),
+             *([f"Every column drops the pitch classes a bar barely plays (below "
+                + ", ".join(f"{v:g} x the strongest's weight in {k}" for k, v in floors.items())
+                + "), as the exported file does.", ""]
+               if (floors := result.get("pitch_class_floor")) else []),
              comparison_table(result["reference"], columns), "",
              "## Key agreement with the previous bar (Krumhansl-Schmuckler, 24 keys)", "",
              "| bars | exact key | same signature | pairs |", "|---|---|---|---|"]
@@ -427,6 +431,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--length-prior", type=float, default=0.0, metavar="WEIGHT",
                         help="among candidates, also weigh the voices' note-length log-likelihood under the training "
                              "bars', as 'antiphon export gan --length-prior' (default 0)")
+    parser.add_argument("--pitch-class-floor", default="", metavar="TRACK=FLOOR,...",
+                        help="drop the pitch classes a bar barely plays in these tracks, as 'antiphon export gan "
+                             "--pitch-class-floor' sets it in the file (chords=0.15; default none)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for eval.md and eval.json (default: the checkpoint's)")
 
@@ -434,12 +441,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from training.gan_checkpoint import choose_among, load_checkpoint
+    from training.gan_checkpoint import choose_among, floor_pitch_classes, load_checkpoint
     from training.gan_data import GanDataError, load_bar_set
 
     torch.set_num_threads(max(1, args.threads))
-    checkpoint = choose_among(load_checkpoint(args.checkpoint, args.weights, args.voice_switch_cost),
-                              args.candidates, args.length_prior, args.data)
+    checkpoint = floor_pitch_classes(choose_among(load_checkpoint(args.checkpoint, args.weights,
+                                                                  args.voice_switch_cost),
+                                                  args.candidates, args.length_prior, args.data),
+                                     args.pitch_class_floor)
     selection = Selection.of(checkpoint)
     sources = (args.source.split(",") if args.source else list(checkpoint.training.get("sources", ["grooves"])))
     if args.bars < 1:
@@ -453,6 +462,7 @@ def main(args: argparse.Namespace) -> int:
                       any_row=any_row, switch_costs=costs, selection=selection)
     result["candidates"] = args.candidates
     result["length_prior"] = args.length_prior
+    result["pitch_class_floor"] = dict(checkpoint.training.get("pitch_class_floor", {}))
     result["checkpoint"] = str(checkpoint.path)
     result["generator_weights"] = args.weights
     result["sources"] = sources

@@ -230,6 +230,54 @@ class Generator(nn.Module):
         return torch.sigmoid(self.logits(noise, previous, condition)) * self.row_mask
 
 
+class PitchClassFloor(nn.Module):
+    """A generator whose bars, in some pitched tracks, drop the pitch classes the bar barely plays.
+
+    In each bar and listed track, a pitch class's weight is the probability summed over the cells
+    that pass ``threshold`` (every octave, every step); a class whose weight is below ``floor``
+    times the bar's strongest class's, and that no other pitched track of the bar plays (the bass
+    under a chord track), has its rows set to 0. A bar's chord track keeps its chord tones and
+    loses the stray ones a threshold lets through (a decoding rule, chosen on the validation
+    split; the generator's weights are untouched). Exported with the generator, so the daemon,
+    the offline sampler and the evaluation all play the same bars.
+
+    Args:
+        generator: the :class:`Generator` (its ``config`` is this module's).
+        floors: ``{track index: floor}``, each floor in [0, 1).
+        lowest_pitches: each track's MIDI pitch of row 0 (``daemon.representation.TrackSpec``).
+        pitched: the indices of the pitched tracks (whose classes a floored track keeps).
+        threshold: the binarisation threshold the weights are taken over.
+    """
+
+    def __init__(self, generator: Generator, floors: dict[int, float], lowest_pitches: tuple[int, ...],
+                 pitched: tuple[int, ...], threshold: float = 0.5) -> None:
+        super().__init__()
+        self.generator = generator
+        self.config = generator.config
+        self.floors = dict(floors)
+        self.others = {t: [u for u in pitched if u != t] for t in self.floors}
+        self.threshold = float(threshold)
+        rows = torch.arange(self.config.n_pitches)
+        classes = torch.stack([F.one_hot((lowest + rows) % SEMITONES, SEMITONES).float()
+                               for lowest in lowest_pitches])  # (T, P, 12)
+        self.register_buffer("pitch_classes", classes)
+
+    def forward(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        roll = self.generator(noise, previous, condition)
+        tracks = list(torch.unbind(roll, dim=1))
+        weights = [self._weight(part, t) for t, part in enumerate(tracks)]  # (B, 12) each, before any floor
+        for t, floor in self.floors.items():
+            keep = weights[t] >= floor * weights[t].max(dim=1, keepdim=True).values  # (B, 12)
+            for other in self.others[t]:
+                keep = keep | (weights[other] > 0)
+            tracks[t] = tracks[t] * (keep.to(roll.dtype) @ self.pitch_classes[t].T)[:, None, :]
+        return torch.stack(tracks, dim=1)
+
+    def _weight(self, part: torch.Tensor, track: int) -> torch.Tensor:
+        """Each pitch class's probability over the cells that pass the threshold: ``(B, S, P)`` -> ``(B, 12)``."""
+        return (part * (part > self.threshold).to(part.dtype)).sum(dim=1) @ self.pitch_classes[track]
+
+
 class Critic(nn.Module):
     """(bar, previous bar, condition) -> unbounded score ``(B,)`` (higher = more real)."""
 

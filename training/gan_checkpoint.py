@@ -26,7 +26,7 @@ import torch
 from daemon.errors import AntiphonError, ModelError
 from daemon.gan_model import ANY_ROW, switch_costs
 from daemon.representation import RollSpec, codec_from_dict
-from training.gan import Critic, GanConfig, Generator
+from training.gan import Critic, GanConfig, Generator, PitchClassFloor
 
 log = logging.getLogger(__name__)
 
@@ -198,3 +198,56 @@ def choose_among(checkpoint: GanCheckpoint, candidates: int = 1, length_prior: f
                                          "log_p": {v: [round(float(x), 6) for x in row]
                                                    for v, row in zip(checkpoint.voices, log_p, strict=True)}}
     return replace(checkpoint, training=training)
+
+
+def pitch_class_floors(value: Any, spec: RollSpec) -> dict[str, float]:
+    """``{track: floor}`` for :class:`~training.gan.PitchClassFloor` from a mapping or command-line
+    text (``"chords=0.15"``, several separated by commas); an empty text or mapping gives none.
+
+    Raises:
+        ModelError: a name that is not a pitched track, or a floor outside [0, 1).
+    """
+    if isinstance(value, str):
+        pairs: dict[str, Any] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, sep, number = item.partition("=")
+            try:
+                pairs[name.strip()] = float(number) if sep else None
+            except ValueError:
+                pairs[name.strip()] = None
+            if pairs[name.strip()] is None:
+                raise ModelError(f"pitch-class floor {item!r}: give track=number (chords=0.15)")
+        value = pairs
+    pitched = [t.name for t in spec.tracks if not t.drums]
+    floors = {}
+    for name, floor in dict(value or {}).items():
+        if name not in pitched:
+            raise ModelError(f"a pitch-class floor names {name!r}, not a pitched track of this model "
+                             f"(its pitched tracks: {', '.join(pitched) or 'none'})")
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor < 1.0:
+            raise ModelError(f"the pitch-class floor of {name} must be a number from 0 to below 1, got {floor!r}")
+        if floor > 0:
+            floors[str(name)] = float(floor)
+    return floors
+
+
+def floor_pitch_classes(checkpoint: GanCheckpoint, value: Any) -> GanCheckpoint:
+    """``checkpoint`` whose generator drops the pitch classes each bar barely plays in the tracks
+    ``value`` names (:func:`pitch_class_floors`, :class:`~training.gan.PitchClassFloor`), recorded
+    as ``training["pitch_class_floor"]``; with no floor, the checkpoint's own generator.
+
+    Raises:
+        ModelError: see :func:`pitch_class_floors`.
+    """
+    floors = pitch_class_floors(value, checkpoint.spec)
+    generator = checkpoint.generator
+    if isinstance(generator, PitchClassFloor):
+        generator = generator.generator
+    training = {k: v for k, v in checkpoint.training.items() if k != "pitch_class_floor"}
+    if floors:
+        names = [t.name for t in checkpoint.spec.tracks]
+        generator = PitchClassFloor(generator, {names.index(n): f for n, f in floors.items()},
+                                    tuple(t.lowest_pitch for t in checkpoint.spec.tracks),
+                                    tuple(i for i, t in enumerate(checkpoint.spec.tracks) if not t.drums)).eval()
+        training["pitch_class_floor"] = floors
+    return replace(checkpoint, generator=generator, training=training)

@@ -241,3 +241,37 @@ def test_a_choice_among_candidates_that_cannot_work_is_refused(tmp_path_factory:
     assert gan.length_tracks == (0, 1) and gan.length_weight == 0.5 and gan.length_log_p[1, 0] == -3.0
     with pytest.raises(ModelError, match="note-length prior"):
         open_gan(_with_training(scored, tmp_path / "bad-prior.onnx", note_length_prior={"weight": 1, "log_p": 3}))
+
+
+def test_a_pitch_class_floor_travels_in_the_graph_with_parity(tmp_path_factory: pytest.TempPathFactory,
+                                                             tmp_path: Path) -> None:
+    import torch
+
+    checkpoint, _ = cached_tiny_gan(tmp_path_factory, "grooves")
+    data = torch.load(checkpoint, weights_only=False)
+    bias = data["generator"]["out.bias"].view(12, 3)  # (semitone, track): random weights leave every cell
+    bias[:, 2] = 0.0  # under 0.5; lift the chords to it, the bass only for a few bars
+    bias[:, 1] = -0.3
+    lifted = tmp_path / "lifted.pt"
+    torch.save(data, lifted)
+    plain = open_gan(export_gan(lifted, tmp_path / "plain.onnx"))
+    floored = open_gan(export_gan(lifted, tmp_path / "floored.onnx", pitch_class_floor="chords=0.5"))
+    assert floored.metadata["training"]["pitch_class_floor"] == {"chords": 0.5}
+    assert "pitch_class_floor" not in plain.metadata["training"]
+    report = check_gan_parity(lifted, tmp_path / "floored.onnx", bars=16, chained_bars=4)
+    assert report.ok, report.summary()
+    feed_rng = np.random.default_rng(3)
+    previous = feed_rng.random((8, *plain.spec.bar_shape)) < 0.08
+    before, after = (gan.roll(previous, np.random.default_rng(4)) for gan in (plain, floored))
+    np.testing.assert_array_equal(after[:, :2], before[:, :2])  # drums and bass untouched
+    chords = before[:, 2]  # (B, S, P); the chord rows start on a C
+    kept = np.isclose(after[:, 2], chords) | (after[:, 2] == 0)
+    assert kept.all()  # a chord row is kept whole or dropped whole
+    weight = np.stack([np.where(chords > 0.5, chords, 0)[..., c::12].sum(axis=(1, 2)) for c in range(12)], 1)
+    present = np.stack([chords[..., c::12].any(axis=(1, 2)) for c in range(12)], 1)  # (B, 12)
+    in_bass = np.stack([(before[:, 1, :, c:48:12] > 0.5).any(axis=(1, 2)) for c in range(12)], 1)  # bass from C1
+    dropped = present & np.stack([~after[:, 2, :, c::12].any(axis=(1, 2)) for c in range(12)], 1)
+    assert dropped.any() and in_bass.any()
+    np.testing.assert_array_equal(dropped, present & ~in_bass & (weight < 0.5 * weight.max(axis=1, keepdims=True)))
+    with pytest.raises(ModelError, match="not a pitched track"):
+        export_gan(lifted, tmp_path / "x.onnx", pitch_class_floor="drums=0.2")

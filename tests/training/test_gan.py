@@ -12,11 +12,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from daemon.errors import ModelError
 from training import gan_data
 from training.gan import (
     Critic,
     GanConfig,
     Generator,
+    PitchClassFloor,
     bar_statistics,
     binary_neuron,
     from_cells,
@@ -445,3 +447,46 @@ def test_gan_eval_measures_bars_chosen_among_candidates_as_the_daemon_chooses(
 
     assert first.any(axis=(1, 2, 3)).all()
     assert likelihood(chosen) > likelihood(first)  # the prior outweighs the critic at this weight
+
+
+class _FixedRolls(torch.nn.Module):
+    """A stand-in generator that returns the same rolls whatever the noise."""
+
+    def __init__(self, rolls: np.ndarray) -> None:
+        super().__init__()
+        self.config = config()
+        self.rolls = torch.from_numpy(rolls)
+
+    def forward(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return self.rolls.clone()
+
+
+def test_a_pitch_class_floor_drops_the_classes_a_bar_barely_plays() -> None:
+    from training.gan_checkpoint import pitch_class_floors
+
+    chords, bass = 2, 1  # groove rows: chords from C2 (row r is pitch class r % 12), bass from C1
+    rolls = np.zeros((2, *SPEC.bar_shape), np.float32)
+    bar = rolls[0]
+    bar[chords, 0:4, 24] = 0.9  # C: four steps ...
+    bar[chords, 8, 36] = 0.9  # ... and one an octave up: weight 4.5
+    bar[chords, 4:6, 31] = 0.8  # G: 1.6, above 0.15 x 4.5
+    bar[chords, 12, 30] = 0.6  # F#: 0.6, below 0.675
+    bar[chords, 0:16, 26] = 0.4  # D: under the threshold everywhere, weight 0
+    bar[chords, 14, 28] = 0.55  # E: as weak as the F#, but the bass plays it
+    bar[bass, 6:8, 4] = 0.9
+    bar[bass, 3, 13] = 0.55  # a lone weak C# in the bass: the bass has no floor
+    rolls[1, bass, :, 12] = 0.9  # a bar with silent chords: nothing to drop
+    floored = PitchClassFloor(_FixedRolls(rolls), {chords: 0.15}, tuple(t.lowest_pitch for t in SPEC.tracks),
+                              pitched=(bass, chords))
+    with torch.no_grad():
+        out = floored(torch.zeros(2, 4), torch.zeros(2, *SPEC.bar_shape), torch.zeros(2, 13)).numpy()
+    np.testing.assert_array_equal(out[0, chords, :, [24, 36, 31, 28]], bar[chords, :, [24, 36, 31, 28]])
+    assert not out[0, chords, :, [30, 26]].any()
+    np.testing.assert_array_equal(out[:, :chords], rolls[:, :chords])  # drums and bass as they were
+    np.testing.assert_array_equal(out[1], rolls[1])
+    assert pitch_class_floors("chords=0.15, bass=0", SPEC) == {"chords": 0.15}
+    assert pitch_class_floors("", SPEC) == {} and pitch_class_floors(None, SPEC) == {}
+    for bad, message in (("drums=0.1", "not a pitched track"), ("chords=1", "from 0 to below 1"),
+                         ("chords", "give track=number"), ("chords=lots", "give track=number")):
+        with pytest.raises(ModelError, match=message):
+            pitch_class_floors(bad, SPEC)
