@@ -40,7 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pitch-class-floor", default="", metavar="TRACK=FLOOR,...",
                         help="in these pitched tracks each bar drops the pitch classes whose weight (probability "
                              "summed over the cells that pass 0.5) is below FLOOR times its strongest class's "
-                             "(chords=0.15); default none")
+                             "(chords=0.2); default none")
     parser.add_argument("--bars", type=int, default=64, help="bars the parity check compares (default 64)")
     parser.add_argument("--chained-bars", type=int, default=16, help="bars of the chained check (default 16)")
     parser.add_argument("--atol", type=float, default=1e-4, help="parity tolerance on probabilities (default 1e-4)")

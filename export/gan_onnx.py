@@ -54,7 +54,7 @@ from daemon.gan_model import (
 )
 from daemon.models import META_PREFIX
 from export.to_onnx import BATCH_AXIS, OPSET, _json, _set_metadata
-from training.gan import Critic, Generator
+from training.gan import Critic, Generator, PitchClassFloor
 from training.gan_checkpoint import AVERAGE, GanCheckpoint, choose_among, floor_pitch_classes, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class ScoredGenerator(torch.nn.Module):
     """The generator and, beside its roll, the critic's score of the thresholded roll (what the
     critic judged in training: the deterministic binary neuron's forward pass)."""
 
-    def __init__(self, generator: Generator, critic: Critic) -> None:
+    def __init__(self, generator: Generator | PitchClassFloor, critic: Critic) -> None:
         super().__init__()
         self.generator, self.critic = generator.eval(), critic.eval()
 
@@ -109,7 +109,7 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
         candidates, length_prior, data: make each bar ``candidates`` times and play the best
             (:func:`training.gan_checkpoint.choose_among`; the graph then also puts out the
             critic's ``score``).
-        pitch_class_floor: ``{track: floor}`` or ``"chords=0.15"``: the graph drops the pitch
+        pitch_class_floor: ``{track: floor}`` or ``"chords=0.2"``: the graph drops the pitch
             classes a bar barely plays in those tracks (:func:`training.gan_checkpoint.floor_pitch_classes`).
 
     Returns:
@@ -150,7 +150,7 @@ class TorchSession:
         name: str
         shape: tuple[Any, ...]
 
-    def __init__(self, generator: Generator, critic: Critic | None = None) -> None:
+    def __init__(self, generator: Generator | PitchClassFloor, critic: Critic | None = None) -> None:
         self.generator = generator.eval()
         self.scored = ScoredGenerator(generator, critic) if critic is not None else None
         cfg = generator.config

@@ -433,7 +433,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "bars', as 'antiphon export gan --length-prior' (default 0)")
     parser.add_argument("--pitch-class-floor", default="", metavar="TRACK=FLOOR,...",
                         help="drop the pitch classes a bar barely plays in these tracks, as 'antiphon export gan "
-                             "--pitch-class-floor' sets it in the file (chords=0.15; default none)")
+                             "--pitch-class-floor' sets it in the file (chords=0.2; default none)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for eval.md and eval.json (default: the checkpoint's)")
 

@@ -43,7 +43,7 @@ class GanCheckpoint:
     path: Path
     config: GanConfig
     spec: RollSpec
-    generator: Generator
+    generator: Generator | PitchClassFloor  # the network, or it with a pitch-class floor (floor_pitch_classes)
     critic: Critic
     training: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
@@ -202,7 +202,7 @@ def choose_among(checkpoint: GanCheckpoint, candidates: int = 1, length_prior: f
 
 def pitch_class_floors(value: Any, spec: RollSpec) -> dict[str, float]:
     """``{track: floor}`` for :class:`~training.gan.PitchClassFloor` from a mapping or command-line
-    text (``"chords=0.15"``, several separated by commas); an empty text or mapping gives none.
+    text (``"chords=0.2"``, several separated by commas); an empty text or mapping gives none.
 
     Raises:
         ModelError: a name that is not a pitched track, or a floor outside [0, 1).
@@ -212,11 +212,9 @@ def pitch_class_floors(value: Any, spec: RollSpec) -> dict[str, float]:
         for item in filter(None, (part.strip() for part in value.split(","))):
             name, sep, number = item.partition("=")
             try:
-                pairs[name.strip()] = float(number) if sep else None
+                pairs[name.strip()] = float(number if sep else "no number")
             except ValueError:
-                pairs[name.strip()] = None
-            if pairs[name.strip()] is None:
-                raise ModelError(f"pitch-class floor {item!r}: give track=number (chords=0.15)")
+                raise ModelError(f"pitch-class floor {item!r}: give track=number (chords=0.2)") from None
         value = pairs
     pitched = [t.name for t in spec.tracks if not t.drums]
     floors = {}
