@@ -466,13 +466,18 @@ class GanModel:
         (or ``n`` unconditioned ones when ``previous`` is None)."""
         return self._run(previous, rng, n, list(OUTPUT_NAMES))[0]
 
-    def scored(self, previous: np.ndarray | None, rng: np.random.Generator, n: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`roll` and the critic's score of each thresholded roll ``(N,)`` (files exported with candidates)."""
-        roll, score = self._run(previous, rng, n, [*OUTPUT_NAMES, SCORE_NAME])
+    def scored(self, previous: np.ndarray | None, rng: np.random.Generator, n: int = 1,
+               each: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`roll` and the critic's score of each thresholded roll ``(N,)`` (files exported with
+        candidates); ``each`` > 1 makes that many rolls of every previous bar, one after another."""
+        roll, score = self._run(previous, rng, n, [*OUTPUT_NAMES, SCORE_NAME], each)
         return roll, score.reshape(-1)
 
-    def _run(self, previous: np.ndarray | None, rng: np.random.Generator, n: int, outputs: list[str]) -> list[np.ndarray]:
+    def _run(self, previous: np.ndarray | None, rng: np.random.Generator, n: int, outputs: list[str],
+             each: int = 1) -> list[np.ndarray]:
         prev, cond = condition_features(previous, self.spec, n)
+        if each > 1:  # the features of each previous bar once, then repeated for its candidates
+            prev, cond = np.repeat(prev, each, axis=0), np.repeat(cond, each, axis=0)
         noise = rng.standard_normal((len(prev), self.z_dim), dtype=np.float32)  # (B, Z)
         out = self.session.run(outputs, {"noise": noise, "previous": prev, "condition": cond})
         return [np.asarray(o, np.float32) for o in out]
@@ -490,7 +495,7 @@ class GanModel:
             roll = self._decode(self.roll(previous, rng, n), threshold)
         else:
             count = len(previous)
-            many, scores = self.scored(np.repeat(previous, k, axis=0), rng, count * k)
+            many, scores = self.scored(previous, rng, count, each=k)
             many = self._decode(many, threshold)
             pick = choose_candidates(many > threshold, scores, k, self.length_tracks, self.length_log_p,
                                      self.length_weight)

@@ -265,7 +265,8 @@ class PitchClassFloor(nn.Module):
     def forward(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         roll = self.generator(noise, previous, condition)
         tracks = list(torch.unbind(roll, dim=1))
-        weights = [self._weight(part, t) for t, part in enumerate(tracks)]  # (B, 12) each, before any floor
+        needed = set(self.floors).union(*self.others.values())
+        weights = {t: self._weight(tracks[t], t) for t in sorted(needed)}  # (B, 12) each, before any floor
         for t, floor in self.floors.items():
             keep = weights[t] >= floor * weights[t].max(dim=1, keepdim=True).values  # (B, 12)
             for other in self.others[t]:
