@@ -85,12 +85,14 @@ def _random_groove_checkpoint(path: Path) -> Path:
     return save_checkpoint(path, config, spec, generator, Critic(config), {"sources": ["none"]}, {})
 
 
-def _runner(model: GanModel, previous: np.ndarray, mode: str) -> Callable[[int], np.ndarray]:
-    """A function timing ``count`` bars: ``bar`` (sample_batch), ``run`` (session.run) or ``chain``."""
+def _runner(model: GanModel, previous: np.ndarray, mode: str, each: int = 1) -> Callable[[int], np.ndarray]:
+    """A function timing ``count`` bars: ``bar`` (sample_batch), ``run`` (session.run making ``each``
+    rolls of the bar: the candidate form of a file exported with candidates) or ``chain``."""
     rng = np.random.default_rng(0)
     prev_f, cond = condition_features(previous, model.spec)
-    feed = {"noise": rng.standard_normal((1, model.z_dim), dtype=np.float32), "previous": prev_f, "condition": cond}
-    names = list(OUTPUT_NAMES)
+    noise = (1, each, model.z_dim) if model.noise_per_bar else (1, model.z_dim)
+    feed = {"noise": rng.standard_normal(noise, dtype=np.float32), "previous": prev_f, "condition": cond}
+    names = [o.name for o in model.session.get_outputs()] if each > 1 else list(OUTPUT_NAMES)
 
     def run(count: int) -> np.ndarray:
         out = np.empty(count)
@@ -133,6 +135,8 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
         if ort_model.candidates > 1:
             single = dataclasses.replace(ort_model, candidates=1)
             runners["onnxruntime: one bar, one candidate"] = _runner(single, previous, "bar")
+            runners[f"onnxruntime: session.run, {ort_model.candidates} candidates and their scores"] = _runner(
+                ort_model, previous, "run", ort_model.candidates)
             section.notes.append(f"the file makes {ort_model.candidates} candidates of each bar that answers a "
                                  "previous one and plays the best (the daemon path); the one-candidate row times "
                                  "the same file drawing one")

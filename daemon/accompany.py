@@ -11,7 +11,10 @@ The band goes on with the parts the player leaves out: a track in which nothing 
 conditioned on the model's own last bar of that track (:meth:`Accompanist.condition_with_band`).
 Without it a keyboard player's chords alone would stand for a bar with silent drums and bass,
 and the groove model, true to its data (a groove whose drums are silent stays silent in 98 % of
-the next bars), would drop its drums from half of the bars.
+the next bars), would drop its drums from most bars. The band comes in as if it had been
+playing: before its first bar it makes a few bars unconditioned and takes the first in which
+every part sounds (:data:`COUNT_IN_DRAWS`) to stand for its own last bar, so the first bar it
+plays already has its drums.
 
 Generation is one onnxruntime call per bar (milliseconds), so it runs in the engine loop; the
 bar is asked for :data:`LEAD_S` before it is due, which leaves the notes heard in the last
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 LEAD_S = 0.150  # a bar is sampled this long before its bar line: one ORT call, with room for a busy CPU
 MIN_THRESHOLD, MAX_THRESHOLD = 0.001, 0.999  # the binarisation threshold stays inside (0, 1)
 DENSITY_THRESHOLD_SPAN = 0.5  # live density 0..1 moves the threshold by +0.25..-0.25
+COUNT_IN_DRAWS = 4  # unconditioned bars the band draws before its first, to take one with every part
 
 
 def threshold_for(base: float, live_density: float) -> float:
@@ -121,7 +125,10 @@ class Accompanist:
         self.next_bar = index + 1  # a bar that fails is skipped, not retried
         start_tick = index * bar
         window_start = start_tick - bar
-        roll = self.condition_with_band(self._condition(window_start, min(now_tick, start_tick)))
+        heard = self._condition(window_start, min(now_tick, start_tick))
+        if heard is not None and self._band is None:  # the band comes in as if it had been playing
+            self._band = self._count_in(rng, threshold)
+        roll = self.condition_with_band(heard)
         bars = self.model.sample_bars(1, roll, rng, threshold)
         self._band = np.asarray(bars.active[-1:], bool)
         scale = self.ticks_per_model_tick
@@ -143,6 +150,12 @@ class Accompanist:
         self.bars_made += 1
         self._forget_before(window_start)
         return index, sorted(notes)
+
+    def _count_in(self, rng: np.random.Generator, threshold: float) -> np.ndarray:
+        """``(1, T, S, P)`` bool: of :data:`COUNT_IN_DRAWS` unconditioned bars, the first with the most
+        tracks sounding (every one, nearly always)."""
+        bars = np.asarray(self.model.sample_batch(None, rng, threshold, n=COUNT_IN_DRAWS).active, bool)
+        return bars[[int(bars.any(axis=(2, 3)).sum(axis=1).argmax())]]
 
     def _condition(self, window_start: float, window_end: float) -> np.ndarray | None:
         """The roll ``(1, T, S, P)`` of the notes heard in [window_start, window_end), or None if none."""

@@ -7,9 +7,12 @@ The generator graph (written by ``export/gan_onnx.py``) maps
 * ``condition`` float32 ``(B, 13)``              the previous bar's pitch-class profile (12)
   and a flag that says whether there is a previous bar at all (1) or not (0),
 
-to ``roll`` float32 ``(B, tracks, steps, pitches)`` in [0, 1] and, in files exported with
-candidates, ``score`` float32 ``(B,)``: the training critic's judgement of the thresholded roll
-(higher = more like the training bars; :func:`choose_candidates`). :func:`condition_features`
+to ``roll`` float32 ``(B, tracks, steps, pitches)`` in [0, 1]. A file exported with candidates
+takes ``K`` noise vectors for each previous bar, ``noise`` ``(B, K, Z)``, and puts out ``K``
+rolls of each, ``roll`` ``(B, K, tracks, steps, pitches)``, and ``score`` float32 ``(B, K)``:
+the training critic's judgement of each thresholded roll (higher = more like the training
+bars; :func:`choose_candidates`); what depends on the previous bar alone is computed once for
+its ``K`` candidates. ``K`` is free: 1 for a single bar. :func:`condition_features`
 builds the two conditioning inputs from bars; training imports it too, so the model is fed
 exactly what it learned on. A zero ``previous`` with flag 0 is the *unconditioned* sample
 (the model was trained with conditioning dropout).
@@ -19,6 +22,7 @@ This module must not import torch, ``training`` or ``export``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -53,12 +57,14 @@ LIKELIEST_ROW, ANY_ROW = "likeliest-row", "any-row"  # how voices are decoded (o
 VOICE_DECODINGS = (LIKELIEST_ROW, ANY_ROW)
 _EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] before log-odds
 OUTPUT_NAMES = ("roll",)
+CANDIDATE_AXIS = "candidates"  # noise (B, K, Z) of a file exported with candidates
 SCORE_NAME = "score"  # the critic's score of each thresholded roll, in files exported with candidates
 MAX_CANDIDATES = 64
 
 
+@functools.lru_cache(maxsize=16)
 def pitch_class_matrix(spec: RollSpec) -> np.ndarray:
-    """``(tracks, pitches, 12)`` float32: row ``r`` of a pitched track sounds pitch class
+    """``(tracks, pitches, 12)`` float32, read-only: row ``r`` of a pitched track sounds pitch class
     ``(lowest_pitch + r) % 12``; drum tracks and rows a track does not have map to nothing."""
     n_tracks, _, n_pitches = spec.bar_shape
     out = np.zeros((n_tracks, n_pitches, N_PITCH_CLASSES), np.float32)
@@ -67,6 +73,7 @@ def pitch_class_matrix(spec: RollSpec) -> np.ndarray:
             continue
         rows = np.arange(track.n_pitches)
         out[t, rows, (track.lowest_pitch + rows) % N_PITCH_CLASSES] = 1.0
+    out.setflags(write=False)
     return out
 
 
@@ -224,16 +231,21 @@ def voice_emissions(part: np.ndarray, any_row: bool, threshold: float = 0.5) -> 
     a step's likeliest state is what :func:`one_per_step` and a threshold give. With ``any_row``
     the likeliest row takes the step's any-row log-odds and every other row less by the log of
     its probability over the likeliest one's.
+
+    In float32 (a bar's candidates are decoded while the daemon waits for them).
     """
-    p = np.clip(part.astype(np.float64), _EPS, 1.0 - _EPS)  # (B, S, R)
+    eps, one = np.float32(_EPS), np.float32(1.0)
+    p = np.clip(np.asarray(part, np.float32), eps, one - eps)  # (B, S, R)
     t = min(max(float(threshold), _EPS), 1.0 - _EPS)
+    out = np.zeros(p.shape[:-1] + (p.shape[-1] + 1,), np.float32)
+    rows = out[..., :-1]
     if any_row:
-        sounding = np.clip(1.0 - np.prod(1.0 - p, axis=-1, keepdims=True), _EPS, 1.0 - _EPS)
-        rows = np.log(sounding) - np.log1p(-sounding) + np.log(p) - np.log(p.max(axis=-1, keepdims=True))
+        sounding = np.clip(one - np.prod(one - p, axis=-1, keepdims=True), eps, one - eps)
+        np.log(sounding / (one - sounding) * p / p.max(axis=-1, keepdims=True), out=rows)
     else:
-        rows = np.log(p) - np.log1p(-p)
-    rows = rows - (np.log(t) - np.log1p(-t))
-    return np.concatenate([rows, np.zeros(p.shape[:-1] + (1,))], axis=-1)
+        np.log(p / (one - p), out=rows)
+    rows -= np.float32(math.log(t / (1.0 - t)))
+    return out
 
 
 def voice_path(emissions: np.ndarray, switch_cost: float | np.ndarray) -> np.ndarray:
@@ -242,25 +254,26 @@ def voice_path(emissions: np.ndarray, switch_cost: float | np.ndarray) -> np.nda
     ``switch_cost`` (one number, or one per row ``(B,)``): the Viterbi path.
     """
     b, s, k = emissions.shape
-    cost = np.broadcast_to(np.asarray(switch_cost, np.float64), (b,))
+    cost = np.broadcast_to(np.asarray(switch_cost, emissions.dtype), (b,))[:, None]  # (B, 1)
     rows = np.arange(b)
-    score = emissions[:, 0].copy()  # (B, K): the best path's score ending in each state
-    stayed = np.empty((b, s, k), bool)  # whether that path stayed in the state from the step before ...
-    best = np.empty((b, s), np.int64)  # ... or came from the step before's best state
+    steps = np.ascontiguousarray(emissions.transpose(1, 0, 2))  # (S, B, K)
+    score = steps[0].copy()  # (B, K): the best path's score ending in each state
+    stayed = np.empty((s, b, k), bool)  # whether that path stayed in the state from the step before ...
+    best = np.empty((s, b), np.int64)  # ... or came from the step before's best state
+    switch = np.empty((b, 1), emissions.dtype)
     for i in range(1, s):
-        j = score.argmax(axis=1)
-        best[:, i] = j
-        switch = (score[rows, j] - cost)[:, None]  # (B, 1)
-        np.greater_equal(score, switch, out=stayed[:, i])
+        score.argmax(axis=1, out=best[i])
+        np.subtract(score.max(axis=1, keepdims=True), cost, out=switch)  # (B, 1)
+        np.greater_equal(score, switch, out=stayed[i])
         np.maximum(score, switch, out=score)
-        score += emissions[:, i]
-    path = np.empty((b, s), np.int64)
+        score += steps[i]
+    path = np.empty((s, b), np.int64)
     j = score.argmax(axis=1)
-    path[:, -1] = j
+    path[-1] = j
     for i in range(s - 1, 0, -1):
-        j = np.where(stayed[rows, i, j], j, best[:, i])
-        path[:, i - 1] = j
-    return path
+        j = np.where(stayed[i, rows, j], j, best[i])
+        path[i - 1] = j
+    return path.T
 
 
 def checked_switch_cost(value: Any) -> float:
@@ -388,11 +401,29 @@ def choose_candidates(active: np.ndarray, scores: np.ndarray, k: int, tracks: Se
     if len(total) != len(active) or len(total) % k:
         raise ModelError(f"{len(total)} scores for {len(active)} candidates in groups of {k}")
     if weight and len(tracks):
-        length = _note_starts(active, tracks)  # (N*k, V, S, P)
-        table = np.pad(np.asarray(log_p, np.float64), ((0, 0), (1, 0)))  # (V, S+1): length 0 (no note) adds 0
-        voice = np.arange(len(table))[None, :, None, None]
-        total = total + weight * table[voice, length].sum(axis=(1, 2, 3))
+        total = total + weight * lengths_log_likelihood(active, tracks, log_p)
     return total.reshape(-1, k).argmax(axis=1)
+
+
+def lengths_log_likelihood(active: np.ndarray, tracks: Sequence[int], log_p: np.ndarray | None) -> np.ndarray:
+    """Each bar's summed log-probability of its notes' lengths in ``tracks`` under ``log_p``
+    (``(len(tracks), S)``, :func:`note_length_log_p`): ``(N,)``."""
+    log_p = np.asarray(log_p, np.float64)
+    table = np.concatenate([np.zeros((len(log_p), 1)), log_p], axis=1)  # (V, S+1): length 0 (no note) adds 0
+    a = np.asarray(active, bool)[:, list(tracks)]  # (N, V, S, P)
+    n, v, s, _ = a.shape
+    if a.sum(axis=-1).max(initial=0) > 1:  # a voice with chords: every row's runs
+        length = _note_starts(a, range(v))  # (N, V, S, P)
+        return table[np.arange(v)[None, :, None, None], length].sum(axis=(1, 2, 3))
+    # one row a step at most (decoded voices): the notes are the runs of each voice's row
+    on = a.any(axis=-1)  # (N, V, S)
+    row = np.where(on, a.argmax(axis=-1), -1)
+    start = on.copy()
+    start[..., 1:] &= row[..., 1:] != row[..., :-1]
+    segment = np.cumsum(start | ~on, axis=-1) + np.arange(n * v).reshape(n, v, 1) * (s + 1)  # a note's own id
+    steps = np.bincount(segment[on], minlength=n * v * (s + 1))  # each note's length, by its id
+    voice = np.broadcast_to(np.arange(v)[None, :, None], start.shape)
+    return np.bincount(np.nonzero(start)[0], table[voice[start], steps[segment[start]]], minlength=n)
 
 
 def _gan_metadata(info: Any) -> dict[str, Any]:
@@ -439,6 +470,8 @@ class GanModel:
             export; the graph then has a ``score`` output). 1: the first and only.
         length_tracks, length_log_p, length_weight: the note-length prior of the choice, from
             ``training.note_length_prior`` (``{"weight": w, "log_p": {track: [log p of 1..S steps]}}``).
+        noise_per_bar: the graph takes noise ``(B, K, Z)``, ``K`` rolls of each previous bar
+            (files exported with candidates); otherwise ``(B, Z)``, one roll each.
     """
 
     session: Any
@@ -452,6 +485,7 @@ class GanModel:
     length_tracks: tuple[int, ...] = ()
     length_log_p: np.ndarray | None = None
     length_weight: float = 0.0
+    noise_per_bar: bool = False
 
     @property
     def kind(self) -> str:
@@ -476,6 +510,10 @@ class GanModel:
     def _run(self, previous: np.ndarray | None, rng: np.random.Generator, n: int, outputs: list[str],
              each: int = 1) -> list[np.ndarray]:
         prev, cond = condition_features(previous, self.spec, n)
+        if self.noise_per_bar:  # the graph makes each previous bar's `each` rolls from it once
+            noise = rng.standard_normal((len(prev), each, self.z_dim), dtype=np.float32)  # (N, K, Z)
+            out = self.session.run(outputs, {"noise": noise, "previous": prev, "condition": cond})
+            return [np.asarray(o, np.float32).reshape(-1, *np.shape(o)[2:]) for o in out]  # (N*K, ...)
         if each > 1:  # the features of each previous bar once, then repeated for its candidates
             prev, cond = np.repeat(prev, each, axis=0), np.repeat(cond, each, axis=0)
         noise = rng.standard_normal((len(prev), self.z_dim), dtype=np.float32)  # (B, Z)
@@ -574,7 +612,7 @@ def load_gan(session: Any, info: Any) -> GanModel:
         raise ModelError(f"the GAN graph takes bars of {tuple(shape[1:])} but its representation says "
                          f"{spec.bar_shape}; the file is inconsistent, re-export it")
     z_dim = inputs["noise"].shape[-1]
-    if not isinstance(z_dim, int) or z_dim < 1:
+    if not isinstance(z_dim, int) or z_dim < 1 or len(inputs["noise"].shape) not in (2, 3):
         raise ModelError(f"the GAN graph's noise input has shape {inputs['noise'].shape}; re-export it")
     training = meta.get("training") if isinstance(meta.get("training"), Mapping) else {}
     names = [t.name for t in spec.tracks]
@@ -597,7 +635,7 @@ def load_gan(session: Any, info: Any) -> GanModel:
                          "output to choose by; re-export it")
     tracks, log_p, weight = length_prior(training.get("note_length_prior"), names, spec.steps_per_bar)
     return GanModel(session, spec, z_dim, meta, mono, decoding == ANY_ROW, tuple(costs.values()), candidates,
-                    tracks, log_p, weight)
+                    tracks, log_p, weight, noise_per_bar=len(inputs["noise"].shape) == 3)
 
 
 def length_prior(value: Any, names: Sequence[str], steps: int) -> tuple[tuple[int, ...], np.ndarray | None, float]:

@@ -41,6 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="in these pitched tracks each bar drops the pitch classes whose weight (probability "
                              "summed over the cells that pass 0.5) is below FLOOR times its strongest class's "
                              "(chords=0.2); default none")
+    parser.add_argument("--restart-floor", default="", metavar="TRACK=CELLS,...",
+                        help="a track silent in the previous bar comes back only with at least CELLS cells passing "
+                             "0.5, else stays silent (drums=8); default none")
     parser.add_argument("--bars", type=int, default=64, help="bars the parity check compares (default 64)")
     parser.add_argument("--chained-bars", type=int, default=16, help="bars of the chained check (default 16)")
     parser.add_argument("--atol", type=float, default=1e-4, help="parity tolerance on probabilities (default 1e-4)")
@@ -59,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
     from export.gan_onnx import check_gan_parity, export_gan
 
     out = export_gan(args.checkpoint, args.output, args.weights, args.voice_switch_cost, args.candidates,
-                     args.length_prior, args.data, args.pitch_class_floor)
+                     args.length_prior, args.data, args.pitch_class_floor, args.restart_floor)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     report = check_gan_parity(args.checkpoint, out, bars=args.bars, chained_bars=args.chained_bars, seed=args.seed,
                               atol=args.atol, weights=args.weights, switch_cost=args.voice_switch_cost)

@@ -14,7 +14,11 @@ Outputs
     ``score``      float32 ``(B,)``            only in files exported with ``candidates`` > 1: the
                                                training critic's score of ``roll > 0.5``
 
-``B`` is dynamic (axis ``batch``); ``T, S, P`` are the representation's bar shape. The daemon
+``B`` is dynamic (axis ``batch``); ``T, S, P`` are the representation's bar shape, constants of
+the graph (no node computes a size from the input's shape). A file exported with candidates
+takes ``noise`` ``(B, K, Z)``, ``K`` dynamic (axis ``candidates``), and puts out ``roll``
+``(B, K, T, S, P)`` and ``score`` ``(B, K)``: ``K`` bars of each previous bar, whose conditioner
+and share of every layer run once per previous bar (:class:`ScoredGenerator`). The daemon
 builds ``previous``/``condition`` with ``daemon.gan_model.condition_features`` and binarises
 ``roll`` with ``daemon.representation.binarise`` (threshold or Bernoulli).
 
@@ -42,6 +46,7 @@ import onnx
 import torch
 
 from daemon.gan_model import (
+    CANDIDATE_AXIS,
     FORMAT_VERSION,
     INPUT_NAMES,
     KIND,
@@ -54,8 +59,8 @@ from daemon.gan_model import (
 )
 from daemon.models import META_PREFIX
 from export.to_onnx import BATCH_AXIS, OPSET, _json, _set_metadata
-from training.gan import Critic, Generator, PitchClassFloor
-from training.gan_checkpoint import AVERAGE, GanCheckpoint, choose_among, floor_pitch_classes, load_checkpoint
+from training.gan import Critic, Generator, PitchClassFloor, RestartFloor, dims
+from training.gan_checkpoint import AVERAGE, GanCheckpoint, choose_among, load_checkpoint, with_floors
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +70,31 @@ def output_names(ckpt: GanCheckpoint) -> list[str]:
     return [*OUTPUT_NAMES, *([SCORE_NAME] if ckpt.training.get("candidates", 1) > 1 else [])]
 
 
-class ScoredGenerator(torch.nn.Module):
-    """The generator and, beside its roll, the critic's score of the thresholded roll (what the
-    critic judged in training: the deterministic binary neuron's forward pass)."""
+PARITY_CANDIDATES = 3  # rolls of each previous bar that the parity check compares, in a file with candidates
 
-    def __init__(self, generator: Generator | PitchClassFloor, critic: Critic) -> None:
+
+class ScoredGenerator(torch.nn.Module):
+    """``K`` candidates of each bar and the critic's score of each thresholded one (what the
+    critic judged in training: the deterministic binary neuron's forward pass).
+
+    noise ``(N, K, Z)``, previous ``(N, T, S, P)``, condition ``(N, 13)`` -> roll
+    ``(N, K, T, S, P)``, score ``(N, K)``; what depends on the previous bar alone is computed
+    once for its ``K`` candidates (:meth:`training.gan.Generator.candidates`).
+    """
+
+    def __init__(self, generator: Generator | PitchClassFloor | RestartFloor, critic: Critic) -> None:
         super().__init__()
         self.generator, self.critic = generator.eval(), critic.eval()
 
     def forward(self, noise: torch.Tensor, previous: torch.Tensor,
                 condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        roll = self.generator(noise, previous, condition)
-        return roll, self.critic((roll > 0.5).to(roll.dtype), previous, condition)
+        k = noise.shape[1]
+        roll = self.generator.candidates(noise, previous, condition)  # (N*K, T, S, P)
+        bar, cond = dims(previous), dims(condition)
+        repeated = previous[:, None].expand(-1, k, *bar).reshape(-1, *bar)
+        score = self.critic((roll > 0.5).to(roll.dtype), repeated,
+                            condition[:, None].expand(-1, k, *cond).reshape(-1, *cond))
+        return roll.reshape(-1, k, *bar), score.reshape(-1, k)
 
 
 def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
@@ -96,7 +114,7 @@ def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
 
 def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVERAGE, switch_cost: Any = 0.0,
                candidates: int = 1, length_prior: float = 0.0, data: str | Path | None = None,
-               pitch_class_floor: Any = None) -> Path:
+               pitch_class_floor: Any = None, restart_floor: Any = None) -> Path:
     """Export a checkpoint's generator (eval mode: batch norm uses its running statistics).
 
     Args:
@@ -111,6 +129,8 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
             critic's ``score``).
         pitch_class_floor: ``{track: floor}`` or ``"chords=0.2"``: the graph drops the pitch
             classes a bar barely plays in those tracks (:func:`training.gan_checkpoint.floor_pitch_classes`).
+        restart_floor: ``{track: cells}`` or ``"drums=8"``: a track silent in the previous bar comes
+            back only with a pattern (:func:`training.gan_checkpoint.floor_restarts`).
 
     Returns:
         ``onnx_path``.
@@ -118,18 +138,24 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
     Raises:
         ModelError: the checkpoint cannot be read, or the choice among candidates cannot be set.
     """
-    ckpt = floor_pitch_classes(choose_among(load_checkpoint(checkpoint, weights, switch_cost), candidates,
-                                            length_prior, data), pitch_class_floor)
+    ckpt = with_floors(choose_among(load_checkpoint(checkpoint, weights, switch_cost), candidates, length_prior, data),
+                       pitch_class_floor, restart_floor)
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     outputs = output_names(ckpt)
     generator = ScoredGenerator(ckpt.generator, ckpt.critic) if SCORE_NAME in outputs else ckpt.generator.eval()
     prev, cond = condition_features(None, ckpt.spec, 2)
-    example = (torch.zeros(2, ckpt.config.z_dim), torch.from_numpy(prev), torch.from_numpy(cond))
+    noise = torch.zeros(2, ckpt.config.z_dim)
     axes = {name: {0: BATCH_AXIS} for name in (*INPUT_NAMES, *outputs)}
+    if SCORE_NAME in outputs:  # K candidates of each previous bar: noise (N, K, Z), roll (N, K, ...), score (N, K)
+        noise = torch.zeros(2, 3, ckpt.config.z_dim)
+        for name in ("noise", *outputs):
+            axes[name][1] = CANDIDATE_AXIS
+    example = (noise, torch.from_numpy(prev), torch.from_numpy(cond))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter says it is legacy
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # sizes after the batch axis are constants
         torch.onnx.export(generator, example, str(onnx_path), input_names=list(INPUT_NAMES),
                           output_names=outputs, dynamic_axes=axes, opset_version=OPSET,
                           do_constant_folding=True, dynamo=False)
@@ -143,19 +169,22 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
 
 class TorchSession:
     """A PyTorch generator behind the small part of the onnxruntime session API that
-    :class:`~daemon.gan_model.GanModel` uses, so the daemon's own sampling code runs on both."""
+    :class:`~daemon.gan_model.GanModel` uses, so the daemon's own sampling code runs on both.
+    With a critic it takes the graph's candidate form (:class:`ScoredGenerator`), as a file
+    exported with candidates does."""
 
     @dataclass(frozen=True)
     class _Arg:
         name: str
         shape: tuple[Any, ...]
 
-    def __init__(self, generator: Generator | PitchClassFloor, critic: Critic | None = None) -> None:
+    def __init__(self, generator: Generator | PitchClassFloor | RestartFloor, critic: Critic | None = None) -> None:
         self.generator = generator.eval()
         self.scored = ScoredGenerator(generator, critic) if critic is not None else None
         cfg = generator.config
         bar = ("batch", cfg.n_tracks, cfg.n_steps, cfg.n_pitches)
-        self._inputs = [self._Arg("noise", ("batch", cfg.z_dim)), self._Arg("previous", bar),
+        noise = ("batch", CANDIDATE_AXIS, cfg.z_dim) if self.scored is not None else ("batch", cfg.z_dim)
+        self._inputs = [self._Arg("noise", noise), self._Arg("previous", bar),
                         self._Arg("condition", ("batch", cfg.cond_dim))]
 
     def get_inputs(self) -> list[Any]:
@@ -167,10 +196,13 @@ class TorchSession:
     def run(self, output_names: Sequence[str], feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         inputs = [torch.from_numpy(np.asarray(feed[n])) for n in INPUT_NAMES]
         with torch.inference_mode():
-            if SCORE_NAME in output_names:
-                if self.scored is None:
-                    raise ValueError(f"this session has no critic for {SCORE_NAME!r}")
+            if self.scored is not None and SCORE_NAME in output_names:
                 roll, score = self.scored(*inputs)
+            elif self.scored is not None:  # the candidate form, without the critic
+                roll, score = self.generator.candidates(*inputs), None
+                roll = roll.reshape(-1, int(inputs[0].shape[1]), *dims(roll))
+            elif SCORE_NAME in output_names:
+                raise ValueError(f"this session has no critic for {SCORE_NAME!r}")
             else:
                 roll, score = self.generator(*inputs), None
         return [roll.numpy() if name == OUTPUT_NAMES[0] else score.numpy() for name in output_names]
@@ -185,16 +217,18 @@ def torch_gan_model(ckpt: GanCheckpoint) -> GanModel:
     session = TorchSession(ckpt.generator, ckpt.critic if candidates > 1 else None)
     return GanModel(session, ckpt.spec, ckpt.config.z_dim, {"kind": KIND},
                     tuple(names.index(n) for n in ckpt.voices), ckpt.any_row, tuple(costs[n] for n in ckpt.voices),
-                    candidates, *length_prior(ckpt.training.get("note_length_prior"), names, ckpt.spec.steps_per_bar))
+                    candidates, *length_prior(ckpt.training.get("note_length_prior"), names, ckpt.spec.steps_per_bar),
+                    noise_per_bar=candidates > 1)
 
 
 def as_exported(ckpt: GanCheckpoint, gan: GanModel) -> GanCheckpoint:
     """``ckpt`` choosing among candidates as the exported ``gan`` does (its ``candidates`` and
-    ``note_length_prior``) and with its pitch-class floor, so :func:`torch_gan_model` runs the
+    ``note_length_prior``) and with its decoding floors, so :func:`torch_gan_model` runs the
     file's own path."""
     training = gan.metadata.get("training", {})
     chosen = {k: v for k, v in training.items() if k in ("candidates", "note_length_prior")}
-    return floor_pitch_classes(replace(ckpt, training={**ckpt.training, **chosen}), training.get("pitch_class_floor"))
+    return with_floors(replace(ckpt, training={**ckpt.training, **chosen}), training.get("pitch_class_floor"),
+                       training.get("restart_floor"))
 
 
 @dataclass(frozen=True)
@@ -202,7 +236,8 @@ class GanParityReport:
     """How closely onnxruntime reproduces PyTorch.
 
     Attributes:
-        bars: bars compared in the batch check (half conditioned on random bars, half not).
+        bars: previous bars in the batch check (half conditioned on random bars, half not; in a file
+            with candidates, each makes ``PARITY_CANDIDATES`` rolls).
         max_abs_diff: largest ``|p_ort - p_torch|`` over every cell (and, in a file with
             candidates, every critic score's difference over the largest score, at least 1).
         mean_abs_diff: mean of the same.
@@ -259,11 +294,12 @@ def check_gan_parity(checkpoint: str | Path, onnx_path: str | Path, bars: int = 
     half = bars // 2
     prev, cond = condition_features(previous, spec)
     prev[half:], cond[half:] = 0.0, 0.0  # the second half unconditioned
-    noise = rng.standard_normal((bars, ckpt.config.z_dim)).astype(np.float32)
-    feed = {"noise": noise, "previous": prev, "condition": cond}
     names = output_names(ckpt)
+    each = (PARITY_CANDIDATES,) if ort_model.noise_per_bar else ()  # the candidate form: rolls of each bar
+    noise = rng.standard_normal((bars, *each, ckpt.config.z_dim)).astype(np.float32)
+    feed = {"noise": noise, "previous": prev, "condition": cond}
     ort_out = ort_model.session.run(names, feed)
-    torch_out = TorchSession(ckpt.generator, ckpt.critic).run(names, feed)
+    torch_out = TorchSession(ckpt.generator, ckpt.critic if len(names) > 1 else None).run(names, feed)
     p_ort, p_torch = ort_out[0], torch_out[0]
     diff = np.abs(p_ort.astype(np.float64) - p_torch.astype(np.float64))
     if len(names) > 1:  # the critic's scores, relative to the largest (at least 1)

@@ -361,6 +361,10 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
                 + ", ".join(f"{v:g} x the strongest's weight in {k}" for k, v in floors.items())
                 + "), as the exported file does.", ""]
                if (floors := result.get("pitch_class_floor")) else []),
+             *([f"A track silent in the bar before comes back only with at least so many cells passing "
+                f"the threshold ({', '.join(f'{k}: {v}' for k, v in restarts.items())}; else it stays "
+                "silent), as the exported file does.", ""]
+               if (restarts := result.get("restart_floor")) else []),
              comparison_table(result["reference"], columns), "",
              "## Key agreement with the previous bar (Krumhansl-Schmuckler, 24 keys)", "",
              "| bars | exact key | same signature | pairs |", "|---|---|---|---|"]
@@ -434,6 +438,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pitch-class-floor", default="", metavar="TRACK=FLOOR,...",
                         help="drop the pitch classes a bar barely plays in these tracks, as 'antiphon export gan "
                              "--pitch-class-floor' sets it in the file (chords=0.2; default none)")
+    parser.add_argument("--restart-floor", default="", metavar="TRACK=CELLS,...",
+                        help="keep a track silent after a silent bar unless it comes back with at least CELLS cells, "
+                             "as 'antiphon export gan --restart-floor' sets it in the file (drums=8; default none)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for eval.md and eval.json (default: the checkpoint's)")
 
@@ -441,14 +448,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from training.gan_checkpoint import choose_among, floor_pitch_classes, load_checkpoint
+    from training.gan_checkpoint import choose_among, load_checkpoint, with_floors
     from training.gan_data import GanDataError, load_bar_set
 
     torch.set_num_threads(max(1, args.threads))
-    checkpoint = floor_pitch_classes(choose_among(load_checkpoint(args.checkpoint, args.weights,
-                                                                  args.voice_switch_cost),
-                                                  args.candidates, args.length_prior, args.data),
-                                     args.pitch_class_floor)
+    checkpoint = with_floors(choose_among(load_checkpoint(args.checkpoint, args.weights, args.voice_switch_cost),
+                                          args.candidates, args.length_prior, args.data),
+                             args.pitch_class_floor, args.restart_floor)
     selection = Selection.of(checkpoint)
     sources = (args.source.split(",") if args.source else list(checkpoint.training.get("sources", ["grooves"])))
     if args.bars < 1:
@@ -463,6 +469,7 @@ def main(args: argparse.Namespace) -> int:
     result["candidates"] = args.candidates
     result["length_prior"] = args.length_prior
     result["pitch_class_floor"] = dict(checkpoint.training.get("pitch_class_floor", {}))
+    result["restart_floor"] = dict(checkpoint.training.get("restart_floor", {}))
     result["checkpoint"] = str(checkpoint.path)
     result["generator_weights"] = args.weights
     result["sources"] = sources

@@ -113,6 +113,13 @@ class GanConfig:
         return self.n_pitches // SEMITONES
 
 
+def dims(x: torch.Tensor) -> tuple[int, ...]:
+    """``x``'s sizes after the batch axis, as plain ints. Every reshape here takes the batch as
+    ``-1`` and the other sizes from this: an exported graph then holds them as constants rather
+    than computing them from the input's shape at each call (hundreds of small nodes)."""
+    return tuple(int(d) for d in x.shape[1:])
+
+
 # Cells: the networks see a bar as a grid of (steps x octaves) cells, each with the 12 semitones
 # of every track as features, and work channels-last, (B, S, O, C). Every layer is a Linear
 # over a small neighbourhood (a pair of steps with all octaves, or a cell with its neighbouring
@@ -122,15 +129,15 @@ class GanConfig:
 
 def to_cells(bar: torch.Tensor) -> torch.Tensor:
     """``(B, T, S, P)`` -> ``(B, S, O, 12*T)``: semitone-major, track-minor features per cell."""
-    b, t, s, p = bar.shape
-    return bar.reshape(b, t, s, p // SEMITONES, SEMITONES).permute(0, 2, 3, 4, 1).reshape(
-        b, s, p // SEMITONES, SEMITONES * t)
+    t, s, p = dims(bar)
+    return bar.reshape(-1, t, s, p // SEMITONES, SEMITONES).permute(0, 2, 3, 4, 1).reshape(
+        -1, s, p // SEMITONES, SEMITONES * t)
 
 
 def from_cells(cells: torch.Tensor, n_tracks: int) -> torch.Tensor:
     """Inverse of :func:`to_cells`: ``(B, S, O, 12*T)`` -> ``(B, T, S, P)``."""
-    b, s, o, _ = cells.shape
-    return cells.reshape(b, s, o, SEMITONES, n_tracks).permute(0, 4, 1, 2, 3).reshape(b, n_tracks, s, o * SEMITONES)
+    s, o, _ = dims(cells)
+    return cells.reshape(-1, s, o, SEMITONES, n_tracks).permute(0, 4, 1, 2, 3).reshape(-1, n_tracks, s, o * SEMITONES)
 
 
 def step_context(x: torch.Tensor) -> torch.Tensor:
@@ -141,14 +148,14 @@ def step_context(x: torch.Tensor) -> torch.Tensor:
 
 def pair_steps(x: torch.Tensor) -> torch.Tensor:
     """``(B, S, O, C)`` -> ``(B, S/2, O, 2C)``: two consecutive steps as one cell."""
-    b, s, o, c = x.shape
-    return x.reshape(b, s // 2, 2, o, c).permute(0, 1, 3, 2, 4).reshape(b, s // 2, o, 2 * c)
+    s, o, c = dims(x)
+    return x.reshape(-1, s // 2, 2, o, c).permute(0, 1, 3, 2, 4).reshape(-1, s // 2, o, 2 * c)
 
 
 def split_steps(x: torch.Tensor) -> torch.Tensor:
     """``(B, S, O, 2C)`` -> ``(B, 2S, O, C)``: inverse of :func:`pair_steps`."""
-    b, s, o, c2 = x.shape
-    return x.reshape(b, s, o, 2, c2 // 2).permute(0, 1, 3, 2, 4).reshape(b, 2 * s, o, c2 // 2)
+    s, o, c2 = dims(x)
+    return x.reshape(-1, s, o, 2, c2 // 2).permute(0, 1, 3, 2, 4).reshape(-1, 2 * s, o, c2 // 2)
 
 
 class CellNorm(nn.Module):
@@ -159,13 +166,14 @@ class CellNorm(nn.Module):
         self.norm = nn.BatchNorm1d(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+        shape = dims(x)
+        return self.norm(x.reshape(-1, shape[-1])).reshape(-1, *shape)
 
 
 def octaves_to_channels(x: torch.Tensor) -> torch.Tensor:
     """``(B, S, O, C)`` -> ``(B, S, O*C)``: the middle layers see every octave of a step at once."""
-    b, s, o, c = x.shape
-    return x.reshape(b, s, o * c)
+    s, o, c = dims(x)
+    return x.reshape(-1, s, o * c)
 
 
 class Conditioner(nn.Module):
@@ -221,13 +229,57 @@ class Generator(nn.Module):
         h = split_steps(self.up1(torch.cat([h, maps[2]], dim=-1))[:, :, None])[:, :, 0]  # (B, S/2, O*C)
         h = F.relu(self.bn1(h))
         h = split_steps(self.up2(torch.cat([h, maps[1]], dim=-1))[:, :, None])[:, :, 0]  # (B, S, O*C)
-        h = F.relu(self.bn2(h)).reshape(h.shape[0], cfg.n_steps, o, c)  # (B, S, O, C)
+        h = F.relu(self.bn2(h)).reshape(-1, cfg.n_steps, o, c)  # (B, S, O, C)
         cells = torch.cat([h, maps[0], to_cells(previous)], dim=-1)  # (B, S, O, C+E+12T)
         return from_cells(self.out(step_context(cells)), cfg.n_tracks)  # (B, T, S, P)
 
     def forward(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """noise ``(B, Z)``, previous ``(B, T, S, P)``, condition ``(B, 13)`` -> roll ``(B, T, S, P)`` in [0, 1]."""
         return torch.sigmoid(self.logits(noise, previous, condition)) * self.row_mask
+
+    def candidates(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """``K`` bars for each previous bar: noise ``(N, K, Z)``, previous ``(N, T, S, P)``, condition
+        ``(N, 13)`` -> roll ``(N*K, T, S, P)``, each previous bar's ``K`` bars one after another.
+
+        The same bars (to float rounding) as :meth:`forward` on each previous bar and its condition
+        repeated ``K`` times, but what depends on the previous bar alone -- the conditioner, and its
+        share of every layer it feeds (each weight matrix split by the columns it reads) -- is
+        computed once per previous bar rather than once per candidate. For inference (``eval``
+        mode: batch norm by its running statistics, the same for any batch).
+        """
+        cfg = self.config
+        o, c, z = cfg.octaves, cfg.g_channels, cfg.z_dim
+        k = noise.shape[1]
+        maps, vector = self.conditioner(previous)
+        w = self.project.weight
+        h = per_bar(F.linear(noise.reshape(-1, z), w[:, :z]),
+                    F.linear(torch.cat([condition, vector], dim=1), w[:, z:], self.project.bias), k)  # (N*K, S/4*O*C)
+        h = F.relu(self.bn0(h.reshape(-1, self.s4, o * c)))  # (N*K, S/4, O*C)
+        h = split_steps(split_linear(self.up1, h, maps[2], k)[:, :, None])[:, :, 0]  # (N*K, S/2, O*C)
+        h = F.relu(self.bn1(h))
+        h = split_steps(split_linear(self.up2, h, maps[1], k)[:, :, None])[:, :, 0]  # (N*K, S, O*C)
+        h = F.relu(self.bn2(h)).reshape(-1, cfg.n_steps, o, c)  # (N*K, S, O, C)
+        w, width = self.out.weight, self.out.in_features // 3  # each of the three steps' C+E+12T columns
+        own = torch.cat([w[:, j * width:j * width + c] for j in range(3)], dim=1)  # what reads h
+        rest = torch.cat([w[:, j * width + c:(j + 1) * width] for j in range(3)], dim=1)  # the previous bar's
+        shared = step_context(torch.cat([maps[0], to_cells(previous)], dim=-1))  # (N, S, O, 3(E+12T))
+        logits = per_bar(F.linear(step_context(h), own), F.linear(shared, rest, self.out.bias), k)
+        return torch.sigmoid(from_cells(logits, cfg.n_tracks)) * self.row_mask  # (N*K, T, S, P)
+
+
+def per_bar(own: torch.Tensor, shared: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
+    """``own`` ``(N*K, ...)`` plus ``shared`` ``(N, ...)``, each of ``shared``'s rows added to its ``K``
+    rows of ``own``."""
+    shape = dims(own)
+    return (own.reshape(-1, k, *shape) + shared[:, None]).reshape(-1, *shape)
+
+
+def split_linear(layer: nn.Linear, h: torch.Tensor, shared: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
+    """``layer(cat([h, shared_K], -1))`` with ``shared`` ``(N, ..., F)`` once per previous bar and ``h``
+    ``(N*K, ..., H)`` (``shared_K``: each row repeated ``K`` times): the weight's first ``H``
+    columns read ``h``, the rest ``shared``, whose product (and the bias) is added per bar."""
+    width = int(h.shape[-1])
+    return per_bar(F.linear(h, layer.weight[:, :width]), F.linear(shared, layer.weight[:, width:], layer.bias), k)
 
 
 class PitchClassFloor(nn.Module):
@@ -263,7 +315,14 @@ class PitchClassFloor(nn.Module):
         self.register_buffer("pitch_classes", classes)
 
     def forward(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        roll = self.generator(noise, previous, condition)
+        return self.floor(self.generator(noise, previous, condition))
+
+    def candidates(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """:meth:`Generator.candidates`, floored."""
+        return self.floor(self.generator.candidates(noise, previous, condition))
+
+    def floor(self, roll: torch.Tensor) -> torch.Tensor:
+        """``roll`` ``(B, T, S, P)`` without the pitch classes each bar barely plays in the floored tracks."""
         tracks = list(torch.unbind(roll, dim=1))
         needed = set(self.floors).union(*self.others.values())
         weights = {t: self._weight(tracks[t], t) for t in sorted(needed)}  # (B, 12) each, before any floor
@@ -277,6 +336,50 @@ class PitchClassFloor(nn.Module):
     def _weight(self, part: torch.Tensor, track: int) -> torch.Tensor:
         """Each pitch class's probability over the cells that pass the threshold: ``(B, S, P)`` -> ``(B, 12)``."""
         return (part * (part > self.threshold).to(part.dtype)).sum(dim=1) @ self.pitch_classes[track]
+
+
+class RestartFloor(nn.Module):
+    """A generator whose tracks, silent in the previous bar, come back only with a pattern.
+
+    In each bar that answers a previous bar (condition flag 1), a listed track that was silent
+    in the previous bar keeps its rows only when at least ``floor`` of its cells pass
+    ``threshold``; fewer are stray hits, and the track stays silent (a groove without drums goes
+    on without them, as the training grooves do 98 % of the time). Unconditioned bars and tracks
+    that sounded before are untouched. A decoding rule like :class:`PitchClassFloor`, exported
+    with the generator.
+
+    Args:
+        generator: the :class:`Generator` or :class:`PitchClassFloor` it wraps.
+        floors: ``{track index: cells}``, each at least 1.
+        threshold: the binarisation threshold the cells are counted at.
+    """
+
+    def __init__(self, generator: Generator | PitchClassFloor, floors: dict[int, int], threshold: float = 0.5) -> None:
+        super().__init__()
+        self.generator = generator
+        self.config = generator.config
+        self.floors = dict(floors)
+        self.threshold = float(threshold)
+
+    def forward(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return self.floor(self.generator(noise, previous, condition), previous, condition, 1)
+
+    def candidates(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """:meth:`Generator.candidates`, floored."""
+        return self.floor(self.generator.candidates(noise, previous, condition), previous, condition, noise.shape[1])
+
+    def floor(self, roll: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor,
+              k: int | torch.Tensor) -> torch.Tensor:
+        """``roll`` ``(N*k, T, S, P)``, ``k`` bars of each previous bar ``(N, T, S, P)`` with its
+        condition ``(N, 13)``, without the stray cells of tracks silent before."""
+        tracks = list(torch.unbind(roll, dim=1))
+        unconditioned = condition[:, -1] < 0.5  # (N,)
+        for t, floor in self.floors.items():
+            free = unconditioned | (previous[:, t].sum(dim=(1, 2)) > 0)  # (N,): sounded before, or nothing before
+            free = free[:, None].expand(-1, k).reshape(-1)  # (N*k,)
+            keep = free | ((tracks[t] > self.threshold).sum(dim=(1, 2)) >= floor)
+            tracks[t] = tracks[t] * keep.to(roll.dtype)[:, None, None]
+        return torch.stack(tracks, dim=1)
 
 
 class Critic(nn.Module):
@@ -303,19 +406,20 @@ class Critic(nn.Module):
 
     def forward(self, bar: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         x = torch.cat([bar, previous], dim=1)  # (B, 2T, S, P)
-        b, t2, s, p = x.shape
+        t2, s, p = dims(x)
         a = F.leaky_relu(self.cell(to_cells(x)), 0.2)  # (B, S, O, D/2)
         a = octaves_to_channels(a)[:, :, None]  # (B, S, 1, O*D/2)
         a = F.leaky_relu(self.down1(pair_steps(a)), 0.2)  # (B, S/2, 1, 2D)
         a = F.leaky_relu(self.down2(pair_steps(a)), 0.2)  # (B, S/4, 1, 2D)
         a = F.leaky_relu(self.whole(a.flatten(1)), 0.2)  # (B, D)
-        rows = x.permute(0, 3, 1, 2).reshape(b, p, t2 * s)  # (B, P, 2T*S)
+        rows = x.permute(0, 3, 1, 2).reshape(-1, p, t2 * s)  # (B, P, 2T*S)
         r = F.leaky_relu(self.pitch_time(rows), 0.2)  # (B, P, D/4)
-        r = F.leaky_relu(self.pitch_octave(r.reshape(b, p // SEMITONES, -1)), 0.2)  # (B, O, D/2)
+        r = r.reshape(-1, p // SEMITONES, SEMITONES * (self.config.d_channels // 4))  # (B, O, 12*D/4)
+        r = F.leaky_relu(self.pitch_octave(r), 0.2)  # (B, O, D/2)
         parts = [a, r.flatten(1), condition]
         if self.config.critic_stats:
             parts.append(x.sum(dim=3).flatten(1) / 4.0)  # (B, 2T*S) rows sounding per step
-            chroma = x.reshape(b, t2, s, p // SEMITONES, SEMITONES).sum(dim=(2, 3)) / s  # (B, 2T, 12)
+            chroma = x.reshape(-1, t2, s, p // SEMITONES, SEMITONES).sum(dim=(2, 3)) / s  # (B, 2T, 12)
             parts.append(chroma.flatten(1))
         if self.config.critic_onsets:
             parts.append(onsets_per_step(x).flatten(1) / 2.0)  # (B, 2T*S)
@@ -361,8 +465,8 @@ def statistics_loss(fake: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor)
 def chroma_per_beat(x: torch.Tensor) -> torch.Tensor:
     """``(B, T, S, P)`` rolls -> ``(B, T, 4, 12)``: how long each of the 12 rows of an octave
     sounds in each quarter of the bar (a beat in 4/4), summed over octaves, as a share of the beat."""
-    b, t, s, p = x.shape
-    return x.reshape(b, t, 4, s // 4, p // SEMITONES, SEMITONES).sum(dim=(3, 4)) / (s // 4)
+    t, s, p = dims(x)
+    return x.reshape(-1, t, 4, s // 4, p // SEMITONES, SEMITONES).sum(dim=(3, 4)) / (s // 4)
 
 
 def binary_neuron(probs: torch.Tensor, mode: str, voices: tuple[int, ...] = ()) -> torch.Tensor:

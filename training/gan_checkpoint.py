@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import torch
 from daemon.errors import AntiphonError, ModelError
 from daemon.gan_model import ANY_ROW, switch_costs
 from daemon.representation import RollSpec, codec_from_dict
-from training.gan import Critic, GanConfig, Generator, PitchClassFloor
+from training.gan import Critic, GanConfig, Generator, PitchClassFloor, RestartFloor
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class GanCheckpoint:
     path: Path
     config: GanConfig
     spec: RollSpec
-    generator: Generator | PitchClassFloor  # the network, or it with a pitch-class floor (floor_pitch_classes)
+    generator: Generator | PitchClassFloor | RestartFloor  # the network, or it with its decoding floors (with_floors)
     critic: Critic
     training: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
@@ -200,6 +200,25 @@ def choose_among(checkpoint: GanCheckpoint, candidates: int = 1, length_prior: f
     return replace(checkpoint, training=training)
 
 
+def track_numbers(value: Any, number: Callable[[str], Any], what: str, form: str) -> dict[str, Any]:
+    """``{track: number}`` from command-line text (``"chords=0.2,bass=0.1"``, each number read by
+    ``number``) or a mapping (as it is); None or an empty text gives none.
+
+    Raises:
+        ModelError: an item that is not ``track=number``, naming ``what`` and the ``form`` to give.
+    """
+    if not isinstance(value, str):
+        return dict(value or {})
+    pairs: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, text = item.partition("=")
+        try:
+            pairs[name.strip()] = number(text if sep else "no number")
+        except ValueError:
+            raise ModelError(f"{what} {item!r}: give {form}") from None
+    return pairs
+
+
 def pitch_class_floors(value: Any, spec: RollSpec) -> dict[str, float]:
     """``{track: floor}`` for :class:`~training.gan.PitchClassFloor` from a mapping or command-line
     text (``"chords=0.2"``, several separated by commas); an empty text or mapping gives none.
@@ -207,18 +226,9 @@ def pitch_class_floors(value: Any, spec: RollSpec) -> dict[str, float]:
     Raises:
         ModelError: a name that is not a pitched track, or a floor outside [0, 1).
     """
-    if isinstance(value, str):
-        pairs: dict[str, Any] = {}
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            name, sep, number = item.partition("=")
-            try:
-                pairs[name.strip()] = float(number if sep else "no number")
-            except ValueError:
-                raise ModelError(f"pitch-class floor {item!r}: give track=number (chords=0.2)") from None
-        value = pairs
     pitched = [t.name for t in spec.tracks if not t.drums]
     floors = {}
-    for name, floor in dict(value or {}).items():
+    for name, floor in track_numbers(value, float, "pitch-class floor", "track=number (chords=0.2)").items():
         if name not in pitched:
             raise ModelError(f"a pitch-class floor names {name!r}, not a pitched track of this model "
                              f"(its pitched tracks: {', '.join(pitched) or 'none'})")
@@ -229,23 +239,64 @@ def pitch_class_floors(value: Any, spec: RollSpec) -> dict[str, float]:
     return floors
 
 
+def restart_floors(value: Any, spec: RollSpec) -> dict[str, int]:
+    """``{track: cells}`` for :class:`~training.gan.RestartFloor` from a mapping or command-line
+    text (``"drums=8"``, several separated by commas); an empty text or mapping gives none.
+
+    Raises:
+        ModelError: a name that is not a track, or a floor that is not a whole number >= 0.
+    """
+    names = [t.name for t in spec.tracks]
+    floors = {}
+    for name, floor in track_numbers(value, int, "restart floor", "track=cells (drums=8)").items():
+        if name not in names:
+            raise ModelError(f"a restart floor names {name!r}, not a track of this model (its tracks: {', '.join(names)})")
+        if isinstance(floor, bool) or not isinstance(floor, int) or floor < 0:
+            raise ModelError(f"the restart floor of {name} must be a whole number of cells >= 0, got {floor!r}")
+        if floor > 0:
+            floors[str(name)] = floor
+    return floors
+
+
 def floor_pitch_classes(checkpoint: GanCheckpoint, value: Any) -> GanCheckpoint:
     """``checkpoint`` whose generator drops the pitch classes each bar barely plays in the tracks
     ``value`` names (:func:`pitch_class_floors`, :class:`~training.gan.PitchClassFloor`), recorded
-    as ``training["pitch_class_floor"]``; with no floor, the checkpoint's own generator.
+    as ``training["pitch_class_floor"]``; with no floor, none (a restart floor is kept).
 
     Raises:
         ModelError: see :func:`pitch_class_floors`.
     """
-    floors = pitch_class_floors(value, checkpoint.spec)
+    return with_floors(checkpoint, value, checkpoint.training.get("restart_floor"))
+
+
+def floor_restarts(checkpoint: GanCheckpoint, value: Any) -> GanCheckpoint:
+    """``checkpoint`` whose generator keeps the tracks ``value`` names silent after a bar they were
+    silent in, unless they come back with a pattern (:func:`restart_floors`,
+    :class:`~training.gan.RestartFloor`), recorded as ``training["restart_floor"]``; with no floor,
+    none (a pitch-class floor is kept).
+
+    Raises:
+        ModelError: see :func:`restart_floors`.
+    """
+    return with_floors(checkpoint, checkpoint.training.get("pitch_class_floor"), value)
+
+
+def with_floors(checkpoint: GanCheckpoint, pitch_class_floor: Any, restart_floor: Any) -> GanCheckpoint:
+    """``checkpoint``'s network with exactly these decoding floors (either may be None): the
+    pitch-class floor first, then the restart floor; recorded in ``training``."""
+    spec = checkpoint.spec
+    classes, restarts = pitch_class_floors(pitch_class_floor, spec), restart_floors(restart_floor, spec)
     generator = checkpoint.generator
-    if isinstance(generator, PitchClassFloor):
+    while isinstance(generator, (PitchClassFloor, RestartFloor)):
         generator = generator.generator
-    training = {k: v for k, v in checkpoint.training.items() if k != "pitch_class_floor"}
-    if floors:
-        names = [t.name for t in checkpoint.spec.tracks]
-        generator = PitchClassFloor(generator, {names.index(n): f for n, f in floors.items()},
-                                    tuple(t.lowest_pitch for t in checkpoint.spec.tracks),
-                                    tuple(i for i, t in enumerate(checkpoint.spec.tracks) if not t.drums)).eval()
-        training["pitch_class_floor"] = floors
+    training = {k: v for k, v in checkpoint.training.items() if k not in ("pitch_class_floor", "restart_floor")}
+    names = [t.name for t in spec.tracks]
+    if classes:
+        generator = PitchClassFloor(generator, {names.index(n): f for n, f in classes.items()},
+                                    tuple(t.lowest_pitch for t in spec.tracks),
+                                    tuple(i for i, t in enumerate(spec.tracks) if not t.drums)).eval()
+        training["pitch_class_floor"] = classes
+    if restarts:
+        generator = RestartFloor(generator, {names.index(n): f for n, f in restarts.items()}).eval()
+        training["restart_floor"] = restarts
     return replace(checkpoint, generator=generator, training=training)

@@ -44,6 +44,19 @@ def play_chords(accompanist: Accompanist, bars: int, seed: int) -> list[list[int
     return made
 
 
+def test_before_its_first_bar_the_band_takes_a_bar_of_its_own_with_every_part(grooves: object) -> None:
+    accompanist = Accompanist(grooves)  # type: ignore[arg-type]
+    firsts = []
+    for seed in range(8):
+        accompanist.reset()
+        accompanist.note_on(0, 0, 60, 90)  # a player's lone note: no drums, no bass
+        accompanist.make_bar(BAR - 4, GRID, np.random.default_rng(seed), 0.5, CHANNELS)
+        firsts.append(accompanist._band)
+    count_in = Accompanist(grooves)._count_in(np.random.default_rng(0), 0.5)  # type: ignore[arg-type]
+    assert count_in.shape == (1, *accompanist.spec.bar_shape) and count_in[0].any(axis=(1, 2)).all()
+    assert all(bar is not None and bar[0, 0].any() for bar in firsts), "every first bar has drums"
+
+
 def test_tracks_the_player_leaves_silent_take_the_bands_own_last_bar(grooves: object) -> None:
     accompanist = Accompanist(grooves)  # type: ignore[arg-type]
     heard = np.zeros((1, *accompanist.spec.bar_shape), bool)
@@ -72,6 +85,7 @@ def test_a_keyboard_players_chords_keep_the_groove_models_drums_and_bass_going(g
     print(f"bars 2-{bars} with drums: {drums[0]} (the band goes on) vs {drums[1]} (heard only); "
           f"with bass: {bass[0]} vs {bass[1]}")
     assert drums[0] >= 0.85 * (bars - 1), "the drums go on under the player's chords"
+    assert 9 in with_band[0] and 1 in with_band[0], "the band comes in with its drums and bass (its count-in)"
     assert drums[0] > drums[1] and bass[0] >= bass[1]
     # the band's parts feed on its own bars: they hold, they do not pile up
     per_bar = np.array([[c.count(9), c.count(1)] for c in with_band])  # drum and bass notes

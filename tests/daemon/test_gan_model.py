@@ -15,6 +15,7 @@ from daemon.gan_model import (
     decode_voices,
     last_bar,
     length_prior,
+    lengths_log_likelihood,
     note_length_log_p,
     note_lengths,
     one_per_step,
@@ -243,6 +244,25 @@ def test_the_best_candidate_has_the_best_score_plus_its_weighted_length_prior() 
     assert list(choose_candidates(bars, scores, 2, [1], log_p, weight=0.1)) == [0, 0]
     with pytest.raises(ModelError, match="3 scores for 4 candidates"):
         choose_candidates(bars, scores[:3], 2)
+
+
+def test_the_lengths_likelihood_of_voices_read_from_their_rows_is_that_of_every_row_run() -> None:
+    rng = np.random.default_rng(0)
+    log_p = np.log(rng.dirichlet(np.ones(16), size=2))  # (2 tracks, 16 lengths)
+    voices = np.zeros((40, *SPEC.bar_shape), bool)  # one row a step at most: rests, held and changed rows
+    for bar, track in np.ndindex(40, 2):
+        row = -1
+        for step in range(16):
+            u = rng.random()
+            row = -1 if u < 0.2 else int(rng.integers(0, 12)) if u < 0.5 else row
+            if row >= 0:
+                voices[bar, 1 + track, step, row] = True
+    chords = rng.random((6, *SPEC.bar_shape)) < 0.1  # several rows a step: the general count
+    table = np.concatenate([np.zeros((2, 1)), log_p], axis=1)
+    for bars in (voices, chords):
+        expected = np.array([sum(float((table[v] * note_lengths(bars[i:i + 1], [1 + v])[0, 0]).sum()) for v in (0, 1))
+                             for i in range(len(bars))])
+        np.testing.assert_allclose(lengths_log_likelihood(bars, [1, 2], log_p), expected)
 
 
 @pytest.mark.parametrize("value, message", [

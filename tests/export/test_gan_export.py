@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from daemon.errors import ModelError
-from daemon.gan_model import decode_voices, load_gan, open_gan
+from daemon.gan_model import condition_features, decode_voices, load_gan, open_gan
 from daemon.models import open_session
 from export.gan_onnx import check_gan_parity, export_gan
 from tests.export.tiny_gan import cached_tiny_gan
@@ -275,3 +275,54 @@ def test_a_pitch_class_floor_travels_in_the_graph_with_parity(tmp_path_factory: 
     np.testing.assert_array_equal(dropped, present & ~in_bass & (weight < 0.5 * weight.max(axis=1, keepdims=True)))
     with pytest.raises(ModelError, match="not a pitched track"):
         export_gan(lifted, tmp_path / "x.onnx", pitch_class_floor="drums=0.2")
+
+
+def test_a_plain_graph_computes_no_shapes_and_a_candidate_graph_shares_the_previous_bar(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    import onnx
+
+    checkpoint, plain = cached_tiny_gan(tmp_path_factory, "chorales")
+    ops = [node.op_type for node in onnx.load(str(plain)).graph.node]
+    assert "Shape" not in ops  # sizes after the batch axis are constants of the graph
+    scored = open_gan(export_gan(checkpoint, tmp_path / "best-of-3.onnx", candidates=3))
+    assert scored.noise_per_bar and len(scored.session.get_inputs()[0].shape) == 3
+    assert not open_gan(plain).noise_per_bar
+    rng = np.random.default_rng(5)
+    previous = rng.random((4, *scored.spec.bar_shape)) < 0.08
+    prev, cond = condition_features(previous, scored.spec)
+    noise = rng.standard_normal((4, 3, scored.z_dim)).astype(np.float32)
+    roll, score = scored.session.run(["roll", "score"], {"noise": noise, "previous": prev, "condition": cond})
+    assert roll.shape == (4, 3, *scored.spec.bar_shape) and score.shape == (4, 3)
+    (alone,) = open_gan(plain).session.run(["roll"], {"noise": noise.reshape(12, -1), "previous": np.repeat(prev, 3, 0),
+                                                      "condition": np.repeat(cond, 3, 0)})
+    np.testing.assert_allclose(roll.reshape(alone.shape), alone, rtol=0, atol=2e-6)  # the same bars, made once
+
+
+def test_a_restart_floor_travels_in_the_graph_with_parity(tmp_path_factory: pytest.TempPathFactory,
+                                                          tmp_path: Path) -> None:
+    import torch
+
+    checkpoint, _ = cached_tiny_gan(tmp_path_factory, "grooves")
+    data = torch.load(checkpoint, weights_only=False)
+    data["generator"]["out.bias"].view(12, 3)[:, 0] = 0.0  # drums near 0.5: about 75 cells of 144 pass
+    lifted = tmp_path / "lifted.pt"
+    torch.save(data, lifted)
+    plain = open_gan(export_gan(lifted, tmp_path / "plain.onnx"))
+    floored = open_gan(export_gan(lifted, tmp_path / "floored.onnx", restart_floor="drums=75"))
+    assert floored.metadata["training"]["restart_floor"] == {"drums": 75}
+    report = check_gan_parity(lifted, tmp_path / "floored.onnx", bars=16, chained_bars=4)
+    assert report.ok, report.summary()
+    previous = np.random.default_rng(3).random((24, *plain.spec.bar_shape)) < 0.08
+    previous[:16, 0] = False  # two thirds of the previous bars without drums
+    before, after = (gan.roll(previous, np.random.default_rng(4)) for gan in (plain, floored))
+    cells = (before[:, 0] > 0.5).sum(axis=(1, 2))
+    dropped = ~after[:, 0].any(axis=(1, 2))  # random weights leave no drum cell at 0
+    assert dropped.any() and (cells[:16] >= 75).any()
+    np.testing.assert_array_equal(dropped, (np.arange(24) < 16) & (cells < 75))
+    kept = ~dropped
+    np.testing.assert_array_equal(after[kept], before[kept])
+    np.testing.assert_array_equal(after[:, 1:], before[:, 1:])  # bass and chords untouched
+    nothing_before = [gan.roll(None, np.random.default_rng(5), n=8) for gan in (plain, floored)]
+    np.testing.assert_array_equal(*nothing_before)  # unconditioned bars are free
+    with pytest.raises(ModelError, match="not a track"):
+        export_gan(lifted, tmp_path / "x.onnx", restart_floor="cowbell=2")

@@ -19,6 +19,7 @@ from training.gan import (
     GanConfig,
     Generator,
     PitchClassFloor,
+    RestartFloor,
     bar_statistics,
     binary_neuron,
     from_cells,
@@ -490,3 +491,52 @@ def test_a_pitch_class_floor_drops_the_classes_a_bar_barely_plays() -> None:
                          ("chords", "give track=number"), ("chords=lots", "give track=number")):
         with pytest.raises(ModelError, match=message):
             pitch_class_floors(bad, SPEC)
+
+
+def test_candidates_of_a_previous_bar_are_the_bars_of_the_bar_repeated() -> None:
+    torch.manual_seed(0)
+    generator = Generator(config()).eval()
+    for layer in (generator.bn0, generator.bn1, generator.bn2):  # running statistics other than the initial ones
+        layer.norm.running_mean.uniform_(-0.5, 0.5)
+        layer.norm.running_var.uniform_(0.5, 2.0)
+    previous = (torch.rand(3, *SPEC.bar_shape) < 0.1).float() * generator.row_mask
+    previous[1, 0] = 0.0  # the second without drums: the restart floor at work
+    condition = torch.rand(3, 13)
+    condition[2] = 0.0  # the third unconditioned
+    condition[:2, -1] = 1.0
+    floored = RestartFloor(PitchClassFloor(generator, {2: 0.3}, tuple(t.lowest_pitch for t in SPEC.tracks),
+                                           pitched=(1, 2)), {0: 3, 1: 2})
+    for k in (1, 5):
+        noise = torch.randn(3, k, 4)
+        repeated = (noise.reshape(-1, 4), previous.repeat_interleave(k, 0), condition.repeat_interleave(k, 0))
+        with torch.no_grad():
+            for model in (generator, floored):
+                shared = model.candidates(noise, previous, condition)
+                assert shared.shape == (3 * k, *SPEC.bar_shape)
+                torch.testing.assert_close(shared, model(*repeated), rtol=0, atol=2e-6)
+
+
+def test_a_restart_floor_keeps_a_silent_track_silent_unless_it_comes_back_with_a_pattern() -> None:
+    from training.gan_checkpoint import restart_floors
+
+    drums = 0
+    rolls = np.zeros((4, *SPEC.bar_shape), np.float32)
+    rolls[:, drums, 0:3, 2] = 0.9  # three hits in every bar: under a floor of 4 cells
+    rolls[:, drums, 5, 3] = 0.45  # and one cell under the threshold, which does not count
+    rolls[1, drums, 8:12, 4] = 0.8  # bar 1: seven hits, a pattern
+    rolls[:, 1, 0, 5] = 0.9  # the bass is not floored
+    previous = torch.zeros(4, *SPEC.bar_shape)
+    previous[2, drums, 0, 0] = 1.0  # bar 2 follows a bar with drums
+    condition = torch.zeros(4, 13)
+    condition[:3, -1] = 1.0  # bar 3: nothing before (unconditioned)
+    floored = RestartFloor(_FixedRolls(rolls), {drums: 4})
+    with torch.no_grad():
+        out = floored(torch.zeros(4, 4), previous, condition).numpy()
+    assert not out[0, drums].any(), "silent before, three hits: stray, dropped"
+    np.testing.assert_array_equal(out[1:], rolls[1:])  # a pattern, drums before, nothing before: as they were
+    np.testing.assert_array_equal(out[:, 1:], rolls[:, 1:])
+    assert restart_floors("drums=8", SPEC) == {"drums": 8} and restart_floors("drums=0", SPEC) == {}
+    for bad, message in (("flute=2", "not a track"), ("drums=-1", "whole number"), ("drums=1.5", "give track=cells"),
+                         ("drums", "give track=cells")):
+        with pytest.raises(ModelError, match=message):
+            restart_floors(bad, SPEC)
