@@ -128,9 +128,9 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
             (:func:`training.gan_checkpoint.choose_among`; the graph then also puts out the
             critic's ``score``).
         pitch_class_floor: ``{track: floor}`` or ``"chords=0.2"``: the graph drops the pitch
-            classes a bar barely plays in those tracks (:func:`training.gan_checkpoint.floor_pitch_classes`).
+            classes a bar barely plays in those tracks (:func:`training.gan_checkpoint.with_floors`).
         restart_floor: ``{track: cells}`` or ``"drums=8"``: a track silent in the previous bar comes
-            back only with a pattern (:func:`training.gan_checkpoint.floor_restarts`).
+            back only with a pattern (the same).
 
     Returns:
         ``onnx_path``.

@@ -258,32 +258,18 @@ def restart_floors(value: Any, spec: RollSpec) -> dict[str, int]:
     return floors
 
 
-def floor_pitch_classes(checkpoint: GanCheckpoint, value: Any) -> GanCheckpoint:
-    """``checkpoint`` whose generator drops the pitch classes each bar barely plays in the tracks
-    ``value`` names (:func:`pitch_class_floors`, :class:`~training.gan.PitchClassFloor`), recorded
-    as ``training["pitch_class_floor"]``; with no floor, none (a restart floor is kept).
-
-    Raises:
-        ModelError: see :func:`pitch_class_floors`.
-    """
-    return with_floors(checkpoint, value, checkpoint.training.get("restart_floor"))
-
-
-def floor_restarts(checkpoint: GanCheckpoint, value: Any) -> GanCheckpoint:
-    """``checkpoint`` whose generator keeps the tracks ``value`` names silent after a bar they were
-    silent in, unless they come back with a pattern (:func:`restart_floors`,
-    :class:`~training.gan.RestartFloor`), recorded as ``training["restart_floor"]``; with no floor,
-    none (a pitch-class floor is kept).
-
-    Raises:
-        ModelError: see :func:`restart_floors`.
-    """
-    return with_floors(checkpoint, checkpoint.training.get("pitch_class_floor"), value)
-
-
 def with_floors(checkpoint: GanCheckpoint, pitch_class_floor: Any, restart_floor: Any) -> GanCheckpoint:
-    """``checkpoint``'s network with exactly these decoding floors (either may be None): the
-    pitch-class floor first, then the restart floor; recorded in ``training``."""
+    """``checkpoint``'s network with exactly these decoding floors, recorded in ``training`` as
+    ``pitch_class_floor`` and ``restart_floor``; None or an empty text: none of that kind.
+
+    First the pitch-class floor, :class:`~training.gan.PitchClassFloor` (:func:`pitch_class_floors`:
+    in the tracks named, each bar drops the pitch classes it barely plays), then the restart floor,
+    :class:`~training.gan.RestartFloor` (:func:`restart_floors`: a track silent in the previous bar
+    comes back only with a pattern).
+
+    Raises:
+        ModelError: see :func:`pitch_class_floors` and :func:`restart_floors`.
+    """
     spec = checkpoint.spec
     classes, restarts = pitch_class_floors(pitch_class_floor, spec), restart_floors(restart_floor, spec)
     generator = checkpoint.generator
