@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from daemon.errors import AntiphonError
+from training.gan_options import add_decoding_arguments
 
 log = logging.getLogger(__name__)
 
@@ -22,28 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``antiphon export gan``."""
     parser.add_argument("checkpoint", type=Path, help="the .pt checkpoint written by 'antiphon train gan'")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
-    parser.add_argument("--weights", choices=("average", "trained"), default="average",
-                        help="the generator's moving average (default, what training saves) or, from a run's "
-                             "checkpoint.pt, the weights its last step left")
-    parser.add_argument("--voice-switch-cost", default="0", metavar="COST|VOICE=COST,...",
-                        help="the daemon decodes one-note-at-a-time tracks as lines: the log-odds a voice must gain "
-                             "to change pitch or between note and rest, for every voice or per voice "
-                             "(soprano=0.4,bass=0.2); default 0: each step on its own")
-    parser.add_argument("--candidates", type=int, default=1,
-                        help="the daemon makes each thresholded bar this many times and plays the one the training "
-                             "critic scores best (plus --length-prior); the file then carries the critic (default 1)")
-    parser.add_argument("--length-prior", type=float, default=0.0, metavar="WEIGHT",
-                        help="among candidates, also weigh the log-likelihood of the voices' note lengths under the "
-                             "training bars' (needs --data; default 0)")
+    add_decoding_arguments(parser)
     parser.add_argument("--data", type=Path, default=None,
                         help="corpus cache written by 'antiphon train data', for --length-prior")
-    parser.add_argument("--pitch-class-floor", default="", metavar="TRACK=FLOOR,...",
-                        help="in these pitched tracks each bar drops the pitch classes whose weight (probability "
-                             "summed over the cells that pass 0.5) is below FLOOR times its strongest class's "
-                             "(chords=0.2); default none")
-    parser.add_argument("--restart-floor", default="", metavar="TRACK=CELLS,...",
-                        help="a track silent in the previous bar comes back only with at least CELLS cells passing "
-                             "0.5, else stays silent (drums=8); default none")
     parser.add_argument("--bars", type=int, default=64, help="bars the parity check compares (default 64)")
     parser.add_argument("--chained-bars", type=int, default=16, help="bars of the chained check (default 16)")
     parser.add_argument("--atol", type=float, default=1e-4, help="parity tolerance on probabilities (default 1e-4)")

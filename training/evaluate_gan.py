@@ -28,6 +28,7 @@ from daemon.gan_model import ANY_ROW, LIKELIEST_ROW, choose_candidates, conditio
 from daemon.representation import RollSpec, binarise
 from training.gan_data import BarSet
 from training.gan_metrics import all_metrics, comparison_table, key_agreement, note_shapes, silence_kept
+from training.gan_options import add_decoding_arguments
 
 log = logging.getLogger(__name__)
 
@@ -422,25 +423,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chain", type=int, default=8,
                         help="also measure bars made in chains of this length, each on the model's own previous bar, "
                              "as the daemon plays them (default 8; 0 to skip)")
-    parser.add_argument("--weights", choices=("average", "trained"), default="average",
-                        help="the generator's moving average (default) or, from checkpoint.pt, the trained weights")
-    parser.add_argument("--voice-switch-cost", default="0", metavar="COST|VOICE=COST,...",
-                        help="decode one-note-at-a-time tracks as lines: the log-odds a voice must gain to change "
-                             "pitch or between note and rest, for every voice or per voice (soprano=0.4,bass=0.2), "
-                             "as 'antiphon export gan --voice-switch-cost' sets it for the daemon (default 0: each "
-                             "step on its own)")
-    parser.add_argument("--candidates", type=int, default=1,
-                        help="make each thresholded bar this many times and keep the one the critic scores best, as "
-                             "'antiphon export gan --candidates' sets it for the daemon (default 1)")
-    parser.add_argument("--length-prior", type=float, default=0.0, metavar="WEIGHT",
-                        help="among candidates, also weigh the voices' note-length log-likelihood under the training "
-                             "bars', as 'antiphon export gan --length-prior' (default 0)")
-    parser.add_argument("--pitch-class-floor", default="", metavar="TRACK=FLOOR,...",
-                        help="drop the pitch classes a bar barely plays in these tracks, as 'antiphon export gan "
-                             "--pitch-class-floor' sets it in the file (chords=0.2; default none)")
-    parser.add_argument("--restart-floor", default="", metavar="TRACK=CELLS,...",
-                        help="keep a track silent after a silent bar unless it comes back with at least CELLS cells, "
-                             "as 'antiphon export gan --restart-floor' sets it in the file (drums=8; default none)")
+    add_decoding_arguments(parser)  # the bars are decoded and chosen as an exported file sets it
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", default=None, help="folder for eval.md and eval.json (default: the checkpoint's)")
 

@@ -1,0 +1,34 @@
+"""The options that say how a GAN's bars are decoded and chosen, shared by ``antiphon export gan``
+(which writes them into the file for the daemon) and ``antiphon train gan-eval`` (which measures
+bars decoded the same way). No torch here: both commands parse their arguments before importing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--weights``, ``--voice-switch-cost``, ``--candidates``, ``--length-prior``,
+    ``--pitch-class-floor`` and ``--restart-floor``."""
+    parser.add_argument("--weights", choices=("average", "trained"), default="average",
+                        help="the generator's moving average (default, what training saves) or, from a run's "
+                             "checkpoint.pt, the weights its last step left")
+    parser.add_argument("--voice-switch-cost", default="0", metavar="COST|VOICE=COST,...",
+                        help="decode one-note-at-a-time tracks as lines: the log-odds a voice must gain to change "
+                             "pitch or between note and rest, for every voice or per voice (soprano=0.4,bass=0.2); "
+                             "default 0: each step on its own")
+    parser.add_argument("--candidates", type=int, default=1,
+                        help="make each thresholded bar that answers a previous bar this many times and play the one "
+                             "the training critic scores best (plus --length-prior); an exported file then carries "
+                             "the critic (default 1)")
+    parser.add_argument("--length-prior", type=float, default=0.0, metavar="WEIGHT",
+                        help="among candidates, also weigh the log-likelihood of the voices' note lengths under the "
+                             "training bars' (from --data; default 0)")
+    parser.add_argument("--pitch-class-floor", default="", metavar="TRACK=FLOOR,...",
+                        help="in these pitched tracks each bar drops the pitch classes whose weight (probability "
+                             "summed over the cells that pass 0.5) is below FLOOR times its strongest class's "
+                             "(chords=0.2); default none")
+    parser.add_argument("--restart-floor", default="", metavar="TRACK=CELLS,...",
+                        help="a track silent in the previous bar comes back only with at least CELLS cells passing "
+                             "0.5, else stays silent (drums=8); default none")
