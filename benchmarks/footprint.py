@@ -350,8 +350,8 @@ def hook(name, *args, **kwargs):
         print(" <- ".join(reversed(frames)))
     return original(name, *args, **kwargs)
 builtins.__import__ = hook
-import daemon.app, daemon.engine
-daemon.app.main = lambda args: 0  # everything `antiphon run` imports, up to running
+import daemon.live.app, daemon.live.engine
+daemon.live.app.main = lambda args: 0  # everything `antiphon run` imports, up to running
 from daemon.cli import main
 main(["run"])
 """
@@ -380,7 +380,7 @@ import mido, rtmidi, pythonosc.osc_server
 steps.append(("+ mido, rtmidi, python-osc", rss()))
 import onnxruntime
 steps.append(("+ onnxruntime", rss()))
-import daemon.app, daemon.engine
+import daemon.live.app, daemon.live.engine
 steps.append(("+ the daemon's modules", rss()))
 from daemon.models import load_model
 load_model(sys.argv[1], intra_op_num_threads=1, inter_op_num_threads=1)

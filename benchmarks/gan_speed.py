@@ -9,7 +9,7 @@ Which model:
 
 What is timed, per bar: the daemon's own path, :meth:`GanModel.sample_batch` with one previous
 bar (conditioning features in numpy, one ``session.run``, binarisation by threshold) on
-onnxruntime, and the same method with PyTorch eager behind it (``export.gan_onnx.TorchSession``,
+onnxruntime, and the same method with PyTorch eager behind it (``export.gan.TorchSession``,
 ``torch.inference_mode``, ``torch.set_num_threads(1)``); plus the bare ``session.run`` and one
 bar of an 8-bar chain (:meth:`GanModel.sample_bars` / 8). Runners are interleaved in blocks so
 that load from other processes hits them alike.
@@ -29,7 +29,8 @@ import numpy as np
 
 from benchmarks import Section, Timing
 from daemon.errors import AntiphonError
-from daemon.gan_model import OUTPUT_NAMES, GanModel, condition_features
+from daemon.models.gan import OUTPUT_NAMES, GanModel
+from daemon.music.bar_features import condition_features
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 
 def _prepare(args: argparse.Namespace, workdir: Path, notes: list[str]) -> tuple[Path, Path | None]:
     """(onnx file, checkpoint or None)."""
-    from export.gan_onnx import export_gan
+    from export.gan import export_gan
 
     model: Path | None = getattr(args, "gan_model", None)
     checkpoint: Path | None = getattr(args, "gan_checkpoint", None)
@@ -74,9 +75,9 @@ def _prepare(args: argparse.Namespace, workdir: Path, notes: list[str]) -> tuple
 def _random_groove_checkpoint(path: Path) -> Path:
     import torch
 
-    from training.gan import Critic, GanConfig, Generator
-    from training.gan_checkpoint import save_checkpoint
-    from training.gan_data import groove_spec
+    from training.gan.checkpoint import save_checkpoint
+    from training.gan.data import groove_spec
+    from training.gan.model import Critic, GanConfig, Generator
 
     torch.manual_seed(0)
     spec = groove_spec()
@@ -119,9 +120,9 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
         import torch
     except ImportError as exc:
         raise AntiphonError("the GAN benchmark exports models: pip install 'antiphon[train]'") from exc
-    from daemon.gan_model import open_gan
-    from export.gan_onnx import as_exported, torch_gan_model
-    from training.gan_checkpoint import load_checkpoint
+    from daemon.models.gan import open_gan
+    from export.gan import as_exported, torch_gan_model
+    from training.gan.checkpoint import load_checkpoint
 
     torch.set_num_threads(1)
     section = Section(NAME, TITLE)

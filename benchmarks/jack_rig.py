@@ -1,7 +1,7 @@
 """A real-MIDI rig on JACK: a dummy-driver server, the daemon as a subprocess, a peer that plays and listens.
 
 Shared by ``benchmarks/response_latency.py`` and the daemon's JACK tests
-(``tests/daemon/test_daemon_jack.py``), so that what the benchmark measures is what the tests
+(``tests/daemon/live/test_daemon_jack.py``), so that what the benchmark measures is what the tests
 check. Everything is real: ``jackd`` (dummy driver, synchronous mode), the daemon started as
 ``python -m daemon run``, JACK MIDI ports opened through python-rtmidi, ``jack_connect``,
 ``jack_midi_clock``/``jack_transport``, and OSC over UDP on 127.0.0.1.
@@ -33,7 +33,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import build_msg
 
 from daemon.errors import AntiphonError
-from daemon.osc_io import parse_packet
+from daemon.io.osc_packet import parse_packet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"

@@ -15,7 +15,7 @@ call, feed dict, onnxruntime run), and PyTorch's ``EventLSTM.step`` under
 ``torch.inference_mode`` with ``torch.set_num_threads(1)``. Tokens are random valid
 tokens; the state is carried across steps. The three runners are timed in interleaved
 blocks so that load from other processes hits them alike. A fourth row times one step
-plus :class:`~daemon.sampling.EventSampler` sampling, which is what generating one event costs.
+plus :class:`~daemon.music.sampling.EventSampler` sampling, which is what generating one event costs.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 
 
 def _bundled_model() -> tuple[Path, Path | None] | None:
-    from daemon.config import list_presets, load_preset
+    from daemon.control.presets import list_presets, load_preset
     from daemon.errors import AntiphonError as Error
-    from daemon.models import open_session
+    from daemon.models.onnx_file import open_session
 
     for name in list_presets():
         try:
@@ -73,8 +73,8 @@ def _bundled_model() -> tuple[Path, Path | None] | None:
 
 def _prepare(args: argparse.Namespace, workdir: Path, notes: list[str]) -> tuple[Path, Path, Path | None]:
     """(fp32 onnx, int8 onnx, checkpoint or None)."""
-    from export.checkpoints import random_lstm_checkpoint
-    from export.to_onnx import export_lstm, int8_path, quantize_lstm
+    from export.lstm import export_lstm, int8_path, quantize_lstm
+    from export.lstm_checkpoint import random_lstm_checkpoint
 
     checkpoint: Path | None = args.checkpoint
     model: Path | None = args.model
@@ -107,8 +107,8 @@ def _prepare(args: argparse.Namespace, workdir: Path, notes: list[str]) -> tuple
 
 
 def _ort_runner(path: Path, tokens: np.ndarray, with_sampling: bool = False) -> Callable[[int, int], np.ndarray]:
-    from daemon.models import load_lstm
-    from daemon.sampling import SamplingParams, make_sampler
+    from daemon.models.lstm import load_lstm
+    from daemon.music.sampling import SamplingParams, make_sampler
 
     model = load_lstm(path)
     state = [model.initial_state()]
@@ -133,7 +133,7 @@ def _ort_runner(path: Path, tokens: np.ndarray, with_sampling: bool = False) -> 
 def _torch_runner(checkpoint: Path, tokens: np.ndarray) -> Callable[[int, int], np.ndarray]:
     import torch
 
-    from export.checkpoints import load_lstm_checkpoint
+    from export.lstm_checkpoint import load_lstm_checkpoint
 
     torch.set_num_threads(1)
     model = load_lstm_checkpoint(checkpoint).model
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
         raise AntiphonError("the model-speed benchmark exports models: pip install 'antiphon[train]'") from exc
     with tempfile.TemporaryDirectory(prefix="antiphon-bench-") as tmp:
         fp32, int8, checkpoint = _prepare(args, Path(tmp), section.notes)
-        from daemon.models import load_lstm
+        from daemon.models.lstm import load_lstm
 
         probe = load_lstm(fp32)
         rng = np.random.default_rng(0)

@@ -68,8 +68,8 @@ def lstm_model(given: Path | None = None) -> tuple[Path, str]:
 
 def _export_lstm() -> tuple[Path, str]:
     try:
-        from export.checkpoints import random_lstm_checkpoint
-        from export.to_onnx import export_lstm
+        from export.lstm import export_lstm
+        from export.lstm_checkpoint import random_lstm_checkpoint
     except ModuleNotFoundError as exc:
         raise AntiphonError("no bundled LSTM yet and no torch to export one: install the [train] extra or pass "
                             "--lstm-model FILE.onnx") from exc
@@ -114,10 +114,10 @@ def _export_gan() -> tuple[Path, str]:
     try:
         import torch
 
-        from export.gan_onnx import export_gan
-        from training.gan import Critic, GanConfig, Generator
-        from training.gan_checkpoint import save_checkpoint
-        from training.gan_data import groove_spec
+        from export.gan import export_gan
+        from training.gan.checkpoint import save_checkpoint
+        from training.gan.data import groove_spec
+        from training.gan.model import Critic, GanConfig, Generator
     except ModuleNotFoundError as exc:
         raise AntiphonError("no bundled GAN yet and no torch to export one: install the [train] extra or pass "
                             "--gan-model FILE.onnx") from exc
@@ -157,7 +157,7 @@ def accompany_threshold(path: Path) -> tuple[float, str]:
     """
     import numpy as np
 
-    from daemon.gan_model import open_gan
+    from daemon.models.gan import open_gan
 
     model = open_gan(path)
     rolls = np.concatenate([model.roll(None, np.random.default_rng(seed)) for seed in range(CALIBRATION_BARS)])

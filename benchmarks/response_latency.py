@@ -21,7 +21,7 @@ has no note at its bar line within :data:`MISS_AFTER_S` is counted as a miss.
 The second trigger, OSC ``/antiphon/generate`` ("answer now"), is timed in the same daemon
 after the phrase trials: with nothing played, the peer sends ``/antiphon/generate`` over UDP at
 a varying point of every other bar. The engine starts that answer on the first grid step at
-least ``GENERATE_LEAD_S`` (20 ms, :mod:`daemon.engine`) ahead, so two numbers are reported:
+least ``GENERATE_LEAD_S`` (20 ms, :mod:`daemon.live.engine`) ahead, so two numbers are reported:
 the raw delay from the OSC message leaving to the first note-on arriving (20 ms plus up to one
 grid step plus the model's own first time shift, by design), and that note-on's arrival minus
 the arrival of its grid step's clock pulse (MIDI clock) or its grid step on the internal
@@ -63,7 +63,7 @@ from benchmarks.jack_rig import (
 )
 from benchmarks.models import lstm_model
 from daemon.errors import AntiphonError
-from daemon.representation import MIDI_CLOCK_PPQN
+from daemon.music.grid import MIDI_CLOCK_PPQN
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 
 def _ticks_per_step(model: Path) -> int:
     """Pulses (24 per beat) per step of the model's grid."""
-    from daemon.models import load_lstm
+    from daemon.models.lstm import load_lstm
 
     return MIDI_CLOCK_PPQN // load_lstm(model).codec.grid.ticks_per_beat
 

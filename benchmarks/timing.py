@@ -65,7 +65,7 @@ from benchmarks.jack_rig import (
 )
 from benchmarks.models import accompany_threshold, gan_model
 from daemon.errors import AntiphonError
-from daemon.representation import MIDI_CLOCK_PPQN
+from daemon.music.grid import MIDI_CLOCK_PPQN
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class FrameDump:
 
 def _step_pulses(model: Path) -> int:
     """Pulses per step of the GAN's bars (6 for sixteenths in 4/4)."""
-    from daemon.gan_model import open_gan
+    from daemon.models.gan import open_gan
 
     spec = open_gan(model).spec
     bar_pulses = MIDI_CLOCK_PPQN * spec.grid.numerator * 4 // spec.grid.denominator

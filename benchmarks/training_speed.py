@@ -5,11 +5,11 @@ What is timed is the training loops' own step, on the bundled models' configurat
 * LSTM: the folk model's run (``antiphon train lstm --source oneills,ryans,airds`` with its
   defaults: note-events, 2 x 256, batch 16 windows of 128 events, AdamW, gradient clipping),
   fed by the same windows, length-grouped batches and collate function as
-  :mod:`training.lstm_trainer`. One sample = fetching a batch + forward + backward + clip +
+  :mod:`training.lstm.trainer`. One sample = fetching a batch + forward + backward + clip +
   optimiser step. Notes per second = note targets in the timed batches / their time.
 * GAN: the groove model's run (``antiphon train gan --source grooves`` with its defaults:
   batch 32 bar pairs, WGAN-GP critic step, a generator step every ``n_critic``), fed by
-  :func:`training.gan_data.make_batch`. One sample = one critic step (and the generator step
+  :func:`training.gan.data.make_batch`. One sample = one critic step (and the generator step
   when due). Bars per second = real bars the critic saw / time.
 
 From those, the time an epoch would take (steps per epoch x mean step). Data loading is
@@ -66,9 +66,9 @@ def _sync(torch: Any, device: Any) -> None:
 
 def _lstm(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[str, Any]:
     """Time LSTM training steps on each device; returns per-device samples and counts."""
-    from daemon.representation import Grid, NoteEventCodec
-    from training.lstm import EventLSTM, LSTMConfig
-    from training.lstm_data import (
+    from daemon.music.events import NoteEventCodec
+    from daemon.music.grid import Grid
+    from training.lstm.data import (
         PAD,
         TrainingDataError,
         WindowSet,
@@ -76,8 +76,9 @@ def _lstm(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[st
         load_pieces,
         resolve_voices,
     )
-    from training.lstm_trainer import EpochBatches, collate, field_losses, note_target_count
-    from training.train_lstm import config_from_args, configure
+    from training.lstm.model import EventLSTM, LSTMConfig
+    from training.lstm.train import config_from_args, configure
+    from training.lstm.trainer import EpochBatches, collate, field_losses, note_target_count
 
     parser = argparse.ArgumentParser()
     configure(parser)
@@ -88,7 +89,7 @@ def _lstm(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[st
     try:
         voices = resolve_voices(config.voices, config.sources)
         pieces, notes = load_pieces(config.data, config.sources, "train", voices)
-        from training.lstm_data import build_codec, ticks_per_beat_of
+        from training.lstm.data import build_codec, ticks_per_beat_of
 
         codec = build_codec(config.representation, notes, ticks_per_beat_of(pieces), config.max_chords,
                             config.transpose)
@@ -145,8 +146,7 @@ def _lstm(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[st
 
 def _gan(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[str, Any]:
     """Time GAN critic (+ generator) steps on each device; returns per-device samples and counts."""
-    from training.gan import Critic, GanConfig, Generator, binary_neuron, critic_loss, generator_loss
-    from training.gan_data import (
+    from training.gan.data import (
         GanDataError,
         build_bar_set,
         load_bar_set,
@@ -154,7 +154,8 @@ def _gan(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[str
         spec_for,
         synthetic_pieces,
     )
-    from training.train_gan import configure
+    from training.gan.model import Critic, GanConfig, Generator, binary_neuron, critic_loss, generator_loss
+    from training.gan.train import configure
 
     parser = argparse.ArgumentParser()
     configure(parser)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from daemon.cli import add_commands
+from daemon.commands import add_commands
 
 # (sub-subcommand, module implementing it, one-line help)
 EXPORT_COMMANDS: tuple[tuple[str, str, str], ...] = (

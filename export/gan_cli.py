@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from daemon.errors import AntiphonError
-from training.gan_options import add_decoding_arguments
+from training.gan.options import add_decoding_arguments
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
         import torch  # noqa: F401  (checked here so the message names the extra, not a traceback)
     except ImportError as exc:
         raise AntiphonError("exporting needs PyTorch and onnx: pip install 'antiphon[train]'") from exc
-    from export.gan_onnx import check_gan_parity, export_gan
+    from export.gan import check_gan_parity, export_gan
 
     out = export_gan(args.checkpoint, args.output, args.weights, args.voice_switch_cost, args.candidates,
                      args.length_prior, args.data, args.pitch_class_floor, args.restart_floor)
@@ -55,6 +55,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from daemon.cli import run_module
+    from daemon.commands import run_module
 
     run_module("python -m export.gan_cli", HELP, configure, main)

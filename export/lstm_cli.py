@@ -2,7 +2,7 @@
 
 Wired into ``export/cli.py`` as the ``lstm`` sub-subcommand (``configure`` / ``main``).
 
-Exports the checkpoint as the LSTM step graph (see ``export/to_onnx.py``), then proves parity
+Exports the checkpoint as the LSTM step graph (see ``export/lstm.py``), then proves parity
 with PyTorch over stateful steps and prints the largest differences. With ``--quantize int8``
 it also writes ``model.int8.onnx`` and prints what quantisation costs (largest logit change,
 NLL change) and how fast both files step.
@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _median_step_ms(path: Path, steps: int) -> float:
     import numpy as np
 
-    from daemon.models import load_lstm
+    from daemon.models.lstm import load_lstm
 
     model = load_lstm(path)
     rng = np.random.default_rng(0)
@@ -62,8 +62,8 @@ def main(args: argparse.Namespace) -> int:
         import torch  # noqa: F401  (checked here so the message is about the extra, not a traceback)
     except ImportError as exc:
         raise AntiphonError("exporting needs PyTorch and onnx: pip install 'antiphon[train]'") from exc
-    from export.parity import check_lstm_parity, compare_quantized
-    from export.to_onnx import export_lstm, int8_path
+    from export.lstm import export_lstm, int8_path
+    from export.lstm_parity import check_lstm_parity, compare_quantized
 
     out = export_lstm(args.checkpoint, args.output, quantize=args.quantize == "int8")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")

@@ -25,7 +25,7 @@ class RefuseTorch:
         return None
 
 sys.meta_path.insert(0, RefuseTorch())
-import daemon, daemon.cli, daemon.representation
+import daemon, daemon.cli, daemon.music
 daemon.cli.build_parser()
 assert not [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
 """

@@ -1,4 +1,4 @@
 """Training: real corpora to tensors, models, training loops and evaluation.
 
-Uses ``daemon.representation`` for every conversion; imports torch only in modules that train.
+Uses ``daemon.music`` for every conversion; imports torch only in modules that train.
 """

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import argparse
 
-from daemon.cli import add_commands
+from daemon.commands import add_commands
 
 # (sub-subcommand, module implementing it, one-line help)
 TRAIN_COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("data", "training.data_cli", "parse the real corpora into cached, split training data"),
-    ("lstm", "training.train_lstm", "train an LSTM phrase model"),
-    ("eval", "training.evaluate", "evaluate an LSTM checkpoint on the test split against baselines"),
-    ("gan", "training.train_gan", "train a WGAN-GP bar model"),
-    ("gan-eval", "training.evaluate_gan", "evaluate a GAN checkpoint with the MuseGAN metrics"),
+    ("data", "training.data.cli", "parse the real corpora into cached, split training data"),
+    ("lstm", "training.lstm.train", "train an LSTM phrase model"),
+    ("eval", "training.lstm.evaluate", "evaluate an LSTM checkpoint on the test split against baselines"),
+    ("gan", "training.gan.train", "train a WGAN-GP bar model"),
+    ("gan-eval", "training.gan.evaluate", "evaluate a GAN checkpoint with the MuseGAN metrics"),
 )
 
 

@@ -2,7 +2,7 @@
 
 "The Brown Maid" (O'Neill's Music of Ireland, 1850, no. 154; public domain; music21's corpus
 file ``oneills1850/0101-0200.abc``) is read with music21 at test time, and checked to be in the
-test split of :func:`training.corpus.split_of` (so no bundled model was trained on it).
+test split of :func:`training.data.records.split_of` (so no bundled model was trained on it).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from daemon.representation import Note
+from daemon.music.notes import Note
 
 TUNE_FILE = "oneills1850/0101-0200.abc"
 TUNE_NUMBER = "154"
-PIECE_ID = f"oneills/0101-0200/{TUNE_NUMBER}"  # the id the corpus pipeline gives it (see training/sources/abc.py)
+PIECE_ID = f"oneills/0101-0200/{TUNE_NUMBER}"  # the id the corpus pipeline gives it (see training/data/sources/abc.py)
 TICKS_PER_BEAT = 12
 
 
@@ -45,7 +45,7 @@ class Phrase:
 def load_phrase(beats: int = 8) -> Phrase:
     """The first ``beats`` beats of "The Brown Maid" (skips the test when music21 is missing)."""
     music21 = pytest.importorskip("music21")
-    from training.corpus import split_of
+    from training.data.records import split_of
 
     assert split_of(PIECE_ID) == "test", f"{PIECE_ID} is no longer in the test split; pick another tune"
     path = next(p for p in music21.corpus.getPaths(fileExtensions=("abc",)) if str(p).endswith(TUNE_FILE))

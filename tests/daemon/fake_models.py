@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from daemon.representation import NoteEventCodec
+from daemon.music.events import NoteEventCodec
 
 
 class FakeModel:

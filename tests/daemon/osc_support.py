@@ -16,12 +16,14 @@ import pytest
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import build_msg
 
-from benchmarks.jack_rig import OscListener, free_udp_port
-from daemon.cc_map import CcMapper
-from daemon.control import ControlQueue
-from daemon.live_state import LiveState
-from daemon.osc_io import OscConfig, OscFeedback, OscServer
-from daemon.params import PARAMS
+from benchmarks.jack_rig import OscListener, free_udp_port  # noqa: F401 (the tests take it from here)
+from daemon.control.cc_map import CcMapper
+from daemon.control.events import ControlQueue
+from daemon.control.live_state import LiveState
+from daemon.control.osc_config import OscConfig
+from daemon.control.params import PARAMS
+from daemon.io.osc_feedback import OscFeedback
+from daemon.io.osc_server import OscServer
 
 WAIT_S = 3.0  # longest wait for a reply that must come
 QUIET_S = 0.15  # how long "nothing more came" is watched for

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.representation import RollSpec
+from daemon.music.pianoroll import RollSpec
 
 _CACHE: dict[tuple[str, str], tuple[Path, Path]] = {}
 
@@ -18,9 +18,9 @@ def make_tiny_gan(folder: Path, spec: RollSpec, seed: int = 0) -> tuple[Path, Pa
     """Write ``tiny.pt`` (random weights, a few channels) and export ``tiny.onnx`` into ``folder``."""
     import torch
 
-    from export.gan_onnx import export_gan
-    from training.gan import Critic, GanConfig, Generator
-    from training.gan_checkpoint import save_checkpoint
+    from export.gan import export_gan
+    from training.gan.checkpoint import save_checkpoint
+    from training.gan.model import Critic, GanConfig, Generator
 
     torch.manual_seed(seed)
     config = GanConfig(n_tracks=len(spec.tracks), n_steps=spec.steps_per_bar, n_pitches=spec.n_pitches,
@@ -38,7 +38,7 @@ def make_tiny_gan(folder: Path, spec: RollSpec, seed: int = 0) -> tuple[Path, Pa
 def cached_tiny_gan(factory: pytest.TempPathFactory, kind: str = "grooves") -> tuple[Path, Path]:
     """(checkpoint, onnx) of a tiny ``"grooves"`` (drums/bass/chords) or ``"chorales"`` GAN, built once."""
     pytest.importorskip("torch")
-    from training.gan_data import chorale_spec, groove_spec
+    from training.gan.data import chorale_spec, groove_spec
 
     key = (str(factory.getbasetemp()), kind)
     if key not in _CACHE:

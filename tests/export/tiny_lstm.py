@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.representation import ChordCodec, ChordVocabulary, Grid, NoteEventCodec
+from daemon.music.chords import ChordCodec, ChordVocabulary
+from daemon.music.events import NoteEventCodec
+from daemon.music.grid import Grid
 
 TINY_HIDDEN = 32
 TINY_LAYERS = 2
@@ -28,8 +30,8 @@ def tiny_chord_codec() -> ChordCodec:
 def make_tiny_model(folder: Path, codec: NoteEventCodec | ChordCodec, seed: int = 0,
                     quantize: bool = False) -> tuple[Path, Path]:
     """Write ``tiny.pt`` and export ``tiny.onnx`` (and ``tiny.int8.onnx``) into ``folder``."""
-    from export.checkpoints import random_lstm_checkpoint
-    from export.to_onnx import export_lstm
+    from export.lstm import export_lstm
+    from export.lstm_checkpoint import random_lstm_checkpoint
 
     dims = EVENT_EMBED_DIMS if isinstance(codec, NoteEventCodec) else CHORD_EMBED_DIMS
     checkpoint = random_lstm_checkpoint(folder / "tiny.pt", codec, hidden_size=TINY_HIDDEN, num_layers=TINY_LAYERS,

@@ -1,6 +1,6 @@
 """Small synthetic corpora for training tests: four-voice chorale-like pieces and folk-like tunes.
 
-Pieces quack like :class:`training.corpus.PieceRecord` (id, source, name, notes, grid, bpm,
+Pieces quack like :class:`training.data.records.PieceRecord` (id, source, name, notes, grid, bpm,
 roles), so the training code cannot tell them from parsed ones.
 """
 
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daemon.representation import Grid, Note
+from daemon.music.grid import Grid
+from daemon.music.notes import Note
 
 SATB = {0: "soprano", 1: "alto", 2: "tenor", 3: "bass"}
 # Diatonic triads of C major as (bass, tenor, alto, soprano) voicings.
@@ -71,8 +72,8 @@ def corpus(kind: str = "chorale", n: int = 12) -> dict[str, list[SyntheticPiece]
 
 
 def corpus_by_hash(kind: str = "chorale", sizes: Mapping[str, int] | None = None) -> dict[str, list[SyntheticPiece]]:
-    """Like :func:`corpus`, but with ids that :func:`training.corpus.split_of` puts in the right split."""
-    from training.corpus import split_of
+    """Like :func:`corpus`, but with ids that :func:`training.data.records.split_of` puts in the right split."""
+    from training.data.records import split_of
 
     want = dict(sizes or {"train": 12, "valid": 3, "test": 3})
     make = chorale if kind == "chorale" else tune

@@ -1,0 +1,261 @@
+"""``antiphon run`` (also ``python -m daemon``): build the daemon from a preset, run it until a signal, shut down.
+
+Thread 5 in DESIGN.md, the main thread: parse options, load the preset and the models its mode
+needs (a bad preset or model ends here, exit status 2, before any port opens), open the MIDI
+ports, start the scheduler, the engine and then the OSC server, install SIGINT/SIGTERM
+handlers that only set an event, wait for it, then shut down in order: OSC -> MIDI input ->
+engine -> scheduler flush (note-offs, CC 123) -> MIDI output -> OSC feedback socket.
+"ready" is logged with the port names once everything runs (tests wait for that line).
+
+Precedence: command line > environment (``ANTIPHON_MIDI_API``, ``ANTIPHON_OSC_*``,
+``ANTIPHON_PRESETS_DIR``) > preset file > defaults. ``antiphon run`` with no arguments plays the
+bundled ``presets/default.toml``. Ports and OSC settings are read once, at start; a live preset
+switch (``/antiphon/preset``) changes models, mode and parameters, and keeps the ports and the clock.
+
+``-v`` adds a MIDI monitor: one log line per message in and out (the "out" lines are written
+under the scheduler's lock, a fraction of a millisecond each: leave it off on stage).
+
+The scheduler thread asks for real-time (SCHED_FIFO) priority, as JACK's threads do, and runs
+at normal priority where that is refused (``--no-realtime`` does not ask). The GIL switch interval is shortened to :data:`SWITCH_INTERVAL_S` while the daemon runs: the
+MIDI input callback (JACK's process thread) and the scheduler need the GIL within a fraction
+of a millisecond, and Python's default would let a busy engine hold it for 5 ms.
+
+This module must not import torch, ``training`` or ``export``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import mido
+from mido.ports import BaseInput, BaseOutput
+
+from daemon.control.cc_map import CcMapper
+from daemon.control.events import ControlQueue
+from daemon.control.live_state import LiveState
+from daemon.control.osc_config import OscConfig, add_osc_arguments, osc_config_from_args
+from daemon.control.params import MODES
+from daemon.control.presets import DEFAULT_PRESET, Preset, live_values, load_preset
+from daemon.errors import PortError
+from daemon.io.midi import (
+    DEFAULT_CLIENT_NAME,
+    MIDI_API_CHOICES,
+    VIRTUAL_IN_NAME,
+    VIRTUAL_OUT_NAME,
+    InputQueue,
+    jack_full_name,
+    list_ports,
+    open_input,
+    open_output,
+    resolve_api,
+)
+from daemon.io.osc_feedback import OscFeedback
+from daemon.io.osc_server import OscServer
+from daemon.live.echo import EchoFilter
+from daemon.live.scheduler import DEFAULT_LATE_TOLERANCE_S, DEFAULT_PORT, Scheduler
+
+if TYPE_CHECKING:
+    from daemon.live.engine import Engine
+    from daemon.live.model_store import ModelStore
+
+log = logging.getLogger(__name__)
+monitor_log = logging.getLogger("daemon.monitor")
+
+MIDI_API_ENV = "ANTIPHON_MIDI_API"  # environment default for --midi-api
+WAIT_SLICE_S = 1.0  # the main thread wakes this often while waiting for a signal
+OUTPUT_DRAIN_S = 0.05  # after the last note-offs, before the output port closes: a JACK port sends
+# what it was given in its next process cycle, and a port closed first would drop the note-offs
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The GIL hand-over interval while the daemon runs (Python's default is 5 ms): short, so that
+# the MIDI callback and the scheduler never wait long behind the engine's numpy work.
+SWITCH_INTERVAL_S = 0.0005
+# SCHED_FIFO priority asked for the scheduler thread: below JACK's usual 70-95 (JACK's own
+# threads come first), above everything that is not real-time.
+SCHEDULER_RT_PRIORITY = 40
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add ``antiphon run``'s options to ``parser``."""
+    parser.add_argument("--preset", default=DEFAULT_PRESET, metavar="NAME",
+                        help="preset to play (presets/NAME.toml, or $ANTIPHON_PRESETS_DIR/NAME.toml; "
+                             f"default: {DEFAULT_PRESET})")
+    parser.add_argument("--mode", choices=MODES,
+                        help="what to play, instead of the preset's: respond answers each phrase, accompany "
+                             "plays bars along, both does both, thru passes what you play straight out")
+    parser.add_argument("--midi-api", choices=MIDI_API_CHOICES,
+                        default=os.environ.get(MIDI_API_ENV, "auto"),
+                        help=f"MIDI system to use (default: ${MIDI_API_ENV} or auto: ALSA, else a running "
+                             "JACK server, on Linux; CoreMIDI on macOS; Windows MM on Windows)")
+    parser.add_argument("--in", dest="in_port", metavar="NAME",
+                        help=f"read from this existing port (a unique part of its name will do) instead of "
+                             f"opening the virtual port {VIRTUAL_IN_NAME!r} (default: the preset's [midi] in_port)")
+    parser.add_argument("--out", dest="out_port", metavar="NAME",
+                        help=f"send to this existing port instead of opening the virtual port "
+                             f"{VIRTUAL_OUT_NAME!r} (default: the preset's [midi] out_port)")
+    parser.add_argument("--client-name", default=DEFAULT_CLIENT_NAME,
+                        help=f"MIDI client name of the virtual ports (default: {DEFAULT_CLIENT_NAME})")
+    parser.add_argument("--late-tolerance-ms", type=float, default=DEFAULT_LATE_TOLERANCE_S * 1e3,
+                        help="note-ons later than this are dropped, not played late "
+                             f"(milliseconds, default: {DEFAULT_LATE_TOLERANCE_S * 1e3:g})")
+    parser.add_argument("--seed", type=int, help="random seed of answers and bars (default: a fresh one)")
+    parser.add_argument("--no-realtime", dest="realtime", action="store_false",
+                        help=f"keep the scheduler thread at normal priority (default: ask for real-time "
+                             f"priority {SCHEDULER_RT_PRIORITY}, as JACK does, and fall back if refused)")
+    parser.add_argument("-v", "--verbose", dest="monitor", action="store_true",
+                        help="MIDI monitor: log one line per message in and out")
+    add_osc_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGINT or SIGTERM; return the exit status.
+
+    Raises:
+        AntiphonError: a bad preset, a model that cannot load, a port that cannot open, an OSC
+            port in use (the command line prints the message, exit status 2).
+    """
+    from daemon.live.model_store import ModelStore, models_for  # onnxruntime loads only for `antiphon run`
+
+    _log_daemon_life()
+    preset = load_preset(args.preset)
+    mode = args.mode or preset.mode
+    values = live_values(preset)
+    values["mode"] = mode
+    state = LiveState(values)
+    osc_config = osc_config_from_args(args, preset.osc)
+    models = ModelStore()
+    models_for(preset, mode, models)  # a missing or broken model stops us here, before any port opens
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, _setter(stop)) for sig in STOP_SIGNALS}
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        _serve(args, preset, state, models, osc_config, stop)
+    finally:
+        sys.setswitchinterval(switch_interval)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _serve(args: argparse.Namespace, preset: Preset, state: LiveState, models: ModelStore,
+           osc_config: OscConfig, stop: threading.Event) -> None:
+    from daemon.live.engine import Engine
+
+    api = resolve_api(args.midi_api)
+    in_port = args.in_port or preset.midi.in_port or None
+    out_port = args.out_port or preset.midi.out_port or None
+    monitor = bool(getattr(args, "monitor", False) or getattr(args, "verbose", 0))
+    inputs = InputQueue()
+    controls = ControlQueue(wake=inputs.wake)
+    echo = EchoFilter(preset.midi.echo_window_ms / 1e3)
+    cc_map = CcMapper(preset.cc.bindings)
+    feedback = OscFeedback.from_config(osc_config)
+    output: BaseOutput | None = None
+    scheduler: Scheduler | None = None
+    engine: Engine | None = None
+    midi_in: BaseInput | None = None
+    osc: OscServer | None = None
+    try:
+        # Ports open before any thread starts (what they arrive with waits in the queue).
+        midi_in = open_input(api, inputs, in_port, args.client_name)
+        output = open_output(api, out_port, args.client_name)
+        in_name, out_name = _shown_names(api, midi_in.name, output.name, args, in_port, out_port)
+        scheduler = Scheduler({DEFAULT_PORT: output}, late_tolerance_s=args.late_tolerance_ms / 1e3,
+                              on_sent=_sent_hook(echo, monitor),
+                              realtime_priority=SCHEDULER_RT_PRIORITY if args.realtime else None)
+        engine = Engine(inputs, controls, scheduler, state, preset, models=models, cc_map=cc_map,
+                        feedback=feedback, echo=echo, monitor=monitor, seed=args.seed)
+        engine.prepare()
+        scheduler.start()
+        engine.start()
+        if osc_config.enabled:
+            osc = OscServer(osc_config, controls, state, feedback, cc_map)
+            osc.start()
+        osc_text = f"OSC {osc.address[0]}:{osc.address[1]}" if osc is not None else "no OSC"
+        log.info("ready: preset %s, mode %s, %s MIDI, reading %r, sending on %r, %s, scheduler at %s priority",
+                 preset.name, engine.mode, api, in_name, out_name, osc_text,
+                 "real-time" if scheduler.realtime else "normal")
+        while not stop.wait(WAIT_SLICE_S):
+            pass
+        log.info("stopping")
+    finally:
+        # The order matters: nothing new comes in, the engine ends, the scheduler closes every
+        # sounding note (note-offs, CC 123), and only then do the outputs close.
+        if osc is not None:
+            osc.stop()
+        if midi_in is not None:
+            midi_in.close()
+        if engine is not None:
+            engine.stop()
+        if scheduler is not None:
+            scheduler.stop()
+        if output is not None:
+            time.sleep(OUTPUT_DRAIN_S)
+            output.close()
+        feedback.close()
+        if scheduler is not None and engine is not None:
+            _log_counts(engine, scheduler)
+
+
+def _log_counts(engine: Engine, scheduler: Scheduler) -> None:
+    counts = engine.stats()
+    stats = scheduler.stats()
+    log.info(
+        "stopped: %d phrases answered (%d answer notes, %d answers dropped as the player went on), %d "
+        "accompaniment bars, %d messages passed thru, %d messages sent, %d late note-ons dropped, "
+        "%d echoes of our output dropped, %d messages filtered by channel, %d system messages ignored, "
+        "%d input messages dropped (queue full), %d errors",
+        counts["phrases"], counts["answer_notes"], counts["discarded"], counts["bars"], counts["passed"],
+        stats.sent, stats.late_note_ons_dropped, counts["echoes"], counts["filtered"], counts["ignored"],
+        counts["input_dropped"], counts["errors"],
+    )
+
+
+def _sent_hook(echo: EchoFilter, monitor: bool) -> Callable[[str, mido.Message, float], None]:
+    """The scheduler's ``on_sent``: remember for the echo filter; log when monitoring."""
+    if not monitor:
+        return echo.sent
+
+    def hook(port: str, msg: mido.Message, time_s: float) -> None:
+        echo.sent(port, msg, time_s)
+        monitor_log.info("out  %s", str(msg.copy(time=0)).replace(" time=0", ""))
+    return hook
+
+
+def _shown_names(api: str, in_name: str, out_name: str, args: argparse.Namespace,
+                 in_port: str | None, out_port: str | None) -> tuple[str, str]:
+    """Port names as a user connects to them (JACK's ``client:port`` form for our virtual ports)."""
+    if api != "jack" or (in_port and out_port):
+        return in_name, out_name
+    try:
+        seen = list_ports(api)
+    except PortError:
+        return in_name, out_name
+    if not in_port:
+        in_name = jack_full_name(in_name, args.client_name, seen.outputs)
+    if not out_port:
+        out_name = jack_full_name(out_name, args.client_name, seen.inputs)
+    return in_name, out_name
+
+
+def _setter(event: threading.Event) -> Callable[[int, FrameType | None], None]:
+    """A signal handler that only sets ``event`` (the main thread does the rest)."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        event.set()
+    return handler
+
+
+def _log_daemon_life() -> None:
+    """Let the daemon's INFO lines (ready, phrases, counts) through whatever the CLI's level."""
+    daemon_log = logging.getLogger("daemon")
+    if daemon_log.getEffectiveLevel() > logging.INFO:
+        daemon_log.setLevel(logging.INFO)

@@ -1,0 +1,696 @@
+"""The engine thread: hears the player, follows the clock, decides what to play, hands it to the scheduler.
+
+Thread 3 in DESIGN.md, and the only owner of the onnxruntime sessions (created with one
+intra-op and one inter-op thread: the work is one small model step at a time, and it must not
+take the CPU from JACK's process thread and the scheduler).
+
+Waking
+    The engine blocks on one queue: the MIDI input queue. Control events (OSC) go on their own
+    queue, whose ``wake`` puts a marker on the input queue, so a control event wakes the engine
+    as promptly as a note. Timed work (a phrase end, a note to hand to the scheduler, the next
+    accompaniment bar, the MIDI clock timeout) sets the wait's timeout. Sampling an answer runs
+    in slices of a few model steps between reads of the queue, so a MIDI Stop or a note never
+    waits behind a whole answer.
+
+Modes (the live parameter ``mode``)
+    ``thru``: channel messages go straight out, due at their arrival time.
+    ``respond``: call and response with the LSTM (:mod:`daemon.live.respond`).
+    ``accompany``: the GAN plays one bar ahead, each bar conditioned on the bar just played
+    (:mod:`daemon.live.accompany`), on its own channels.
+    ``both``: the two together.
+
+What comes in, in order
+    Realtime messages drive the :class:`~daemon.live.transport.Transport` (MIDI Stop silences at
+    once). Channel messages: an echo of what Antiphon just sent is dropped
+    (:mod:`daemon.live.echo`); input on other channels than ``channel_in`` (and, with
+    ``ignore_output_channels``, on Antiphon's own channels) is dropped; control changes go
+    through the CC map (:func:`daemon.control.cc_map.apply_control_change`) before anything else;
+    then the mode's part hears the notes. System messages (SysEx...) are ignored, counted.
+    Drum-channel notes (channel 10) condition the accompaniment but are never part of a phrase.
+
+Silence on purpose
+    A mode or preset switch, ``/antiphon/panic``, a MIDI Stop, Start or Song Position, and a
+    switch to MIDI clock close every sounding note and send CC 123 (:meth:`Scheduler.panic`)
+    and drop what was planned.
+
+A message or event that fails is logged and dropped; it never ends the thread.
+
+This module must not import torch, ``training`` or ``export``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import mido
+import numpy as np
+
+from daemon.control.cc_map import CcMapper, apply_control_change
+from daemon.control.events import ControlEvent, ControlQueue, SetParam, StatusRequest, SwitchPreset, Trigger
+from daemon.control.live_state import LiveState
+from daemon.control.params import (
+    ACCOMPANY_MODES,
+    AUTO_KEY,
+    RESPOND_MODES,
+    ParamError,
+    key_name,
+    sampler_density,
+)
+from daemon.control.presets import Preset, live_values, load_preset
+from daemon.errors import AntiphonError, ModelError, PresetError
+from daemon.io.midi import WAKE, InputQueue
+from daemon.live.accompany import LEAD_S, Accompanist, threshold_for
+from daemon.live.echo import EchoFilter
+from daemon.live.feedback import EngineCounts, Feedback
+from daemon.live.model_store import ModelPair, ModelStore, models_for
+from daemon.live.plan import HANDOFF_S, Plan
+from daemon.live.respond import Answer, Heard, Responder, phrase_end
+from daemon.live.scheduler import (
+    CONTROL_CHANGE,
+    DEFAULT_PORT,
+    PEDAL_DOWN_MIN,
+    SUSTAIN_PEDAL,
+    Scheduler,
+    is_note_off,
+)
+from daemon.live.transport import CLOCK_MESSAGES, MIDI, Transport, TransportEvent
+from daemon.music.grid import DRUM_CHANNEL, MIDI_CLOCK_PPQN, NOTE_OFF, NOTE_ON
+from daemon.music.sampling import SamplingError, SamplingParams, resolve_key
+from daemon.music.scales import SCALES
+from daemon.offline.continuation import prompt_mode
+from daemon.timebase import Clock, now_s
+
+log = logging.getLogger(__name__)
+monitor_log = logging.getLogger("daemon.monitor")
+
+
+# mido's names of MIDI channel voice messages (status 0x80-0xEF).
+CHANNEL_MESSAGE_TYPES = frozenset({
+    NOTE_OFF, NOTE_ON, "polytouch", CONTROL_CHANGE, "program_change", "aftertouch", "pitchwheel",
+})
+IDLE_WAIT_S = 0.5  # longest the engine sleeps with nothing timed to do (it wakes on input anyway)
+INPUT_BATCH = 256  # messages read per wake-up before controls and timers get a turn
+STEPS_PER_SLICE = 4  # model events sampled between two looks at the input queue
+WORK_SLICE_S = 0.002  # ...and at most this long (seconds) of sampling per loop
+GENERATE_LEAD_S = 0.020  # /antiphon/generate: the answer starts on the first grid point this far ahead
+TEMPO_REPORT_PULSES = 48  # MIDI clock tempo is logged once this many pulses were heard (two beats)
+TEMPO_REPORT_CHANGE_BPM = 0.5  # ...and again when it moves by this much
+JOIN_TIMEOUT_S = 2.0  # how long stop() waits for the thread to end
+
+
+class Engine:
+    """Hears, decides and plans; see the module docstring.
+
+    Thread-safety: :meth:`start` and :meth:`stop` are for the main thread; everything else runs
+    on the engine thread. Tests drive it by hand: :meth:`handle_input`, :meth:`handle_control`,
+    :meth:`poll` and :meth:`work`, with a fake clock.
+
+    Args:
+        inputs: the stamped MIDI input queue (also the wake-up queue).
+        controls: control events from OSC; its wake-up is set to ``inputs.wake``.
+        scheduler: where notes go out.
+        state: the live parameters (already holding the preset's values).
+        preset: the preset to start with.
+        models: the model store (default: loads with onnxruntime).
+        cc_map: CC bindings (None: CCs drive nothing).
+        feedback: OSC feedback (None: nothing is reported).
+        echo: the echo filter the scheduler feeds (None: a filter of the preset's window that
+            hears nothing: build one and pass it to the scheduler's ``on_sent`` to use it).
+        preset_loader: ``name -> Preset`` for live switches (default :func:`daemon.control.presets.load_preset`).
+        clock: time source in seconds.
+        port: the scheduler output to play on.
+        monitor: log one line per MIDI message in (``-v``).
+        seed: random seed of every answer and bar (None: a fresh one).
+    """
+
+    def __init__(self, inputs: InputQueue, controls: ControlQueue, scheduler: Scheduler, state: LiveState,
+                 preset: Preset, *, models: ModelStore | None = None, cc_map: CcMapper | None = None,
+                 feedback: Feedback | None = None, echo: EchoFilter | None = None,
+                 preset_loader: Callable[[str], Preset] = load_preset, clock: Clock = now_s,
+                 port: str = DEFAULT_PORT, monitor: bool = False, seed: int | None = None) -> None:
+        self._inputs = inputs
+        self._controls = controls
+        controls.set_wake(inputs.wake)
+        self._scheduler = scheduler
+        self._state = state
+        self._models = models or ModelStore()
+        self._cc_map = cc_map or CcMapper()
+        self._feedback = feedback
+        self.echo = echo or EchoFilter(preset.midi.echo_window_ms / 1e3)
+        self._load_preset = preset_loader
+        self._clock = clock
+        self._port = port
+        self._monitor = monitor
+        self._rng = np.random.default_rng(seed if seed is not None else secrets.randbits(64))
+        self._groups = itertools.count(1)
+        values = state.snapshot()
+        self.transport = Transport(values["bpm"], clock(), values["meter_numerator"], values["meter_denominator"],
+                                   preset.clock.follow_midi_clock, preset.clock.midi_clock_timeout_s)
+        self.preset = preset
+        self.mode: str = values["mode"]
+        self._pair = ModelPair()
+        self._responder: Responder | None = None
+        self._accompanist: Accompanist | None = None
+        self._custom_scale: tuple[int, ...] | None = None
+        self._params: SamplingParams | None = None
+        self._plan = Plan()
+        self.counts = EngineCounts()
+        self._tempo_reported: float | None = None
+        self._silence_began = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._scale_from(preset)
+
+    # ------------------------------------------------------------------ life
+
+    def prepare(self) -> None:
+        """Load the models the starting mode needs (before the thread starts).
+
+        Raises:
+            ModelError: a model cannot be loaded or the preset lacks the kind the mode needs.
+        """
+        self._use_models(models_for(self.preset, self.mode, self._models))
+
+    def start(self) -> None:
+        """Start the engine thread."""
+        if self._thread is not None:
+            raise RuntimeError("the engine is already started")
+        self._thread = threading.Thread(target=self._run, name="antiphon-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to end and wait for it; what is still queued is dropped."""
+        self._stop.set()
+        self._inputs.wake()
+        if self._thread is not None:
+            self._thread.join(JOIN_TIMEOUT_S)
+            if self._thread.is_alive():
+                log.warning("the engine thread did not end within %.1f s", JOIN_TIMEOUT_S)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            item = self._inputs.get(self._wait_s(self._clock()))
+            batch = 0
+            while item is not None and not self._stop.is_set():
+                self._guarded(self.handle_input, *item)
+                batch += 1
+                item = self._inputs.get_nowait() if batch < INPUT_BATCH else None
+            for event in self._controls.drain():
+                self._guarded(self.handle_control, event)
+            self._guarded(self.poll, self._clock())
+            self._guarded(self.work, self._clock() + WORK_SLICE_S)
+            self._guarded(self.poll, self._clock())
+
+    def _guarded(self, action: Callable[..., Any], *args: Any) -> None:
+        try:
+            action(*args)
+        # DESIGN.md: a bad message or generation is logged and dropped; it never stops the thread.
+        except Exception:
+            self.counts.errors += 1
+            log.exception("the engine failed on %s%r; dropped", getattr(action, "__name__", action), args)
+
+    def _wait_s(self, now: float) -> float:
+        """How long the loop may block on the input queue."""
+        if self._working():
+            return 0.0
+        deadlines = [d for d in (self._phrase_deadline(), self._handoff_deadline(), self._bar_deadline(),
+                                 self.transport.deadline_s()) if d is not None]
+        if not deadlines:
+            return IDLE_WAIT_S
+        return min(IDLE_WAIT_S, max(0.0, min(deadlines) - now))
+
+    def _working(self) -> bool:
+        return self._silence_began or (self._responder is not None and self._responder.working())
+
+    # ------------------------------------------------------------------ input
+
+    def handle_input(self, time_s: float, msg: mido.Message) -> None:
+        """Deal with one message that arrived at ``time_s`` (clock seconds)."""
+        if msg is WAKE:
+            return
+        self.counts.messages += 1
+        kind = msg.type
+        if kind in CLOCK_MESSAGES:
+            event = self.transport.handle(kind, time_s, getattr(msg, "pos", 0))
+            if event is not None:
+                self._on_transport(event, time_s)
+            return
+        if kind not in CHANNEL_MESSAGE_TYPES:
+            self.counts.ignored += 1
+            if self._monitor:
+                monitor_log.info("in   %s (ignored)", _shown(msg))
+            return
+        if self.echo.is_echo(msg, time_s):
+            self.counts.echoes += 1
+            if self._monitor:
+                monitor_log.info("in   %s (echo of our output: dropped)", _shown(msg))
+            return
+        if self._monitor:
+            monitor_log.info("in   %s", _shown(msg))
+        if not self._listening(msg.channel):
+            self.counts.filtered += 1
+            return
+        if kind == CONTROL_CHANGE:
+            change = apply_control_change(msg, self._cc_map, self._state, self._feedback)
+            if change is not None:
+                self._on_param(change)
+        if self.mode == "thru":
+            self._scheduler.schedule(time_s, msg, self._port)
+            self.counts.passed += 1
+            return
+        if not self.transport.running:
+            return  # the DAW is stopped: nothing is heard until it plays again
+        tick = self.transport.tick_at(time_s)
+        if self._responder is not None and msg.channel != DRUM_CHANNEL:
+            self._hear_phrase(tick, msg)
+        if self._accompanist is not None:
+            if kind == NOTE_ON and msg.velocity > 0:
+                self._accompanist.note_on(tick, msg.channel, msg.note, msg.velocity)
+            elif is_note_off(msg):
+                self._accompanist.note_off(tick, msg.channel, msg.note)
+
+    def _listening(self, channel: int) -> bool:
+        wanted = self._state.get("channel_in")
+        if wanted is not None and channel != wanted:
+            return False
+        return not (self.preset.midi.ignore_output_channels and channel in self._output_channels())
+
+    def _output_channels(self) -> set[int]:
+        channels: set[int] = set()
+        if self.mode in RESPOND_MODES:
+            channels.add(self._state.get("channel_out"))
+        if self.mode in ACCOMPANY_MODES:
+            channels.update(self._state.get("accompany_channels"))
+        return channels
+
+    def _hear_phrase(self, tick: float, msg: mido.Message) -> None:
+        responder = self._responder
+        assert responder is not None
+        silence = False
+        if msg.type == NOTE_ON and msg.velocity > 0:
+            heard = responder.note_on(tick, msg.channel, msg.note, msg.velocity, self.transport.grid)
+            if heard is Heard.RESUMED:
+                self._drop_answer(responder.discard(), "the player went on")
+        elif is_note_off(msg):
+            silence = responder.note_off(tick, msg.channel, msg.note)
+        elif msg.type == CONTROL_CHANGE and msg.control == SUSTAIN_PEDAL:
+            silence = responder.pedal(tick, msg.channel, msg.value >= PEDAL_DOWN_MIN)
+        if silence:
+            self._silence_began = True  # the answer is prepared once the queue is read (see work())
+
+    # ------------------------------------------------------------------ respond
+
+    def _prepare_answer(self, end_tick: float | None = None) -> Answer | None:
+        """Set up the answer as the silence begins (or now, on the next step, for /antiphon/generate)."""
+        responder = self._responder
+        if responder is None or responder.silence_tick is None:
+            return None
+        values = self._state.snapshot()
+        grid = self.transport.grid
+        start = self.preset.respond.start
+        if end_tick is None:
+            end_tick = phrase_end(responder.silence_tick, self.preset.respond.phrase_end,
+                                  values["phrase_end_beats"], grid)
+        else:
+            start = "step"
+        try:
+            params = resolve_key(self._sampling(), responder.phrase_notes())
+            answer = responder.prepare(("answer", next(self._groups)), end_tick, start,
+                                       values["answer_bars"], grid, params, self._rng,
+                                       values["channel_out"])
+        except AntiphonError as exc:
+            self.counts.errors += 1
+            log.warning("cannot answer: %s", exc)
+            self._error("/antiphon/generate", str(exc))
+            return None
+        log.debug("silence at tick %.1f: answer ready to start at tick %d", responder.silence_tick, answer.start_tick)
+        return answer
+
+    def _phrase_deadline(self) -> float | None:
+        responder = self._responder
+        if responder is None or responder.pending is None:
+            return None
+        return self._time_of(responder.pending.end_tick)
+
+    def _commit_phrase(self) -> None:
+        responder = self._responder
+        assert responder is not None and responder.pending is not None
+        answer = responder.pending
+        info = responder.commit()
+        self.counts.phrases += 1
+        self.counts.answers += 1
+        key = info.key
+        key_text = "no clear key" if key is None else f"key {key_name(key.root)}{'m' if key.minor else ''}"
+        bar = self.transport.grid.ticks_per_bar
+        log.info("phrase: %d notes, %.1f beats, %s -> answer of %d bars from bar %d beat %g",
+                 info.n_notes, info.duration_beats, key_text, self._state.get("answer_bars"),
+                 answer.start_tick // bar + 1, (answer.start_tick % bar) / MIDI_CLOCK_PPQN + 1)
+        if self._feedback is not None:
+            self._feedback.phrase(info.n_notes, info.duration_beats, None if key is None else key.root)
+        if answer.done:
+            self._answer_done(answer)
+
+    def _answer_done(self, answer: Answer) -> None:
+        self.counts.answer_notes += answer.notes_made
+        if not answer.notes_made:
+            self.counts.silent_answers += 1
+        log.info("answer sent: %d notes on channel %d", answer.notes_made, self._state.get("channel_out") + 1)
+
+    def _drop_answer(self, answer: Answer | None, why: str) -> None:
+        if answer is None:
+            return
+        self._plan.remove(answer.group)
+        self._scheduler.cancel(answer.group)
+        self.counts.discarded += 1
+        log.debug("answer prepared in the silence dropped: %s", why)
+
+    def _respeculate(self) -> None:
+        """Parameters changed during a silence: prepare the answer again with them."""
+        responder = self._responder
+        if responder is not None and responder.pending is not None:
+            self._drop_answer(responder.discard(), "parameters changed")
+            self._prepare_answer()
+
+    # ------------------------------------------------------------------ time
+
+    def poll(self, now: float) -> None:
+        """Do what is due at ``now``: clock timeout, phrase end, accompaniment bar, handing notes over."""
+        event = self.transport.check_timeout(now)
+        if event is not None:
+            self._on_transport(event, now)
+        self._report_tempo()
+        if not self.transport.running:
+            return
+        deadline = self._phrase_deadline()
+        if deadline is not None and now >= deadline:
+            self._commit_phrase()
+        deadline = self._bar_deadline()
+        if deadline is not None and now >= deadline:
+            self._make_bar(now)
+        self._hand_over(now)
+
+    def _time_of(self, tick: float) -> float | None:
+        try:
+            return self.transport.time_of_tick(tick)
+        except LookupError:  # MIDI Start heard, no pulse yet: nothing has a time
+            return None
+
+    def _handoff_deadline(self) -> float | None:
+        start = self._plan.next_start()
+        if start is None or not self.transport.running:
+            return None
+        when = self._time_of(start)
+        return None if when is None else when - HANDOFF_S
+
+    def _hand_over(self, now: float) -> None:
+        """Give the scheduler every planned note due within :data:`HANDOFF_S`."""
+        if not self._plan:
+            return
+        horizon = self.transport.tick_at(now + HANDOFF_S)
+        tolerance = self._scheduler.late_tolerance_s
+        for planned in self._plan.pop_until(horizon):
+            note = planned.note
+            on_s = self._time_of(note.start)
+            off_s = self._time_of(note.end)
+            if on_s is None or off_s is None:
+                continue
+            if now - on_s > tolerance:
+                self.counts.late_planned += 1
+                continue
+            self._scheduler.schedule(on_s, mido.Message(NOTE_ON, channel=note.channel, note=note.pitch,
+                                                        velocity=note.velocity), self._port, planned.group)
+            self._scheduler.schedule(max(off_s, on_s), mido.Message(NOTE_OFF, channel=note.channel,
+                                                                    note=note.pitch, velocity=0),
+                                     self._port, planned.group)
+            self.counts.notes_sent += 1
+            if self._feedback is not None:
+                self._feedback.note(note.pitch, note.velocity, note.channel, note.duration / MIDI_CLOCK_PPQN)
+
+    def _report_tempo(self) -> None:
+        transport = self.transport
+        if transport.source != MIDI or not transport.running or transport.midi.pulses_received < TEMPO_REPORT_PULSES:
+            return
+        bpm = transport.bpm
+        if self._tempo_reported is None or abs(bpm - self._tempo_reported) >= TEMPO_REPORT_CHANGE_BPM:
+            self._tempo_reported = bpm
+            log.info("MIDI clock tempo: %.2f bpm", bpm)
+
+    def _on_transport(self, event: TransportEvent, time_s: float) -> None:
+        if event is TransportEvent.CONTINUED:
+            if self._accompanist is not None:
+                self._accompanist.reset()
+            log.info("MIDI Continue")
+            return
+        if event is TransportEvent.INTERNAL:
+            bpm = round(min(max(self.transport.bpm, 20.0), 300.0), 2)
+            self._set_live("bpm", bpm)
+            self._tempo_reported = None
+            return
+        self.silence(event.value)
+        self._tempo_reported = None
+        if event is TransportEvent.FOLLOWING_MIDI:
+            log.info("clock: following MIDI clock")
+
+    # ------------------------------------------------------------------ accompany
+
+    def _bar_deadline(self) -> float | None:
+        accompanist = self._accompanist
+        if accompanist is None or not self.transport.running:
+            return None
+        now_tick = self.transport.tick_at(self._clock())
+        when = self._time_of(accompanist.due_tick(now_tick, self.transport.grid))
+        return None if when is None else when - LEAD_S
+
+    def _make_bar(self, now: float) -> None:
+        accompanist = self._accompanist
+        assert accompanist is not None
+        values = self._state.snapshot()
+        threshold = threshold_for(self.preset.accompany.threshold, values["density"])
+        index, notes = accompanist.make_bar(self.transport.tick_at(now), self.transport.grid, self._rng,
+                                            threshold, values["accompany_channels"])
+        self._plan.add(notes, ("bar", index))
+        self.counts.bars += 1
+        log.debug("accompaniment bar %d: %d notes", index + 1, len(notes))
+
+    # ------------------------------------------------------------------ sampling work
+
+    def work(self, deadline_s: float) -> None:
+        """Prepare the answer if a silence began, then sample answers until ``deadline_s`` (clock seconds).
+
+        The answer is prepared here rather than at the note-off that began the silence: the
+        loop reads every queued message first, so a silence that a queued note-on already ended
+        (fast playing, a flood) costs nothing.
+        """
+        responder = self._responder
+        if self._silence_began:
+            self._silence_began = False
+            if responder is not None and responder.silence_tick is not None and responder.pending is None:
+                self._prepare_answer()
+        while responder is not None and self._clock() < deadline_s:
+            step = responder.advance(STEPS_PER_SLICE)
+            if step is None:
+                return
+            answer, notes = step
+            self._plan.add(notes, answer.group)
+            if answer.done and answer.committed:
+                self._answer_done(answer)
+
+    # ------------------------------------------------------------------ controls
+
+    def handle_control(self, event: ControlEvent) -> None:
+        """Act on one control event (SetParams were applied to the live state already)."""
+        if isinstance(event, SetParam):
+            self._on_param(event)
+        elif isinstance(event, Trigger):
+            self._on_trigger(event.name)
+        elif isinstance(event, SwitchPreset):
+            self._switch_preset(event.name)
+        elif isinstance(event, StatusRequest):
+            self._status()
+
+    def _on_param(self, event: SetParam) -> None:
+        name = event.name
+        if name == "mode":
+            self._switch_mode(event.value)
+        elif name == "bpm":
+            self.transport.set_bpm(event.value, self._clock())
+        elif name in ("meter_numerator", "meter_denominator"):
+            values = self._state.snapshot()
+            self.transport.set_meter(values["meter_numerator"], values["meter_denominator"])
+            self._respeculate()
+        elif name in ("temperature", "top_k", "top_p", "density", "key", "scale", "pitch_low", "pitch_high",
+                      "answer_bars", "phrase_end_beats", "channel_out"):
+            if name == "scale":
+                self._custom_scale = None
+            self._params = None
+            self._respeculate()
+
+    def _on_trigger(self, name: str) -> None:
+        if name == "panic":
+            self.silence("panic")
+        elif name == "reset":
+            if self._responder is not None:
+                for answer in self._responder.reset():
+                    if not answer.committed:
+                        self._drop_answer(answer, "reset")
+            if self._accompanist is not None:
+                self._accompanist.reset()
+            log.info("reset: the phrase and the model's state are forgotten")
+        elif name == "generate":
+            self._generate_now()
+
+    def _generate_now(self) -> None:
+        responder = self._responder
+        if responder is None:
+            self._error("/antiphon/generate", f"mode {self.mode!r} does not answer; set mode respond or both")
+            return
+        if not self.transport.running:
+            self._error("/antiphon/generate", "the DAW is stopped (MIDI Stop); start it to hear an answer")
+            return
+        self._drop_answer(responder.discard(), "generate now")
+        now_tick = self.transport.tick_at(self._clock() + GENERATE_LEAD_S)
+        responder.answer_now(now_tick, self.transport.grid)
+        if self._prepare_answer(end_tick=now_tick) is not None:
+            self._commit_phrase()
+
+    def _switch_mode(self, mode: str) -> None:
+        if mode == self.mode:
+            return
+        try:
+            pair = models_for(self.preset, mode, self._models)
+        except ModelError as exc:
+            self.counts.errors += 1
+            log.warning("mode %s refused: %s", mode, exc)
+            self._error("/antiphon/set/mode", str(exc))
+            self._set_live("mode", self.mode)
+            return
+        self.silence(f"mode {mode}")
+        self.mode = mode
+        self._use_models(pair)
+        log.info("mode: %s", mode)
+
+    def _switch_preset(self, name: str) -> None:
+        try:
+            preset = self._load_preset(name)
+            overrides = live_values(preset)
+            pair = models_for(preset, preset.mode, self._models)
+        except (PresetError, ModelError, ParamError) as exc:
+            self.counts.errors += 1
+            log.warning("preset %s refused, keeping %s: %s", name, self.preset.name, exc)
+            self._error("/antiphon/preset", str(exc))
+            return
+        self.silence(f"preset {name}")
+        self.preset = preset
+        self.mode = preset.mode
+        self._state.reset(overrides)
+        self._cc_map.set_bindings(preset.cc.bindings)
+        self._scale_from(preset)
+        self._params = None
+        self.echo.window_s = preset.midi.echo_window_ms / 1e3
+        values = self._state.snapshot()
+        self.transport.set_bpm(values["bpm"], self._clock())  # the clock keeps its place
+        self.transport.set_meter(values["meter_numerator"], values["meter_denominator"])
+        self._use_models(pair)
+        log.info("preset: %s (mode %s)", preset.name, preset.mode)
+        if self._feedback is not None:
+            self._feedback.status(values)
+
+    def _status(self) -> None:
+        if self._feedback is None:
+            return
+        transport = self.transport
+        position = transport.tick_at(self._clock()) / MIDI_CLOCK_PPQN
+        self._feedback.clock(transport.source, transport.bpm, transport.running, position)
+        self._feedback.current_preset(self.preset.name)
+        for name, value in self.stats().items():
+            self._feedback.count(name, value)
+
+    def stats(self) -> dict[str, int]:
+        """Every count, with the input queue's and scheduler's drops (for status and the last log line)."""
+        counts = asdict(self.counts)
+        counts["input_dropped"] = self._inputs.dropped
+        counts["late_dropped"] = self._scheduler.stats().late_note_ons_dropped
+        return counts
+
+    # ------------------------------------------------------------------ shared
+
+    def silence(self, why: str) -> None:
+        """Close every sounding note (note-offs, CC 123), drop everything planned, start listening afresh."""
+        self._scheduler.panic()
+        self._plan.clear()
+        self._silence_began = False
+        if self._responder is not None:
+            self._responder.reset()
+        if self._accompanist is not None:
+            self._accompanist.reset()
+        log.info("silenced: %s", why)
+
+    def _use_models(self, pair: ModelPair) -> None:
+        self._pair = pair
+        self._responder = Responder(pair.lstm, prompt_mode(self.preset.midi.prompt, pair.lstm)) \
+            if pair.lstm is not None and self.mode in RESPOND_MODES else None
+        self._accompanist = Accompanist(pair.gan) if pair.gan is not None and self.mode in ACCOMPANY_MODES else None
+        if self._accompanist is not None and not self.preset.accompany.channels:
+            self._set_live("accompany_channels", tuple(t.channel for t in pair.gan.spec.tracks), quiet=True)
+
+    def _scale_from(self, preset: Preset) -> None:
+        scale = preset.sampling.scale
+        self._custom_scale = scale if scale is not None and scale not in SCALES.values() else None
+
+    def _sampling(self) -> SamplingParams:
+        """Sampling parameters from the live state (the last good ones if the live values clash)."""
+        if self._params is not None:
+            return self._params
+        values = self._state.snapshot()
+        key = values["key"]
+        follow_key = key == AUTO_KEY
+        if follow_key:
+            key = None
+        scale = None if key is None else (self._custom_scale or SCALES[values["scale"]])
+        extras = self.preset.sampling
+        try:
+            params = SamplingParams(
+                temperature=values["temperature"], top_k=values["top_k"], top_p=values["top_p"], key_root=key,
+                scale=scale, pitch_low=values["pitch_low"], pitch_high=values["pitch_high"],
+                max_polyphony=extras.max_polyphony, max_repeats=extras.max_repeats,
+                density=sampler_density(values["density"]), follow_key=follow_key)
+        except SamplingError as exc:
+            self._error("/antiphon/set", f"{exc}; keeping the previous sampling settings")
+            params = extras if self._params is None else self._params
+        self._params = params
+        return params
+
+    def _set_live(self, name: str, value: Any, quiet: bool = False) -> None:
+        try:
+            event = SetParam.from_edge(name, _edge(name, value))
+            self._state.apply(event)
+        except ParamError as exc:
+            log.debug("live %s not set to %r: %s", name, value, exc)
+            return
+        if self._feedback is not None and not quiet:
+            self._feedback.param(name, event.value)
+
+    def _error(self, address: str, message: str) -> None:
+        if self._feedback is not None:
+            self._feedback.error(address, message)
+
+
+def _edge(name: str, value: Any) -> Any:
+    """An internal value as the edge form :meth:`SetParam.from_edge` reads (channels 1-16)."""
+    if name == "accompany_channels":
+        return tuple(c + 1 for c in value)
+    return value
+
+
+def _shown(msg: mido.Message) -> str:
+    """One MIDI message for the monitor: channels 1-16, as a musician reads them."""
+    if hasattr(msg, "channel"):
+        text = str(msg.copy(time=0)).replace(" time=0", "")
+        return text.replace(f"channel={msg.channel}", f"ch={msg.channel + 1}")
+    return str(msg.copy(time=0)).replace(" time=0", "") if msg.type != "sysex" else f"sysex ({len(msg.data)} bytes)"

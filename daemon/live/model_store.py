@@ -1,0 +1,76 @@
+"""The models a preset and mode need, each loaded once and shared between presets.
+
+This module must not import torch, ``training`` or ``export``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daemon.control.params import ACCOMPANY_MODES, RESPOND_MODES
+from daemon.control.presets import Preset
+from daemon.errors import ModelError
+from daemon.models.loader import load_model
+
+
+class ModelStore:
+    """Model files loaded on demand and kept by path (the engine thread's; one ORT thread each).
+
+    Args:
+        loader: ``path -> model`` (default :func:`daemon.models.loader.load_model` with one thread).
+    """
+
+    def __init__(self, loader: Callable[[Path], Any] | None = None) -> None:
+        self._loader = loader or (lambda path: load_model(path, intra_op_num_threads=1, inter_op_num_threads=1))
+        self._models: dict[Path, Any] = {}
+
+    def get(self, path: Path) -> Any:
+        """The model in ``path``, loading it the first time.
+
+        Raises:
+            ModelError: missing file, not ONNX, unknown format or representation.
+        """
+        model = self._models.get(path)
+        if model is None:
+            model = self._loader(path)
+            self._models[path] = model
+        return model
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    """The models a preset plays: the LSTM that answers and the GAN that accompanies (either may be None)."""
+
+    lstm: Any = None
+    gan: Any = None
+
+
+def models_for(preset: Preset, mode: str, store: ModelStore) -> ModelPair:
+    """Load what ``mode`` needs from ``preset``: ``[model]`` (either kind), and ``[accompany] model``.
+
+    Raises:
+        ModelError: a file cannot be loaded, or the mode needs a kind of model the preset lacks.
+    """
+    if mode == "thru":
+        return ModelPair()
+    where = preset.path or preset.name
+    if not preset.model.file:
+        raise ModelError(f"mode {mode!r} needs a model, and preset {where} has no [model] file")
+    main = store.get(preset.model_path)
+    lstm = main if getattr(main, "kind", None) == "lstm" else None
+    gan = main if getattr(main, "kind", None) == "gan" else None
+    if mode in RESPOND_MODES and lstm is None:
+        raise ModelError(f"mode {mode!r} answers with an LSTM, but {preset.model_path.name} (preset {where}) "
+                         f"is a {getattr(main, 'kind', '?')} model; choose mode 'accompany' or an LSTM preset")
+    if mode in ACCOMPANY_MODES and gan is None:
+        path = preset.accompany_model_path
+        if path is None:
+            raise ModelError(f"mode {mode!r} accompanies with a GAN; preset {where} names none: add "
+                             "[accompany] model = \"NAME.onnx\"")
+        gan = store.get(path)
+        if getattr(gan, "kind", None) != "gan":
+            raise ModelError(f"[accompany] model {path.name} (preset {where}) is not a GAN; name a GAN .onnx file")
+    return ModelPair(lstm, gan)
