@@ -33,18 +33,17 @@ from enum import Enum
 from typing import Any
 
 from daemon.errors import AntiphonError
-from daemon.music.scales import SCALES
+from daemon.music.sampling import TEMPERATURE_RANGE, TOP_K_MAX, TOP_P_RANGE
+from daemon.music.scales import AUTO_KEY, KEY_NAMES, NO_KEY, SCALES, SamplingError, key_name
+from daemon.music.scales import parse_key as parse_any_key
 
 MIDI_CHANNELS = 16  # MIDI 1.0: channels 1-16 at the edge, 0-15 inside
 MIDI_MAX = 127  # highest 7-bit MIDI data value (pitch, velocity, CC value)
 MAX_TRACK_CHANNELS = 8  # most accompaniment tracks a channel list may name
 MAX_SHOWN_CHARS = 40  # a rejected value is shown in an error message up to this many characters
 
-KEY_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")  # pitch classes 0-11
-NO_KEY = "none"
-AUTO_KEY = "auto"  # the key of the phrase being answered, estimated as it ends
-_LETTER_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 SCALE_ALIASES = {"pentatonic": "major-pentatonic"}  # extra names accepted for a scale
+MIN_BPM, MAX_BPM = 20.0, 400.0  # every tempo: the internal clock, MIDI clock followed, offline files
 MODES = ("respond", "accompany", "both", "thru")
 RESPOND_MODES = frozenset({"respond", "both"})  # the modes that answer phrases
 ACCOMPANY_MODES = frozenset({"accompany", "both"})  # the modes where the band plays
@@ -81,6 +80,19 @@ class Kind(Enum):
     CHANNELS = "channels"  # 1-MAX_TRACK_CHANNELS MIDI channels 1-16; inside: a tuple of 0-15
 
 
+class Renews(Enum):
+    """What a change of a parameter renews in the engine (:class:`daemon.live.controls.Controls` asks)."""
+
+    MODE = "mode"  # the models and parts playing (everything sounding is closed first)
+    TEMPO = "tempo"  # the internal clock's tempo
+    METER = "meter"  # the bar length of the grid
+    SAMPLING = "sampling"  # the sampling parameters answers are drawn with
+    ANSWER = "answer"  # an answer prepared in the silence is prepared again
+
+
+_SAMPLE = frozenset({Renews.SAMPLING, Renews.ANSWER})
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One live parameter.
@@ -94,6 +106,7 @@ class ParamSpec:
         high: largest edge value (FLOAT, INT, CHANNEL).
         choices: the allowed values (CHOICE, or INT restricted to a set), in edge form.
         unit: the unit of the number ("beats", "bars", "BPM"), empty when it has none.
+        renews: what a change renews in the engine (nothing: it is read where it is used).
     """
 
     name: str
@@ -104,6 +117,7 @@ class ParamSpec:
     high: float | None = None
     choices: tuple[Any, ...] = ()
     unit: str = ""
+    renews: frozenset[Renews] = frozenset()
 
     @property
     def cc_mappable(self) -> bool:
@@ -141,42 +155,57 @@ def _num(value: Any) -> str:
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("mode", Kind.CHOICE, "respond", choices=MODES,
+              renews=frozenset({Renews.MODE}),
               help="what Antiphon plays: respond answers each phrase you play, accompany plays bars along "
                    "with you, both does both, thru passes what you play straight out"),
-    ParamSpec("temperature", Kind.FLOAT, 1.0, low=0.05, high=5.0,
+    ParamSpec("temperature", Kind.FLOAT, 1.0, low=TEMPERATURE_RANGE[0], high=TEMPERATURE_RANGE[1],
+              renews=_SAMPLE,
               help="randomness of the generated notes: below 1 safer, above 1 wilder"),
-    ParamSpec("top_k", Kind.INT, 0, low=0, high=512,
+    ParamSpec("top_k", Kind.INT, 0, low=0, high=TOP_K_MAX,
+              renews=_SAMPLE,
               help="draw only from the k likeliest choices at each step (0 = all)"),
-    ParamSpec("top_p", Kind.FLOAT, 1.0, low=0.01, high=1.0,
+    ParamSpec("top_p", Kind.FLOAT, 1.0, low=TOP_P_RANGE[0], high=TOP_P_RANGE[1],
+              renews=_SAMPLE,
               help="draw only from the likeliest choices that together reach this probability (1 = all)"),
     ParamSpec("density", Kind.FLOAT, 0.5, low=0.0, high=1.0,
+              renews=_SAMPLE,
               help="how busy generated parts are: 0 sparse, 0.5 as the model learned, 1 busy"),
     ParamSpec("answer_bars", Kind.INT, 2, low=1, high=32, unit="bars",
+              renews=frozenset({Renews.ANSWER}),
               help="length of each answer"),
     ParamSpec("phrase_end_beats", Kind.FLOAT, 1.0, low=0.25, high=16.0, unit="beats",
+              renews=frozenset({Renews.ANSWER}),
               help="silence after your last note that ends a phrase (and starts the answer)"),
     ParamSpec("key", Kind.KEY, NO_KEY,
+              renews=_SAMPLE,
               help="key of generated notes (sharps or flats: F#, Gb); auto = the key of the phrase played; "
                    "none = no key, every pitch allowed"),
     ParamSpec("scale", Kind.CHOICE, "major", choices=tuple(SCALES),
+              renews=_SAMPLE,
               help="scale within the key (ignored while key is none)"),
     ParamSpec("pitch_low", Kind.INT, 0, low=0, high=MIDI_MAX, unit="MIDI note",
+              renews=_SAMPLE,
               help="lowest note generated (60 = middle C); at most pitch_high"),
     ParamSpec("pitch_high", Kind.INT, MIDI_MAX, low=0, high=MIDI_MAX, unit="MIDI note",
+              renews=_SAMPLE,
               help="highest note generated; at least pitch_low"),
     ParamSpec("channel_in", Kind.CHANNEL, 0, low=0, high=MIDI_CHANNELS,
               help="MIDI channel Antiphon listens to (0 = every channel)"),
     ParamSpec("channel_out", Kind.CHANNEL, 1, low=1, high=MIDI_CHANNELS,
+              renews=frozenset({Renews.ANSWER}),
               help="MIDI channel answers are played on"),
     ParamSpec("accompany_channels", Kind.CHANNELS, (10, 2, 3), low=1, high=MIDI_CHANNELS,
               help="MIDI channels of the accompaniment's tracks, in the model's track order "
                    "(e.g. drums, bass, chords)"),
-    ParamSpec("bpm", Kind.FLOAT, 120.0, low=20.0, high=300.0, unit="BPM",
+    ParamSpec("bpm", Kind.FLOAT, 120.0, low=MIN_BPM, high=MAX_BPM, unit="BPM",
+              renews=frozenset({Renews.TEMPO}),
               help="tempo in quarter notes per minute, used only while no MIDI clock arrives "
                    "(the DAW's clock wins)"),
     ParamSpec("meter_numerator", Kind.INT, 4, low=1, high=32, unit="beats",
+              renews=frozenset({Renews.METER, Renews.ANSWER}),
               help="beats in a bar (the 3 of 3/4), used only while no MIDI clock arrives"),
     ParamSpec("meter_denominator", Kind.INT, 4, choices=METER_DENOMINATORS,
+              renews=frozenset({Renews.METER, Renews.ANSWER}),
               help="note value of those beats (the 4 of 3/4)"),
 )
 
@@ -260,28 +289,16 @@ def _text(p: ParamSpec, value: Any) -> str:
 
 
 def parse_key(text: str) -> int | str | None:
-    """A key name as a pitch class 0-11 (``"C"`` 0, ``"F#"``/``"Gb"`` 6), None for ``"none"``, or :data:`AUTO_KEY`.
+    """A key name as a pitch class 0-11, None for ``"none"``, or :data:`AUTO_KEY` (the one grammar:
+    :func:`daemon.music.scales.parse_key`).
 
     Raises:
-        ParamRangeError: not a note name.
+        ParamRangeError: not a key name.
     """
-    lowered = text.strip().lower()
-    if lowered == NO_KEY:
-        return None
-    if lowered == AUTO_KEY:
-        return AUTO_KEY
-    accidental = lowered[1:]
-    if not 1 <= len(lowered) <= 2 or lowered[0] not in _LETTER_PC or accidental not in ("", "#", "b"):
-        raise ParamRangeError(f"key must be a note name C, C#, Db, ... B, {AUTO_KEY!r} or {NO_KEY!r}, got {show(text)}")
-    shift = {"#": 1, "b": -1}.get(accidental, 0)
-    return (_LETTER_PC[lowered[0]] + shift) % 12
-
-
-def key_name(pitch_class: int | str | None) -> str:
-    """The edge name of a key: ``"C"``..``"B"`` (sharps), ``"auto"``, or ``"none"`` for None."""
-    if pitch_class == AUTO_KEY:
-        return AUTO_KEY
-    return NO_KEY if pitch_class is None else KEY_NAMES[int(pitch_class) % 12]
+    try:
+        return parse_any_key(text)
+    except SamplingError as exc:
+        raise ParamRangeError(f"key: {exc}") from exc
 
 
 def _channel(p: ParamSpec, value: Any) -> int:
@@ -409,6 +426,6 @@ def invalid_example(name: str) -> Any:
 
 __all__ = [
     "KEY_NAMES", "MODES", "NO_KEY", "PARAMS", "SPECS", "Kind", "ParamError", "ParamRangeError", "ParamSpec",
-    "ParamTypeError", "UnknownParamError", "defaults", "edge_args", "invalid_example", "key_name",
+    "ParamTypeError", "Renews", "UnknownParamError", "defaults", "edge_args", "invalid_example", "key_name",
     "live_density", "parse_key", "sampler_density", "show", "spec", "to_edge", "validate", "validate_args",
 ]

@@ -18,13 +18,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
+from daemon.control.params import MAX_BPM, MIN_BPM  # tempi outside this are transport glitches
 from daemon.errors import AntiphonError
 from daemon.music.grid import MIDI_CLOCK_PPQN, Grid
 
 SPP_PULSES = 6  # a Song Position Pointer unit is a MIDI beat (sixteenth note) = 6 clock pulses
 TEMPO_WINDOW_PULSES = 48  # pulses in the tempo fit: two beats, long enough to average jitter out
 MIN_FIT_PULSES = 4  # fewer pulses than this give no tempo estimate of their own
-MIN_BPM, MAX_BPM = 20.0, 400.0  # tempi outside this are treated as transport glitches
 
 
 class MusicalClock(Protocol):

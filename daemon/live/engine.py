@@ -52,38 +52,23 @@ import mido
 import numpy as np
 
 from daemon.control.cc_map import CcMapper, apply_control_change
-from daemon.control.events import ControlEvent, ControlQueue, SetParam, StatusRequest, SwitchPreset, Trigger
+from daemon.control.events import ControlEvent, ControlQueue
 from daemon.control.live_state import LiveState
-from daemon.control.params import (
-    ACCOMPANY_MODES,
-    AUTO_KEY,
-    RESPOND_MODES,
-    ParamError,
-    key_name,
-    sampler_density,
-)
-from daemon.control.presets import Preset, live_values, load_preset
-from daemon.errors import AntiphonError, ModelError, PresetError
+from daemon.control.params import ACCOMPANY_MODES, MAX_BPM, MIN_BPM, RESPOND_MODES
+from daemon.control.presets import Preset, load_preset
 from daemon.io.midi import WAKE, InputQueue
 from daemon.live.accompany import LEAD_S, Accompanist, threshold_for
+from daemon.live.answering import Answering
+from daemon.live.controls import Controls, LiveSampling
 from daemon.live.echo import EchoFilter
 from daemon.live.feedback import EngineCounts, Feedback
 from daemon.live.model_store import ModelPair, ModelStore, models_for
 from daemon.live.plan import HANDOFF_S, Plan
-from daemon.live.respond import Answer, Heard, Responder, phrase_end
-from daemon.live.scheduler import (
-    CONTROL_CHANGE,
-    DEFAULT_PORT,
-    PEDAL_DOWN_MIN,
-    SUSTAIN_PEDAL,
-    Scheduler,
-    is_note_off,
-)
+from daemon.live.respond import Responder
+from daemon.live.scheduler import CONTROL_CHANGE, DEFAULT_PORT, Scheduler, is_note_off
 from daemon.live.transport import CLOCK_MESSAGES, MIDI, Transport, TransportEvent
+from daemon.models.continuator import prompt_mode
 from daemon.music.grid import DRUM_CHANNEL, MIDI_CLOCK_PPQN, NOTE_OFF, NOTE_ON
-from daemon.music.sampling import SamplingError, SamplingParams, resolve_key
-from daemon.music.scales import SCALES
-from daemon.offline.continuation import prompt_mode
 from daemon.timebase import Clock, now_s
 
 log = logging.getLogger(__name__)
@@ -96,9 +81,7 @@ CHANNEL_MESSAGE_TYPES = frozenset({
 })
 IDLE_WAIT_S = 0.5  # longest the engine sleeps with nothing timed to do (it wakes on input anyway)
 INPUT_BATCH = 256  # messages read per wake-up before controls and timers get a turn
-STEPS_PER_SLICE = 4  # model events sampled between two looks at the input queue
-WORK_SLICE_S = 0.002  # ...and at most this long (seconds) of sampling per loop
-GENERATE_LEAD_S = 0.020  # /antiphon/generate: the answer starts on the first grid point this far ahead
+WORK_SLICE_S = 0.002  # at most this long (seconds) of sampling between two looks at the input queue
 TEMPO_REPORT_PULSES = 48  # MIDI clock tempo is logged once this many pulses were heard (two beats)
 TEMPO_REPORT_CHANGE_BPM = 0.5  # ...and again when it moves by this much
 JOIN_TIMEOUT_S = 2.0  # how long stop() waits for the thread to end
@@ -106,6 +89,10 @@ JOIN_TIMEOUT_S = 2.0  # how long stop() waits for the thread to end
 
 class Engine:
     """Hears, decides and plans; see the module docstring.
+
+    The engine is the loop and the router: what a phrase and its answer are is
+    :class:`~daemon.live.answering.Answering`'s, what the band plays :class:`~daemon.live.accompany.Accompanist`'s,
+    what a control event does :class:`~daemon.live.controls.Controls`'.
 
     Thread-safety: :meth:`start` and :meth:`stop` are for the main thread; everything else runs
     on the engine thread. Tests drive it by hand: :meth:`handle_input`, :meth:`handle_control`,
@@ -135,7 +122,7 @@ class Engine:
                  preset_loader: Callable[[str], Preset] = load_preset, clock: Clock = now_s,
                  port: str = DEFAULT_PORT, monitor: bool = False, seed: int | None = None) -> None:
         self._inputs = inputs
-        self._controls = controls
+        self._events = controls
         controls.set_wake(inputs.wake)
         self._scheduler = scheduler
         self._state = state
@@ -143,7 +130,6 @@ class Engine:
         self._cc_map = cc_map or CcMapper()
         self._feedback = feedback
         self.echo = echo or EchoFilter(preset.midi.echo_window_ms / 1e3)
-        self._load_preset = preset_loader
         self._clock = clock
         self._port = port
         self._monitor = monitor
@@ -154,18 +140,16 @@ class Engine:
                                    preset.clock.follow_midi_clock, preset.clock.midi_clock_timeout_s)
         self.preset = preset
         self.mode: str = values["mode"]
-        self._pair = ModelPair()
-        self._responder: Responder | None = None
-        self._accompanist: Accompanist | None = None
-        self._custom_scale: tuple[int, ...] | None = None
-        self._params: SamplingParams | None = None
-        self._plan = Plan()
         self.counts = EngineCounts()
+        self._plan = Plan()
+        self.answering: Answering | None = None
+        self._accompanist: Accompanist | None = None
+        self._sampling = LiveSampling(state, preset, self._error)
+        self._controls = Controls(self, state, self._sampling, self._models, self._cc_map, preset_loader, clock,
+                                  feedback)
         self._tempo_reported: float | None = None
-        self._silence_began = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._scale_from(preset)
 
     # ------------------------------------------------------------------ life
 
@@ -175,7 +159,7 @@ class Engine:
         Raises:
             ModelError: a model cannot be loaded or the preset lacks the kind the mode needs.
         """
-        self._use_models(models_for(self.preset, self.mode, self._models))
+        self.play(self.preset, self.mode, models_for(self.preset, self.mode, self._models))
 
     def start(self) -> None:
         """Start the engine thread."""
@@ -201,7 +185,7 @@ class Engine:
                 self._guarded(self.handle_input, *item)
                 batch += 1
                 item = self._inputs.get_nowait() if batch < INPUT_BATCH else None
-            for event in self._controls.drain():
+            for event in self._events.drain():
                 self._guarded(self.handle_control, event)
             self._guarded(self.poll, self._clock())
             self._guarded(self.work, self._clock() + WORK_SLICE_S)
@@ -217,16 +201,13 @@ class Engine:
 
     def _wait_s(self, now: float) -> float:
         """How long the loop may block on the input queue."""
-        if self._working():
+        if self.answering is not None and self.answering.working():
             return 0.0
         deadlines = [d for d in (self._phrase_deadline(), self._handoff_deadline(), self._bar_deadline(),
                                  self.transport.deadline_s()) if d is not None]
         if not deadlines:
             return IDLE_WAIT_S
         return min(IDLE_WAIT_S, max(0.0, min(deadlines) - now))
-
-    def _working(self) -> bool:
-        return self._silence_began or (self._responder is not None and self._responder.working())
 
     # ------------------------------------------------------------------ input
 
@@ -259,7 +240,7 @@ class Engine:
         if kind == CONTROL_CHANGE:
             change = apply_control_change(msg, self._cc_map, self._state, self._feedback)
             if change is not None:
-                self._on_param(change)
+                self._controls.on_param(change)
         if self.mode == "thru":
             self._scheduler.schedule(time_s, msg, self._port)
             self.counts.passed += 1
@@ -267,8 +248,8 @@ class Engine:
         if not self.transport.running:
             return  # the DAW is stopped: nothing is heard until it plays again
         tick = self.transport.tick_at(time_s)
-        if self._responder is not None and msg.channel != DRUM_CHANNEL:
-            self._hear_phrase(tick, msg)
+        if self.answering is not None and msg.channel != DRUM_CHANNEL:
+            self.answering.hear(tick, msg)
         if self._accompanist is not None:
             if kind == NOTE_ON and msg.velocity > 0:
                 self._accompanist.note_on(tick, msg.channel, msg.note, msg.velocity)
@@ -289,94 +270,6 @@ class Engine:
             channels.update(self._state.get("accompany_channels"))
         return channels
 
-    def _hear_phrase(self, tick: float, msg: mido.Message) -> None:
-        responder = self._responder
-        assert responder is not None
-        silence = False
-        if msg.type == NOTE_ON and msg.velocity > 0:
-            heard = responder.note_on(tick, msg.channel, msg.note, msg.velocity, self.transport.grid)
-            if heard is Heard.RESUMED:
-                self._drop_answer(responder.discard(), "the player went on")
-        elif is_note_off(msg):
-            silence = responder.note_off(tick, msg.channel, msg.note)
-        elif msg.type == CONTROL_CHANGE and msg.control == SUSTAIN_PEDAL:
-            silence = responder.pedal(tick, msg.channel, msg.value >= PEDAL_DOWN_MIN)
-        if silence:
-            self._silence_began = True  # the answer is prepared once the queue is read (see work())
-
-    # ------------------------------------------------------------------ respond
-
-    def _prepare_answer(self, end_tick: float | None = None) -> Answer | None:
-        """Set up the answer as the silence begins (or now, on the next step, for /antiphon/generate)."""
-        responder = self._responder
-        if responder is None or responder.silence_tick is None:
-            return None
-        values = self._state.snapshot()
-        grid = self.transport.grid
-        start = self.preset.respond.start
-        if end_tick is None:
-            end_tick = phrase_end(responder.silence_tick, self.preset.respond.phrase_end,
-                                  values["phrase_end_beats"], grid)
-        else:
-            start = "step"
-        try:
-            params = resolve_key(self._sampling(), responder.phrase_notes())
-            answer = responder.prepare(("answer", next(self._groups)), end_tick, start,
-                                       values["answer_bars"], grid, params, self._rng,
-                                       values["channel_out"])
-        except AntiphonError as exc:
-            self.counts.errors += 1
-            log.warning("cannot answer: %s", exc)
-            self._error("/antiphon/generate", str(exc))
-            return None
-        log.debug("silence at tick %.1f: answer ready to start at tick %d", responder.silence_tick, answer.start_tick)
-        return answer
-
-    def _phrase_deadline(self) -> float | None:
-        responder = self._responder
-        if responder is None or responder.pending is None:
-            return None
-        return self._time_of(responder.pending.end_tick)
-
-    def _commit_phrase(self) -> None:
-        responder = self._responder
-        assert responder is not None and responder.pending is not None
-        answer = responder.pending
-        info = responder.commit()
-        self.counts.phrases += 1
-        self.counts.answers += 1
-        key = info.key
-        key_text = "no clear key" if key is None else f"key {key_name(key.root)}{'m' if key.minor else ''}"
-        bar = self.transport.grid.ticks_per_bar
-        log.info("phrase: %d notes, %.1f beats, %s -> answer of %d bars from bar %d beat %g",
-                 info.n_notes, info.duration_beats, key_text, self._state.get("answer_bars"),
-                 answer.start_tick // bar + 1, (answer.start_tick % bar) / MIDI_CLOCK_PPQN + 1)
-        if self._feedback is not None:
-            self._feedback.phrase(info.n_notes, info.duration_beats, None if key is None else key.root)
-        if answer.done:
-            self._answer_done(answer)
-
-    def _answer_done(self, answer: Answer) -> None:
-        self.counts.answer_notes += answer.notes_made
-        if not answer.notes_made:
-            self.counts.silent_answers += 1
-        log.info("answer sent: %d notes on channel %d", answer.notes_made, self._state.get("channel_out") + 1)
-
-    def _drop_answer(self, answer: Answer | None, why: str) -> None:
-        if answer is None:
-            return
-        self._plan.remove(answer.group)
-        self._scheduler.cancel(answer.group)
-        self.counts.discarded += 1
-        log.debug("answer prepared in the silence dropped: %s", why)
-
-    def _respeculate(self) -> None:
-        """Parameters changed during a silence: prepare the answer again with them."""
-        responder = self._responder
-        if responder is not None and responder.pending is not None:
-            self._drop_answer(responder.discard(), "parameters changed")
-            self._prepare_answer()
-
     # ------------------------------------------------------------------ time
 
     def poll(self, now: float) -> None:
@@ -388,8 +281,8 @@ class Engine:
         if not self.transport.running:
             return
         deadline = self._phrase_deadline()
-        if deadline is not None and now >= deadline:
-            self._commit_phrase()
+        if deadline is not None and now >= deadline and self.answering is not None:
+            self.answering.commit()
         deadline = self._bar_deadline()
         if deadline is not None and now >= deadline:
             self._make_bar(now)
@@ -400,6 +293,10 @@ class Engine:
             return self.transport.time_of_tick(tick)
         except LookupError:  # MIDI Start heard, no pulse yet: nothing has a time
             return None
+
+    def _phrase_deadline(self) -> float | None:
+        tick = None if self.answering is None else self.answering.deadline_tick()
+        return None if tick is None else self._time_of(tick)
 
     def _handoff_deadline(self) -> float | None:
         start = self._plan.next_start()
@@ -448,8 +345,7 @@ class Engine:
             log.info("MIDI Continue")
             return
         if event is TransportEvent.INTERNAL:
-            bpm = round(min(max(self.transport.bpm, 20.0), 300.0), 2)
-            self._set_live("bpm", bpm)
+            self._controls.set_live("bpm", round(min(max(self.transport.bpm, MIN_BPM), MAX_BPM), 2))
             self._tempo_reported = None
             return
         self.silence(event.value)
@@ -481,135 +377,36 @@ class Engine:
     # ------------------------------------------------------------------ sampling work
 
     def work(self, deadline_s: float) -> None:
-        """Prepare the answer if a silence began, then sample answers until ``deadline_s`` (clock seconds).
+        """Prepare the answer if a silence began, then sample answers until ``deadline_s`` (clock seconds)."""
+        if self.answering is not None:
+            self.answering.work(self.preset, lambda: self._clock() >= deadline_s)
 
-        The answer is prepared here rather than at the note-off that began the silence: the
-        loop reads every queued message first, so a silence that a queued note-on already ended
-        (fast playing, a flood) costs nothing.
-        """
-        responder = self._responder
-        if self._silence_began:
-            self._silence_began = False
-            if responder is not None and responder.silence_tick is not None and responder.pending is None:
-                self._prepare_answer()
-        while responder is not None and self._clock() < deadline_s:
-            step = responder.advance(STEPS_PER_SLICE)
-            if step is None:
-                return
-            answer, notes = step
-            self._plan.add(notes, answer.group)
-            if answer.done and answer.committed:
-                self._answer_done(answer)
-
-    # ------------------------------------------------------------------ controls
+    # ------------------------------------------------------------------ what the controls ask (Conductor)
 
     def handle_control(self, event: ControlEvent) -> None:
         """Act on one control event (SetParams were applied to the live state already)."""
-        if isinstance(event, SetParam):
-            self._on_param(event)
-        elif isinstance(event, Trigger):
-            self._on_trigger(event.name)
-        elif isinstance(event, SwitchPreset):
-            self._switch_preset(event.name)
-        elif isinstance(event, StatusRequest):
-            self._status()
+        self._controls.handle(event)
 
-    def _on_param(self, event: SetParam) -> None:
-        name = event.name
-        if name == "mode":
-            self._switch_mode(event.value)
-        elif name == "bpm":
-            self.transport.set_bpm(event.value, self._clock())
-        elif name in ("meter_numerator", "meter_denominator"):
-            values = self._state.snapshot()
-            self.transport.set_meter(values["meter_numerator"], values["meter_denominator"])
-            self._respeculate()
-        elif name in ("temperature", "top_k", "top_p", "density", "key", "scale", "pitch_low", "pitch_high",
-                      "answer_bars", "phrase_end_beats", "channel_out"):
-            if name == "scale":
-                self._custom_scale = None
-            self._params = None
-            self._respeculate()
+    def respeculate(self) -> None:
+        """Parameters changed during a silence: prepare the answer again with them."""
+        if self.answering is not None:
+            self.answering.respeculate(self.preset)
 
-    def _on_trigger(self, name: str) -> None:
-        if name == "panic":
-            self.silence("panic")
-        elif name == "reset":
-            if self._responder is not None:
-                for answer in self._responder.reset():
-                    if not answer.committed:
-                        self._drop_answer(answer, "reset")
-            if self._accompanist is not None:
-                self._accompanist.reset()
-            log.info("reset: the phrase and the model's state are forgotten")
-        elif name == "generate":
-            self._generate_now()
+    def reset_parts(self) -> None:
+        """Forget the phrase, the model's state and the band's last bar; parameters keep their values."""
+        if self.answering is not None:
+            self.answering.reset()
+        if self._accompanist is not None:
+            self._accompanist.reset()
 
-    def _generate_now(self) -> None:
-        responder = self._responder
-        if responder is None:
-            self._error("/antiphon/generate", f"mode {self.mode!r} does not answer; set mode respond or both")
-            return
+    def answer_now(self, lead_s: float) -> str | None:
+        """``/antiphon/generate``: answer from the first grid step ``lead_s`` ahead; why not, if it cannot."""
+        if self.answering is None:
+            return f"mode {self.mode!r} does not answer; set mode respond or both"
         if not self.transport.running:
-            self._error("/antiphon/generate", "the DAW is stopped (MIDI Stop); start it to hear an answer")
-            return
-        self._drop_answer(responder.discard(), "generate now")
-        now_tick = self.transport.tick_at(self._clock() + GENERATE_LEAD_S)
-        responder.answer_now(now_tick, self.transport.grid)
-        if self._prepare_answer(end_tick=now_tick) is not None:
-            self._commit_phrase()
-
-    def _switch_mode(self, mode: str) -> None:
-        if mode == self.mode:
-            return
-        try:
-            pair = models_for(self.preset, mode, self._models)
-        except ModelError as exc:
-            self.counts.errors += 1
-            log.warning("mode %s refused: %s", mode, exc)
-            self._error("/antiphon/set/mode", str(exc))
-            self._set_live("mode", self.mode)
-            return
-        self.silence(f"mode {mode}")
-        self.mode = mode
-        self._use_models(pair)
-        log.info("mode: %s", mode)
-
-    def _switch_preset(self, name: str) -> None:
-        try:
-            preset = self._load_preset(name)
-            overrides = live_values(preset)
-            pair = models_for(preset, preset.mode, self._models)
-        except (PresetError, ModelError, ParamError) as exc:
-            self.counts.errors += 1
-            log.warning("preset %s refused, keeping %s: %s", name, self.preset.name, exc)
-            self._error("/antiphon/preset", str(exc))
-            return
-        self.silence(f"preset {name}")
-        self.preset = preset
-        self.mode = preset.mode
-        self._state.reset(overrides)
-        self._cc_map.set_bindings(preset.cc.bindings)
-        self._scale_from(preset)
-        self._params = None
-        self.echo.window_s = preset.midi.echo_window_ms / 1e3
-        values = self._state.snapshot()
-        self.transport.set_bpm(values["bpm"], self._clock())  # the clock keeps its place
-        self.transport.set_meter(values["meter_numerator"], values["meter_denominator"])
-        self._use_models(pair)
-        log.info("preset: %s (mode %s)", preset.name, preset.mode)
-        if self._feedback is not None:
-            self._feedback.status(values)
-
-    def _status(self) -> None:
-        if self._feedback is None:
-            return
-        transport = self.transport
-        position = transport.tick_at(self._clock()) / MIDI_CLOCK_PPQN
-        self._feedback.clock(transport.source, transport.bpm, transport.running, position)
-        self._feedback.current_preset(self.preset.name)
-        for name, value in self.stats().items():
-            self._feedback.count(name, value)
+            return "the DAW is stopped (MIDI Stop); start it to hear an answer"
+        self.answering.answer_now(self.preset, self.transport.tick_at(self._clock() + lead_s))
+        return None
 
     def stats(self) -> dict[str, int]:
         """Every count, with the input queue's and scheduler's drops (for status and the last log line)."""
@@ -618,74 +415,34 @@ class Engine:
         counts["late_dropped"] = self._scheduler.stats().late_note_ons_dropped
         return counts
 
-    # ------------------------------------------------------------------ shared
-
     def silence(self, why: str) -> None:
         """Close every sounding note (note-offs, CC 123), drop everything planned, start listening afresh."""
         self._scheduler.panic()
         self._plan.clear()
-        self._silence_began = False
-        if self._responder is not None:
-            self._responder.reset()
+        if self.answering is not None:
+            self.answering.silence()
         if self._accompanist is not None:
             self._accompanist.reset()
         log.info("silenced: %s", why)
 
-    def _use_models(self, pair: ModelPair) -> None:
-        self._pair = pair
-        self._responder = Responder(pair.lstm, prompt_mode(self.preset.midi.prompt, pair.lstm)) \
-            if pair.lstm is not None and self.mode in RESPOND_MODES else None
-        self._accompanist = Accompanist(pair.gan) if pair.gan is not None and self.mode in ACCOMPANY_MODES else None
-        if self._accompanist is not None and not self.preset.accompany.channels:
-            self._set_live("accompany_channels", tuple(t.channel for t in pair.gan.spec.tracks), quiet=True)
-
-    def _scale_from(self, preset: Preset) -> None:
-        scale = preset.sampling.scale
-        self._custom_scale = scale if scale is not None and scale not in SCALES.values() else None
-
-    def _sampling(self) -> SamplingParams:
-        """Sampling parameters from the live state (the last good ones if the live values clash)."""
-        if self._params is not None:
-            return self._params
-        values = self._state.snapshot()
-        key = values["key"]
-        follow_key = key == AUTO_KEY
-        if follow_key:
-            key = None
-        scale = None if key is None else (self._custom_scale or SCALES[values["scale"]])
-        extras = self.preset.sampling
-        try:
-            params = SamplingParams(
-                temperature=values["temperature"], top_k=values["top_k"], top_p=values["top_p"], key_root=key,
-                scale=scale, pitch_low=values["pitch_low"], pitch_high=values["pitch_high"],
-                max_polyphony=extras.max_polyphony, max_repeats=extras.max_repeats,
-                density=sampler_density(values["density"]), follow_key=follow_key)
-        except SamplingError as exc:
-            self._error("/antiphon/set", f"{exc}; keeping the previous sampling settings")
-            params = extras if self._params is None else self._params
-        self._params = params
-        return params
-
-    def _set_live(self, name: str, value: Any, quiet: bool = False) -> None:
-        try:
-            event = SetParam.from_edge(name, _edge(name, value))
-            self._state.apply(event)
-        except ParamError as exc:
-            log.debug("live %s not set to %r: %s", name, value, exc)
-            return
-        if self._feedback is not None and not quiet:
-            self._feedback.param(name, event.value)
+    def play(self, preset: Preset, mode: str, pair: ModelPair) -> None:
+        """Play ``preset`` in ``mode`` with ``pair``'s models (the caller silenced what sounded)."""
+        self.preset = preset
+        self.mode = mode
+        lstm, gan = pair.lstm, pair.gan
+        self.answering = None
+        if lstm is not None and mode in RESPOND_MODES:
+            responder = Responder(lstm, prompt_mode(preset.midi.prompt, lstm))
+            self.answering = Answering(responder, self.transport, self._state, self._plan, self._scheduler,
+                                       self.counts, self._sampling.params, self._error, self._rng, self._groups,
+                                       self._feedback)
+        self._accompanist = Accompanist(gan) if gan is not None and mode in ACCOMPANY_MODES else None
+        if self._accompanist is not None and not preset.accompany.channels:
+            self._controls.set_live("accompany_channels", tuple(t.channel for t in gan.spec.tracks), quiet=True)
 
     def _error(self, address: str, message: str) -> None:
         if self._feedback is not None:
             self._feedback.error(address, message)
-
-
-def _edge(name: str, value: Any) -> Any:
-    """An internal value as the edge form :meth:`SetParam.from_edge` reads (channels 1-16)."""
-    if name == "accompany_channels":
-        return tuple(c + 1 for c in value)
-    return value
 
 
 def _shown(msg: mido.Message) -> str:

@@ -28,7 +28,8 @@ from __future__ import annotations
 import logging
 from enum import Enum
 
-from daemon.live.clock import MAX_BPM, MIN_BPM, InternalClock, MidiClock
+from daemon.control.params import MAX_BPM, MIN_BPM
+from daemon.live.clock import InternalClock, MidiClock
 from daemon.music.grid import MIDI_CLOCK_PPQN, Grid
 
 log = logging.getLogger(__name__)

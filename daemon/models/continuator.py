@@ -417,3 +417,20 @@ def continue_notes(
     prompt_end = max((n.end for n in prompt), default=0)
     start, end = continuation_window(prompt_end, n_bars, grid, align)
     return continuator.generate(params=params, seed=seed, start=start, end=end, grid=grid)
+
+def prompt_mode(requested: str, model: Any) -> str:
+    """``requested`` unless it is ``"auto"``; then ``"top"`` or ``"all"`` by the model (see above)."""
+    if requested != "auto":
+        return requested
+    if isinstance(model.codec, ChordCodec):
+        return "all"
+    training = model.info.training if hasattr(model, "info") else {}
+    voices = training.get("voices")  # what training learned from: "melody" or "all" pitched channels
+    if voices in ("melody", "all"):
+        return "top" if voices == "melody" else "all"
+    polyphonic = training.get("polyphonic")
+    if isinstance(polyphonic, bool):
+        return "all" if polyphonic else "top"
+    log.info("the model's metadata does not say whether it learned melodies or all voices; "
+             "it hears every pitched note")
+    return "all"

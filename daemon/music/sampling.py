@@ -42,6 +42,11 @@ NEG_INF = np.float32(-np.inf)
 
 
 # Longest repeating pattern, in events, that the repetition guard looks for (a bar of eighths).
+# The one home of the sampling settings' ranges: SamplingParams and apply_temperature check them,
+# and the live parameter table (daemon.control.params) takes its limits from here.
+TEMPERATURE_RANGE = (0.05, 5.0)  # below 0.05 sampling is argmax in all but name; above 5 it is noise
+TOP_K_MAX = 512  # larger than any field a model has: 0..512, 0 = every class
+TOP_P_RANGE = (0.01, 1.0)  # nucleus mass; 1 keeps every class
 MAX_PATTERN_EVENTS = 8
 
 
@@ -69,6 +74,18 @@ def resolve_key(params: SamplingParams, phrase: Iterable[Note]) -> SamplingParam
     except SamplingError:
         log.debug("the phrase's key leaves no pitch in range: answering without a scale mask")
         return replace(params, follow_key=False)
+
+
+def check_temperature(value: float) -> None:
+    """The one rule for a temperature: a finite number in :data:`TEMPERATURE_RANGE`.
+
+    Raises:
+        SamplingError: anything else.
+    """
+    low, high = TEMPERATURE_RANGE
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value)
+                                       and low <= value <= high):
+        raise SamplingError(f"temperature must be {low:g}-{high:g} (a number; try 0.8-1.2), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -111,13 +128,12 @@ class SamplingParams:
     def __post_init__(self) -> None:
         if self.follow_key and self.key_root is not None:
             raise SamplingError("key_root is either a key or \"auto\" (follow the phrase's key), not both")
-        if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)
-                and self.temperature > 0):
-            raise SamplingError(f"temperature must be a number above 0 (try 0.8-1.2), got {self.temperature!r}")
-        if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 0:
-            raise SamplingError(f"top_k must be a whole number >= 0 (0 keeps every class), got {self.top_k!r}")
-        if not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
-            raise SamplingError(f"top_p must be in (0, 1] (1 keeps every class), got {self.top_p!r}")
+        check_temperature(self.temperature)
+        if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or not 0 <= self.top_k <= TOP_K_MAX:
+            raise SamplingError(f"top_k must be a whole number 0-{TOP_K_MAX} (0 keeps every class), got {self.top_k!r}")
+        low, high = TOP_P_RANGE
+        if isinstance(self.top_p, bool) or not (isinstance(self.top_p, (int, float)) and low <= self.top_p <= high):
+            raise SamplingError(f"top_p must be in {low:g}-{high:g} (1 keeps every class), got {self.top_p!r}")
         if self.key_root is not None and (isinstance(self.key_root, bool) or not isinstance(self.key_root, int)
                                           or not 0 <= self.key_root <= 11):
             raise SamplingError(f"key_root must be a pitch class 0-11 (0 = C) or None, got {self.key_root!r}")
@@ -162,7 +178,14 @@ class SamplingParams:
 
 
 def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """``logits / temperature`` as float64 (a new array); -inf stays -inf."""
+    """``logits / temperature`` as float64 (a new array); -inf stays -inf.
+
+    A pure function on logits: it guards its arithmetic only (a temperature above 0). The range a
+    musician may set is :data:`TEMPERATURE_RANGE`, checked once, by :class:`SamplingParams`.
+
+    Raises:
+        SamplingError: ``temperature`` is not above 0.
+    """
     if not temperature > 0:
         raise SamplingError(f"temperature must be above 0, got {temperature}")
     return np.asarray(logits, np.float64) / temperature

@@ -32,29 +32,52 @@ SCALES: dict[str, tuple[int, ...]] = {
     "minor-pentatonic": (0, 3, 5, 7, 10),
     "blues": (0, 3, 5, 6, 7, 10),
 }
-_NOTE_NAMES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+
+
+KEY_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")  # pitch classes 0-11
+NO_KEY = "none"  # no key: every pitch allowed
+AUTO_KEY = "auto"  # the key of the phrase being answered, estimated as it ends
+_LETTER_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_ACCIDENTALS = {"": 0, "#": 1, "b": -1}
+KEY_GRAMMAR = f"a note name C, C#, Db, ... B, {AUTO_KEY!r} or {NO_KEY!r}"
+
+
+def parse_key(value: int | str) -> int | str | None:
+    """The one grammar of keys: a pitch class 0-11 from an int or a note name (``"C"`` 0,
+    ``"F#"``/``"Gb"`` 6, any case), None for ``"none"``, :data:`AUTO_KEY` for ``"auto"``.
+
+    Raises:
+        SamplingError: anything else (a bool, an int outside 0-11, ``"H"``, ``"C##"``).
+    """
+    if isinstance(value, bool):
+        raise SamplingError(f"a key is {KEY_GRAMMAR}, got {value!r}")
+    if isinstance(value, int):
+        if not 0 <= value <= 11:
+            raise SamplingError(f"a key as a number is a pitch class 0-11 (0 = C), got {value}")
+        return value
+    lowered = str(value).strip().lower()
+    if lowered == NO_KEY:
+        return None
+    if lowered == AUTO_KEY:
+        return AUTO_KEY
+    if not 1 <= len(lowered) <= 2 or lowered[0] not in _LETTER_PC or lowered[1:] not in _ACCIDENTALS:
+        raise SamplingError(f"{str(value)[:40]!r} is not a note name: a key is {KEY_GRAMMAR}")
+    return (_LETTER_PC[lowered[0]] + _ACCIDENTALS[lowered[1:]]) % 12
 
 
 def parse_key_root(value: int | str) -> int:
-    """A key root as a pitch class 0-11, from an int or a name like ``"C"``, ``"F#"``, ``"Bb"``."""
-    if isinstance(value, bool):
-        raise SamplingError(f"key_root must be a pitch class 0-11 or a note name, got {value!r}")
-    if isinstance(value, int):
-        if not 0 <= value <= 11:
-            raise SamplingError(f"key_root must be a pitch class 0-11 (0 = C), got {value}")
-        return value
-    text = str(value).strip().lower()
-    if not text or text[0] not in _NOTE_NAMES:
-        raise SamplingError(f"key_root {value!r} is not a note name (C, C#, Db, ... B)")
-    root = _NOTE_NAMES[text[0]]
-    for accidental in text[1:]:
-        if accidental in "#s":
-            root += 1
-        elif accidental == "b":
-            root -= 1
-        else:
-            raise SamplingError(f"key_root {value!r} is not a note name (C, C#, Db, ... B)")
-    return root % 12
+    """A key root as a pitch class 0-11 (:func:`parse_key`'s grammar, without ``none`` and ``auto``)."""
+    root = parse_key(value)
+    if not isinstance(root, int):
+        raise SamplingError(f"key_root {value!r} is not a note name (C, C#, Db, ... B) or a pitch class 0-11")
+    return root
+
+
+def key_name(pitch_class: int | str | None) -> str:
+    """The edge name of a key: ``"C"``..``"B"`` (sharps), ``"auto"``, or ``"none"`` for None."""
+    if pitch_class == AUTO_KEY:
+        return AUTO_KEY
+    return NO_KEY if pitch_class is None else KEY_NAMES[int(pitch_class) % 12]
 
 
 def parse_scale(value: str | Sequence[int]) -> tuple[int, ...]:

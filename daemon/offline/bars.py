@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from daemon.control.params import MAX_BPM, MIN_BPM
 from daemon.errors import AntiphonError, MidiFileError
 from daemon.models.gan import open_gan
 from daemon.music.bar_features import assign_tracks, last_bar
@@ -48,8 +49,8 @@ def _bpm(text: str) -> float:
         value = float(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not a tempo") from exc
-    if not 20.0 <= value <= 400.0:
-        raise argparse.ArgumentTypeError(f"tempo must be 20-400 bpm, got {value}")
+    if not MIN_BPM <= value <= MAX_BPM:
+        raise argparse.ArgumentTypeError(f"tempo must be {MIN_BPM:g}-{MAX_BPM:g} bpm, got {value}")
     return value
 
 

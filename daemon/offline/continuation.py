@@ -30,7 +30,7 @@ from typing import Any
 from daemon.control.params import AUTO_KEY, key_name
 from daemon.control.presets import DEFAULT_PRESET
 from daemon.errors import AntiphonError, MidiFileError
-from daemon.music.chords import ChordCodec
+from daemon.models.continuator import prompt_mode
 from daemon.music.grid import DRUM_CHANNEL
 from daemon.music.midi_files import read_midi, write_midi
 from daemon.music.notes import Note
@@ -130,22 +130,6 @@ def choose_prompt(notes: Sequence[Note], mode: str) -> tuple[list[Note], int]:
     return list(notes), main
 
 
-def prompt_mode(requested: str, model: Any) -> str:
-    """``requested`` unless it is ``"auto"``; then ``"top"`` or ``"all"`` by the model (see above)."""
-    if requested != "auto":
-        return requested
-    if isinstance(model.codec, ChordCodec):
-        return "all"
-    training = model.info.training if hasattr(model, "info") else {}
-    voices = training.get("voices")  # what training learned from: "melody" or "all" pitched channels
-    if voices in ("melody", "all"):
-        return "top" if voices == "melody" else "all"
-    polyphonic = training.get("polyphonic")
-    if isinstance(polyphonic, bool):
-        return "all" if polyphonic else "top"
-    log.info("the model's metadata does not say whether it learned melodies or all voices; "
-             "it hears every pitched note")
-    return "all"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -101,7 +101,7 @@ def test_unknown_keys_are_refused_by_name(tmp_path: Path, text: str, message: st
 @pytest.mark.parametrize(("text", "message"), [
     ('[model]\nfile = "m.onnx"\n[sampling]\ntemperature = "hot"\n', "sampling.temperature must be a number"),
     ('[model]\nfile = "m.onnx"\n[sampling]\ntop_k = 2.5\n', "sampling.top_k must be a whole number"),
-    ('[model]\nfile = "m.onnx"\n[sampling]\ntemperature = -1\n', "temperature must be a number above 0"),
+    ('[model]\nfile = "m.onnx"\n[sampling]\ntemperature = -1\n', "temperature must be 0.05-5"),
     ('[model]\nfile = "m.onnx"\n[sampling]\nscale = "major"\n', "needs a key_root"),
     ('[model]\nfile = "m.onnx"\n[sampling]\nkey_root = "X"\nscale = "major"\n', "not a note name"),
     ('[model]\nfile = "m.onnx"\n[midi]\nchannel = 17\n', "midi.channel must be a MIDI channel 1-16"),

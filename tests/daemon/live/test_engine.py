@@ -224,7 +224,7 @@ def test_a_phrase_is_answered_after_its_silence_on_the_next_beat_on_the_answer_c
 def test_the_answer_is_prepared_as_the_silence_begins_before_the_phrase_ends(rig: Rig) -> None:
     released = rig.play(rig.clock() + 0.2, [60, 62])
     rig.at(released + 0.01)
-    responder = rig.engine._responder
+    responder = rig.engine.answering.responder
     assert responder is not None and responder.pending is not None
     assert responder.pending.notes_made > 0, "nothing sampled during the silence"
     assert not rig.note_ons(channel=1)
@@ -420,13 +420,13 @@ def test_thru_passes_channel_messages_at_arrival_and_skips_system_messages() -> 
 
 def test_a_preset_switch_to_a_missing_model_keeps_the_model_and_says_why(rig: Rig) -> None:
     rig = Rig(presets={"gone": {"model": {"file": "gone.onnx"}}})
-    model = rig.engine._responder.model  # type: ignore[union-attr]
+    model = rig.engine.answering.responder.model  # type: ignore[union-attr]
     rig.control(SwitchPreset("gone"))
     rig.control(SwitchPreset("nothere"))
     errors = rig.feedback.named("error")
     assert errors[0][0] == "/antiphon/preset" and "does not exist" in errors[0][1]
     assert "no preset called 'nothere'" in errors[1][1]
-    assert rig.engine.preset.name == "test" and rig.engine._responder.model is model  # type: ignore[union-attr]
+    assert rig.engine.preset.name == "test" and rig.engine.answering.responder.model is model  # type: ignore[union-attr]
 
 
 def test_a_preset_switch_keeps_the_clock_and_takes_the_new_parameters() -> None:

@@ -59,7 +59,7 @@ def test_temperature_divides_the_logits() -> None:
 def test_low_temperature_picks_the_argmax_and_high_temperature_flattens() -> None:
     logits = np.array([1.0, 2.0, 0.5])
     rng = np.random.default_rng(0)
-    assert {sample_index(logits, rng, temperature=0.01) for _ in range(200)} == {1}
+    assert {sample_index(logits, rng, temperature=0.05) for _ in range(200)} == {1}
     hot = [sample_index(logits, rng, temperature=100.0) for _ in range(3000)]
     assert np.allclose(np.bincount(hot, minlength=3) / 3000, 1 / 3, atol=0.04)
 
@@ -87,7 +87,7 @@ def test_mask_forbids_classes_and_an_empty_mask_is_ignored() -> None:
     assert np.isneginf(apply_mask(logits, allowed)[0])
     rng = np.random.default_rng(1)
     assert 0 not in {sample_index(logits, rng, allowed=allowed) for _ in range(300)}
-    assert sample_index(logits, rng, temperature=0.01, allowed=np.zeros(3, bool)) == 0
+    assert sample_index(logits, rng, temperature=0.05, allowed=np.zeros(3, bool)) == 0
 
 
 def test_softmax_of_an_all_masked_vector_is_an_error() -> None:
@@ -280,7 +280,7 @@ def test_any_sample_is_a_valid_token_within_the_masks(seed: int, temperature: fl
 
 
 def test_sample_event_is_the_one_off_form() -> None:
-    token = sample_event(favouring({SHIFT: 5, PITCH: 64}), CODEC, SamplingParams(temperature=0.01), rng=0)
+    token = sample_event(favouring({SHIFT: 5, PITCH: 64}), CODEC, SamplingParams(temperature=0.05), rng=0)
     assert token[:2].tolist() == [5, 64]
 
 

@@ -161,7 +161,7 @@ def test_bad_sampling_flags_and_presets_are_clear_errors(tiny_onnx: Path, tmp_pa
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     src = midi(tmp_path / "in.mid", tune())
     assert run(src, "-o", tmp_path / "o.mid", "--model", tiny_onnx, "--temperature", "-1") == 2
-    assert "temperature must be a number above 0" in capsys.readouterr().err
+    assert "temperature must be 0.05-5" in capsys.readouterr().err
     assert run(src, "-o", tmp_path / "o.mid", "--model", tiny_onnx, "--scale", "major") == 2
     assert "needs a key_root" in capsys.readouterr().err
     assert run(src, "-o", tmp_path / "o.mid", "--preset", "../../etc/passwd") == 2
@@ -234,8 +234,8 @@ def test_bundled_model_stays_in_key(preset_name: str, tmp_path: Path, monkeypatc
 def test_auto_prompt_follows_what_the_model_learned() -> None:
     from types import SimpleNamespace
 
+    from daemon.models.continuator import prompt_mode
     from daemon.music.events import NoteEventCodec
-    from daemon.offline.continuation import prompt_mode
     from tests.export.tiny_lstm import tiny_chord_codec
 
     def model(codec: object, **training: object) -> SimpleNamespace:
