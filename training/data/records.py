@@ -17,14 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from daemon.errors import AntiphonError
 from daemon.music.chords import ChordCodec
 from daemon.music.events import NoteEventCodec
 from daemon.music.grid import Grid
 from daemon.music.notes import Note, NoteSpan, notes_to_array
 from daemon.music.pianoroll import RollSpec
-from training.data.sources import (
-    CorpusError,
-)
+
+
+class CorpusError(AntiphonError):
+    """Corpus data that cannot be built or read; the message says what to do."""
+
 
 SPLITS = ("train", "valid", "test")
 TICKS_PER_BEAT = 12  # grid resolution of every piece: sixteenths are 3 ticks, eighth triplets 4

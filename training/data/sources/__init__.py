@@ -23,14 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from daemon.errors import AntiphonError
+from daemon.errors import AntiphonError as AntiphonError
+from training.data.records import CorpusError
 
 # The name a piece's channel plays under; the GAN and LSTM data code select channels by it.
 ROLES = ("melody", "soprano", "alto", "tenor", "bass", "drums", "chords", "other")
-
-
-class CorpusError(AntiphonError):
-    """Corpus data that cannot be built or read; the message says what to do."""
 
 
 class ToolMissingError(CorpusError):

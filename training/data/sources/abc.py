@@ -38,6 +38,7 @@ from pathlib import Path
 
 from daemon.music.grid import DEFAULT_VELOCITY
 from daemon.music.notes import Note, Piece, normalise_notes
+from training.data.records import PieceRecord
 from training.data.sources import ItemResult, Skip, ToolMissingError, WorkItem, require_tool
 from training.data.sources.midi_files import read_midi_checked
 
@@ -232,7 +233,6 @@ def parse_item(item: WorkItem) -> ItemResult:
 
 
 def _record(piece: Piece, piece_id: str, source: str, title: str) -> object | None:
-    from training.data.records import PieceRecord
 
     if not piece.notes:
         return None

@@ -25,6 +25,7 @@ from typing import Any
 from daemon.errors import RepresentationError
 from daemon.music.grid import DEFAULT_VELOCITY, Grid
 from daemon.music.notes import Note, normalise_notes
+from training.data.records import PieceRecord
 from training.data.sources import ItemResult, Skip, ToolMissingError, WorkItem, first_line
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,6 @@ def role_of_part(name: str | None, index: int, n_parts: int) -> str:
 
 def parse_item(item: WorkItem) -> ItemResult:
     """Parse one chorale into a piece (never raises for a bad score)."""
-    from training.data.records import PieceRecord
 
     music21 = _music21()
     name = str(item.payload["name"])

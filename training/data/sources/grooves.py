@@ -36,6 +36,7 @@ import mido
 from daemon.errors import RepresentationError
 from daemon.music.grid import Grid
 from daemon.music.notes import Note, Piece, normalise_notes
+from training.data.records import PieceRecord
 from training.data.sources import CorpusError, ItemResult, Skip, ToolMissingError, WorkItem, require_tool
 from training.data.sources.midi_files import read_midi_checked
 
@@ -182,7 +183,6 @@ def parse_item(item: WorkItem) -> ItemResult:
 
 def _cut(midi: mido.MidiFile, names: list[str], rel: str, tpb: int, result: ItemResult) -> None:
     """Split one render at its markers into pieces (appended to ``result``)."""
-    from training.data.records import PieceRecord
 
     piece = read_midi_checked(midi, rel, tpb)
     if isinstance(piece, Skip):

@@ -19,6 +19,7 @@ from daemon.errors import MidiFileError
 from daemon.music.grid import DRUM_CHANNEL
 from daemon.music.midi_files import read_midi
 from daemon.music.notes import Piece
+from training.data.records import PieceRecord
 from training.data.sources import CorpusError, ItemResult, Skip, WorkItem
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,6 @@ def read_midi_checked(source: Path | bytes | mido.MidiFile, name: str, ticks_per
 def record_from_piece(piece: Piece, piece_id: str, source: str, name: str,
                       roles: Mapping[int, str] | None = None) -> object:
     """A :class:`~training.data.records.PieceRecord` from a read MIDI file (GM roles by default)."""
-    from training.data.records import PieceRecord
 
     channels = {n.channel for n in piece.notes}
     return PieceRecord(
