@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from daemon.errors import AntiphonError, ModelError
+from daemon.models.onnx_file import open_session
 from daemon.music.bar_features import condition_features
 from daemon.music.codecs import codec_from_dict
 from daemon.music.grid import DEFAULT_VELOCITY
@@ -296,8 +297,6 @@ def open_gan(path: str | Path, threads: int = 1) -> GanModel:
     Raises:
         ModelError: the file is missing, not ONNX, or not a GAN this version reads.
     """
-    from daemon.models.onnx_file import open_session
-
     session, info = open_session(path, intra_op_num_threads=threads)
     try:
         return load_gan(session, info)

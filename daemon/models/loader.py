@@ -14,6 +14,7 @@ from typing import Any
 import onnxruntime as ort
 
 from daemon.errors import ModelError
+from daemon.models.gan import load_gan
 from daemon.models.lstm import LstmModel
 from daemon.models.onnx_file import ModelInfo, open_session
 
@@ -21,16 +22,8 @@ log = logging.getLogger(__name__)
 ModelLoader = Callable[[ort.InferenceSession, ModelInfo], Any]
 
 
-def _load_gan(session: ort.InferenceSession, info: ModelInfo) -> Any:
-    try:
-        from daemon.models.gan import load_gan
-    except ModuleNotFoundError as exc:
-        raise ModelError(f"{info.path} is a GAN model, which this Antiphon cannot run yet") from exc
-    return load_gan(session, info)
-
-
-# Runner per ``antiphon.kind``: a callable (session, info) -> model.
-RUNNERS: dict[str, ModelLoader] = {"lstm": LstmModel, "gan": _load_gan}
+# Runner per ``antiphon.kind``: a callable (session, info) -> model. One row per model kind.
+RUNNERS: dict[str, ModelLoader] = {"lstm": LstmModel, "gan": load_gan}
 
 
 def load_model(path: str | Path, intra_op_num_threads: int = 1, inter_op_num_threads: int = 1) -> Any:
