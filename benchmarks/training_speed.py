@@ -1,16 +1,20 @@
 """Training speed: LSTM notes per second and GAN bars per second, on CPU, and on a GPU when one is lent.
 
-What is timed is the training loops' own step, on the bundled models' configurations and data:
+What is timed is the training loops' own step -- the very functions the loops call, so a change
+to a step shows here -- on the bundled models' configurations and data:
 
 * LSTM: the folk model's run (``antiphon train lstm --source oneills,ryans,airds`` with its
   defaults: note-events, 2 x 256, batch 16 windows of 128 events, AdamW, gradient clipping),
-  fed by the same windows, length-grouped batches and collate function as
-  :mod:`training.lstm.trainer`. One sample = fetching a batch + forward + backward + clip +
-  optimiser step. Notes per second = note targets in the timed batches / their time.
+  its batches from the loop's own loader (:func:`training.lstm.trainer.batch_loader`: the same
+  windows, length-grouped batches and collate function), its step
+  :func:`training.lstm.trainer.train_step`. One sample = fetching a batch + forward + backward +
+  clip + optimiser and learning-rate step. Notes per second = note targets in the timed batches / their time.
 * GAN: the groove model's run (``antiphon train gan --source grooves`` with its defaults:
-  batch 32 bar pairs, WGAN-GP critic step, a generator step every ``n_critic``), fed by
-  :func:`training.gan.data.make_batch`. One sample = one critic step (and the generator step
-  when due). Bars per second = real bars the critic saw / time.
+  batch 32 bar pairs, WGAN-GP critic step, a generator step every ``n_critic``), its batches
+  from :func:`training.gan.steps.draw_batch` (an epoch's random order, transposition, the
+  thinned previous bars) and its steps :func:`training.gan.steps.critic_step` and
+  :func:`training.gan.steps.generator_step` (with the moving average's update). One sample = one
+  critic step (and the generator step when due). Bars per second = real bars the critic saw / time.
 
 From those, the time an epoch would take (steps per epoch x mean step). Data loading is
 timed apart and not in the rates. Data: the corpus cache in ``data/`` (``antiphon train
@@ -72,13 +76,22 @@ def _lstm(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[st
         PAD,
         TrainingDataError,
         WindowSet,
+        build_codec,
         encode_split,
         load_pieces,
         resolve_voices,
+        ticks_per_beat_of,
     )
-    from training.lstm.model import EventLSTM, LSTMConfig
+    from training.lstm.model import EventLSTM
     from training.lstm.train import config_from_args, configure
-    from training.lstm.trainer import EpochBatches, collate, field_losses, note_target_count
+    from training.lstm.trainer import (
+        EpochBatches,
+        batch_loader,
+        new_model_config,
+        note_target_count,
+        optimiser,
+        train_step,
+    )
 
     parser = argparse.ArgumentParser()
     configure(parser)
@@ -89,8 +102,6 @@ def _lstm(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[st
     try:
         voices = resolve_voices(config.voices, config.sources)
         pieces, notes = load_pieces(config.data, config.sources, "train", voices)
-        from training.lstm.data import build_codec, ticks_per_beat_of
-
         codec = build_codec(config.representation, notes, ticks_per_beat_of(pieces), config.max_chords,
                             config.transpose)
         sequences = encode_split(codec, pieces, notes).tokens
@@ -105,39 +116,30 @@ def _lstm(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[st
     windows = WindowSet(sequences, codec, config.window, config.stride,
                         config.transpose if isinstance(codec, NoteEventCodec) and "real" in data_note else None,
                         config.seed)
-    batches = EpochBatches(windows.lengths(), config.batch_size, config.seed)
-    out: dict[str, Any] = {"data": data_note, "load_s": load_s, "steps_per_epoch": len(batches),
+    loader = batch_loader(windows, EpochBatches(windows.lengths(), config.batch_size, config.seed))
+    out: dict[str, Any] = {"data": data_note, "load_s": load_s, "steps_per_epoch": len(loader),
                            "config": (f"{config.layers} x {config.hidden} LSTM, batch {config.batch_size} windows "
                                       f"of {config.window} events, {config.representation}")}
     for device in devices:
         torch.manual_seed(config.seed)
-        model = EventLSTM(LSTMConfig(vocab_sizes=tuple(codec.vocab_sizes), embed_dims=config.embed_dims,
-                                     hidden_size=config.hidden, num_layers=config.layers,
-                                     dropout=config.dropout)).to(device)
+        model = EventLSTM(new_model_config(config, codec)).to(device)
         model.train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        order = iter(batches)
+        optimizer, scheduler = optimiser(model, config, config.epochs * len(loader))
+        order = iter(loader)
         times: list[float] = []
         n_notes = n_events = 0
         for step in range(WARMUP_STEPS + steps):
             s0 = time.perf_counter()
             try:
-                indices = next(order)
+                batch = next(order)
             except StopIteration:
-                order = iter(batches)
-                indices = next(order)
-            inputs, targets = collate([windows[i] for i in indices])
-            inputs, targets = inputs.to(device), targets.to(device)  # (B, T, F)
-            logits, _ = model(inputs)
-            sums, counts = field_losses(logits, targets)
-            loss = (sums / counts.clamp(min=1)).sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
+                order = iter(loader)
+                batch = next(order)
+            train_step(model, optimizer, scheduler, batch, config.clip, device)
             _sync(torch, device)
             if step >= WARMUP_STEPS:
                 times.append(time.perf_counter() - s0)
+                targets = batch[1]  # (B, T, F)
                 n_notes += int(note_target_count(codec, targets))
                 n_events += int((targets[..., 0] != PAD).sum())
         out[device.type] = {"times_s": times, "notes": n_notes, "events": n_events}
@@ -150,22 +152,17 @@ def _gan(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[str
         GanDataError,
         build_bar_set,
         load_bar_set,
-        make_batch,
+        monophonic_tracks,
         spec_for,
         synthetic_pieces,
     )
-    from training.gan.model import Critic, GanConfig, Generator, binary_neuron, critic_loss, generator_loss
-    from training.gan.train import configure
+    from training.gan.steps import build_networks, critic_step, draw_batch, generator_step, statistics_target
+    from training.gan.train import configure, gan_config, step_settings
 
     parser = argparse.ArgumentParser()
     configure(parser)
     args = parser.parse_args(["--out", "unused", "--source", ",".join(GAN_SOURCES), "--data", str(data_dir)])
     spec = spec_for(list(GAN_SOURCES), args.ticks_per_step)
-    config = GanConfig(n_tracks=len(spec.tracks), n_steps=spec.steps_per_bar, n_pitches=spec.n_pitches,
-                       track_rows=tuple(t.rows for t in spec.tracks), z_dim=args.z_dim, g_channels=args.g_channels,
-                       d_channels=args.d_channels, enc_channels=args.enc_channels, spectral_norm=args.spectral_norm,
-                       binary_neuron=args.binary_neuron, cond_dropout=args.cond_dropout,
-                       critic_stats=not args.no_critic_stats)
     t0 = time.perf_counter()
     try:
         bars = load_bar_set(data_dir, list(GAN_SOURCES), "train", spec, args.max_bars_per_piece)
@@ -174,41 +171,36 @@ def _gan(torch: Any, data_dir: Path, devices: list[Any], steps: int) -> dict[str
         bars = build_bar_set(synthetic_pieces(n_pieces=32, bars_per_piece=8), spec)
         data_note = f"SYNTHETIC data (random bars; {exc})"
     load_s = time.perf_counter() - t0
-    out: dict[str, Any] = {"data": data_note, "load_s": load_s,
-                           "steps_per_epoch": max(1, len(bars) // args.batch_size),
+    voices = monophonic_tracks(bars)
+    config = gan_config(args, spec, voices)
+    settings = step_settings(args)
+    steps_per_epoch = max(1, len(bars) // args.batch_size)
+    out: dict[str, Any] = {"data": data_note, "load_s": load_s, "steps_per_epoch": steps_per_epoch,
                            "config": (f"bars {spec.bar_shape}, batch {args.batch_size} pairs, n_critic "
                                       f"{args.n_critic}, gradient penalty {args.gp_weight:g}")}
     for device in devices:
         torch.manual_seed(args.seed)
         rng = np.random.default_rng(args.seed)
-        generator, critic = Generator(config).to(device), Critic(config).to(device)
-        generator.train()
-        critic.train()
-        optim_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.9))
-        optim_d = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.9))
+        nets = build_networks(config, args.lr, device)
+        nets.generator.train()
+        nets.critic.train()
+        target = None
+        if settings.match_stats > 0:
+            target = statistics_target(bars.bars, [i for i, t in enumerate(spec.tracks) if t.name in voices], device)
         times: list[float] = []
-        n_bars = 0
+        n_bars = g_steps = 0
+        order = rng.permutation(len(bars))
         for step in range(WARMUP_STEPS + steps):
+            if step and step % steps_per_epoch == 0:  # a new epoch, a new order (as the loop draws it)
+                order = rng.permutation(len(bars))
+            at = step % steps_per_epoch * args.batch_size
+            idx = order[at:at + args.batch_size]
             s0 = time.perf_counter()
-            idx = rng.integers(0, len(bars), args.batch_size)
-            batch = make_batch(bars, idx, rng, not args.no_transpose, config.cond_dropout)
-            real = torch.from_numpy(batch.bars).to(device)
-            prev = torch.from_numpy(batch.previous).to(device)
-            cond = torch.from_numpy(batch.condition).to(device)
-            noise = torch.randn(len(idx), config.z_dim, device=device)
-            with torch.no_grad():
-                fake = binary_neuron(generator(noise, prev, cond), config.binary_neuron)
-            loss, _ = critic_loss(critic, real, fake, prev, cond, args.gp_weight)
-            optim_d.zero_grad(set_to_none=True)
-            loss.backward()
-            optim_d.step()
+            batch = draw_batch(bars, idx, rng, config, settings, device)
+            critic_step(nets, batch, settings)
             if (step + 1) % args.n_critic == 0:
-                noise = torch.randn(len(idx), config.z_dim, device=device)
-                fake = binary_neuron(generator(noise, prev, cond), config.binary_neuron)
-                g_loss = generator_loss(critic, fake, prev, cond)
-                optim_g.zero_grad(set_to_none=True)
-                g_loss.backward()
-                optim_g.step()
+                generator_step(nets, batch, settings, g_steps, target)
+                g_steps += 1
             _sync(torch, device)
             if step >= WARMUP_STEPS:
                 times.append(time.perf_counter() - s0)

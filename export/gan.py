@@ -60,7 +60,8 @@ from daemon.models.onnx_file import META_PREFIX
 from daemon.music.bar_features import condition_features
 from export.onnx_file import BATCH_AXIS, OPSET, _json, _set_metadata
 from training.gan.checkpoint import AVERAGE, GanCheckpoint, choose_among, load_checkpoint, with_floors
-from training.gan.model import Critic, Generator, PitchClassFloor, RestartFloor, dims
+from training.gan.floors import PitchClassFloor, RestartFloor
+from training.gan.model import Critic, Generator, dims
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ from daemon.errors import AntiphonError, ModelError
 from daemon.music.codecs import codec_from_dict
 from daemon.music.pianoroll import RollSpec
 from daemon.music.voices import ANY_ROW, switch_costs
-from training.gan.model import Critic, GanConfig, Generator, PitchClassFloor, RestartFloor
+from training.gan.floors import PitchClassFloor, RestartFloor
+from training.gan.model import Critic, GanConfig, Generator
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def track_numbers(value: Any, number: Callable[[str], Any], what: str, form: str
 
 
 def pitch_class_floors(value: Any, spec: RollSpec) -> dict[str, float]:
-    """``{track: floor}`` for :class:`~training.gan.model.PitchClassFloor` from a mapping or command-line
+    """``{track: floor}`` for :class:`~training.gan.floors.PitchClassFloor` from a mapping or command-line
     text (``"chords=0.2"``, several separated by commas); an empty text or mapping gives none.
 
     Raises:
@@ -241,7 +242,7 @@ def pitch_class_floors(value: Any, spec: RollSpec) -> dict[str, float]:
 
 
 def restart_floors(value: Any, spec: RollSpec) -> dict[str, int]:
-    """``{track: cells}`` for :class:`~training.gan.model.RestartFloor` from a mapping or command-line
+    """``{track: cells}`` for :class:`~training.gan.floors.RestartFloor` from a mapping or command-line
     text (``"drums=8"``, several separated by commas); an empty text or mapping gives none.
 
     Raises:
@@ -263,9 +264,9 @@ def with_floors(checkpoint: GanCheckpoint, pitch_class_floor: Any, restart_floor
     """``checkpoint``'s network with exactly these decoding floors, recorded in ``training`` as
     ``pitch_class_floor`` and ``restart_floor``; None or an empty text: none of that kind.
 
-    First the pitch-class floor, :class:`~training.gan.model.PitchClassFloor` (:func:`pitch_class_floors`:
+    First the pitch-class floor, :class:`~training.gan.floors.PitchClassFloor` (:func:`pitch_class_floors`:
     in the tracks named, each bar drops the pitch classes it barely plays), then the restart floor,
-    :class:`~training.gan.model.RestartFloor` (:func:`restart_floors`: a track silent in the previous bar
+    :class:`~training.gan.floors.RestartFloor` (:func:`restart_floors`: a track silent in the previous bar
     comes back only with a pattern).
 
     Raises:

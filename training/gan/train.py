@@ -5,8 +5,8 @@ batch of real (previous bar, bar) pairs (randomly transposed, condition dropped 
 ``cond_dropout``), update the critic on ``D(fake) - D(real) + lambda * GP``, and every
 ``n_critic`` steps update the generator on ``-D(fake)``. For a share of the fake pairs
 (``--thin-condition``) the generator sees the previous bar with some of its notes removed while
-the critic judges the result against the whole bar (:func:`thinned_previous`): without it, bars
-chained on the model's own, slightly sparser output thin out within a few bars. An *epoch* is
+the critic judges the result against the whole bar (:mod:`training.gan.conditioning`): without
+it, bars chained on the model's own, slightly sparser output thin out within a few bars. An *epoch* is
 one critic pass over the training bars. After each epoch: a checkpoint (``checkpoint.pt``, atomic), a row of
 ``metrics.csv`` (losses, Wasserstein estimate, a quick metric check on generated bars), and
 sample bars as ``samples/epoch_NNN.png`` and ``.mid``. The generator saved, evaluated and
@@ -25,19 +25,20 @@ used because it does not support ``torch.autograd.grad`` (the gradient penalty's
 backward). Exercised here on CPU only (``torchrun --nproc_per_node=2``, gloo), never on GPUs.
 Only rank 0 logs, samples and writes checkpoints.
 
-Imports torch inside ``main`` only.
+This module is the command line and the loop; one step of each network is in
+:mod:`training.gan.steps` (the steps ``benchmarks/training_speed.py`` times), what an epoch
+writes in :mod:`training.gan.report`. Imports torch inside functions only.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import csv
 import json
 import logging
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,10 @@ from daemon.errors import AntiphonError
 log = logging.getLogger(__name__)
 
 # training.gan.model.BINARY_NEURONS, spelled out so building the command line never imports torch
-# (tests/training/test_gan.py checks the two agree).
+# (tests/training/gan/test_model.py checks the two agree).
 BINARY_NEURONS = ("none", "deterministic", "stochastic")
 
-CSV_FIELDS = ("epoch", "g_steps", "d_steps", "wall_s", "d_loss", "g_loss", "wasserstein", "gp")
-QUICK_BARS = 512  # generated bars for the per-epoch metric check
-SELECT_BARS = 2048  # generated bars for choosing best.pt against the validation split
+CHECKPOINT = "checkpoint.pt"  # in --out: the latest epoch, with what --resume needs
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -175,26 +174,76 @@ def _log_to_file(out: Path) -> None:
         logging.getLogger().setLevel(logging.INFO)
 
 
+@dataclass
+class _Setup:
+    """What a run starts from: its bars, the networks' configuration, the checkpoint it resumes."""
+
+    sources: list[str]
+    spec: Any  # daemon.music.pianoroll.RollSpec
+    config: Any  # training.gan.model.GanConfig
+    train: Any  # training.gan.data.BarSet
+    valid: Any | None  # the validation bars, with --keep-best
+    voices: list[str]  # the monophonic tracks, decoded as voices
+    resumed: Any | None  # the training.gan.checkpoint.GanCheckpoint resumed from
+    resumed_from: Path | None  # its file
+
+    @property
+    def any_row(self) -> bool:
+        """Voices decoded as the binary neuron showed them to the critic."""
+        return bool(self.config.voices)
+
+
+@dataclass
+class _Counters:
+    """Where a run stands: what ``checkpoint.pt`` keeps for ``--resume``."""
+
+    epoch: int = 0
+    g_steps: int = 0
+    d_steps: int = 0
+    wall_before: float = 0.0  # wall-clock seconds of the runs resumed from
+    best: dict[str, Any] | None = None  # best.pt's epoch, steps and score
+    stop: bool = False
+    quick_keys: list[str] = field(default_factory=list)  # metrics.csv's columns after CSV_FIELDS
+
+
+@dataclass
+class _EpochLosses:
+    """Sums of one epoch's step losses, for its metrics.csv row."""
+
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("d_loss", "g_loss", "wasserstein",
+                                                                          "gp", "stats"), 0.0))
+    n_d: int = 0
+    n_g: int = 0
+
+
+def gan_config(args: argparse.Namespace, spec: Any, voices: list[str]) -> Any:
+    """The networks' :class:`~training.gan.model.GanConfig` a new run builds from its command line."""
+    from training.gan.model import GanConfig
+
+    return GanConfig(n_tracks=len(spec.tracks), n_steps=spec.steps_per_bar, n_pitches=spec.n_pitches,
+                     track_rows=tuple(t.rows for t in spec.tracks), z_dim=args.z_dim,
+                     g_channels=args.g_channels, d_channels=args.d_channels, enc_channels=args.enc_channels,
+                     spectral_norm=args.spectral_norm, binary_neuron=args.binary_neuron,
+                     cond_dropout=args.cond_dropout, critic_stats=not args.no_critic_stats,
+                     critic_onsets=args.critic_onsets, critic_beats=args.critic_beats,
+                     voices=tuple(i for i, t in enumerate(spec.tracks) if t.name in voices)
+                     if args.voice_neurons else ())
+
+
+def step_settings(args: argparse.Namespace) -> Any:
+    """The :class:`~training.gan.steps.StepSettings` of the command line."""
+    from training.gan.steps import StepSettings
+
+    return StepSettings(transpose=not args.no_transpose, gp_weight=args.gp_weight,
+                        thin_condition=args.thin_condition, thin_rate=args.thin_rate,
+                        thicken_condition=args.thicken_condition, thicken_rate=args.thicken_rate,
+                        match_stats=args.match_stats, ema_decay=args.ema_decay)
+
+
 def main(args: argparse.Namespace) -> int:
     import torch
-    from tqdm import tqdm
 
-    from daemon.music.voices import ANY_ROW, LIKELIEST_ROW
-    from training.gan.checkpoint import load_checkpoint, save_checkpoint
-    from training.gan.data import describe, load_bar_set, make_batch, monophonic_tracks, spec_for
-    from training.gan.evaluate import evaluate
-    from training.gan.model import (
-        Critic,
-        GanConfig,
-        Generator,
-        bar_statistics,
-        binary_neuron,
-        count_parameters,
-        critic_loss,
-        generator_loss,
-        likeliest_rows,
-        statistics_loss,
-    )
+    from training.gan.steps import statistics_target
 
     if args.match_stats < 0 or not np.isfinite(args.match_stats):
         raise AntiphonError(f"--match-stats {args.match_stats}: give a weight >= 0")
@@ -205,334 +254,213 @@ def main(args: argparse.Namespace) -> int:
     if ddp.main:
         out.mkdir(parents=True, exist_ok=True)
         _log_to_file(out)
-    sources = [s.strip() for s in args.source.split(",") if s.strip()]
-    checkpoint_path = out / "checkpoint.pt"
+    setup = _load_setup(args, out / CHECKPOINT, ddp)
+    nets, counters = _networks(args, setup, device, ddp)
+    target = None
+    if args.match_stats > 0:
+        target = statistics_target(setup.train.bars, [i for i, t in enumerate(setup.spec.tracks)
+                                                       if t.name in setup.voices], device)
+    training_info = _training_info(args, setup, device, ddp)
+    rng = np.random.default_rng(args.seed + 1000 * ddp.rank + counters.epoch)
+    sample_rng = np.random.default_rng(args.seed + 7)
+    sample_pairs = sample_rng.choice(setup.train.pair_indices, size=min(4, len(setup.train.pair_indices)),
+                                     replace=False)
+    steps_per_epoch = max(1, len(setup.train) // (args.batch_size * ddp.world))
+    started = time.perf_counter()
+    settings = step_settings(args)
+    while counters.epoch < args.epochs and not counters.stop:
+        losses = _train_epoch(args, setup, nets, counters, settings, target, rng, steps_per_epoch, ddp, device,
+                              started)
+        if not ddp.main:
+            continue
+        wall = counters.wall_before + time.perf_counter() - started
+        row = _epoch_row(args, out, setup, nets, counters, losses, training_info, wall)
+        _write_epoch(args, out, setup, nets, counters, row, training_info, sample_pairs, wall, losses)
+    if ddp.main:
+        log.info("done: %d epochs, %d generator steps, %.1f min; checkpoint %s", counters.epoch, counters.g_steps,
+                 (counters.wall_before + time.perf_counter() - started) / 60, out / CHECKPOINT)
+    ddp.close()
+    return 0
 
+
+def _load_setup(args: argparse.Namespace, checkpoint_path: Path, ddp: _Distributed) -> _Setup:
+    """The training (and, with --keep-best, validation) bars, and the networks' configuration:
+    the command line's, or the checkpoint's with --resume."""
+    from training.gan.checkpoint import load_checkpoint
+    from training.gan.data import describe, load_bar_set, monophonic_tracks, spec_for
+
+    sources = [s.strip() for s in args.source.split(",") if s.strip()]
     resumed = None
     if args.resume:
         if not checkpoint_path.is_file():
             raise AntiphonError(f"--resume: no {checkpoint_path}; start without --resume")
         resumed = load_checkpoint(checkpoint_path)
         spec = resumed.spec
-        config = resumed.config
         sources = list(resumed.training.get("sources", sources))
     else:
         spec = spec_for(sources, args.ticks_per_step)
-
     train = load_bar_set(args.data, sources, "train", spec, args.max_bars_per_piece)
     voices = monophonic_tracks(train)
     valid = load_bar_set(args.data, sources, "valid", spec, args.max_bars_per_piece) if args.keep_best else None
     if valid is not None and not len(valid.pair_indices):
         raise AntiphonError("--keep-best: the validation split has no pair of bars to compare with")
-    if resumed is None:
-        config = GanConfig(n_tracks=len(spec.tracks), n_steps=spec.steps_per_bar, n_pitches=spec.n_pitches,
-                           track_rows=tuple(t.rows for t in spec.tracks), z_dim=args.z_dim,
-                           g_channels=args.g_channels, d_channels=args.d_channels, enc_channels=args.enc_channels,
-                           spectral_norm=args.spectral_norm, binary_neuron=args.binary_neuron,
-                           cond_dropout=args.cond_dropout, critic_stats=not args.no_critic_stats,
-                           critic_onsets=args.critic_onsets, critic_beats=args.critic_beats,
-                           voices=tuple(i for i, t in enumerate(spec.tracks) if t.name in voices)
-                           if args.voice_neurons else ())
+    config = resumed.config if resumed is not None else gan_config(args, spec, voices)
     if ddp.main:
         print(describe(train, f"{'+'.join(sources)} train"))
         sys.stdout.flush()
+    return _Setup(sources, spec, config, train, valid, voices, resumed, checkpoint_path if args.resume else None)
+
+
+def _networks(args: argparse.Namespace, setup: _Setup, device: Any, ddp: _Distributed) -> tuple[Any, _Counters]:
+    """Networks and optimisers seeded by --seed, and the counters: fresh, or as checkpoint.pt left them."""
+    import torch
+
+    from training.gan.model import count_parameters
+    from training.gan.steps import build_networks
 
     torch.manual_seed(args.seed)
-    generator, critic = Generator(config).to(device), Critic(config).to(device)
-    if resumed is not None:
-        generator.load_state_dict(resumed.resume.get("generator_train", resumed.generator.state_dict()))
-        critic.load_state_dict(resumed.critic.state_dict())
-    ddp.broadcast_parameters(generator)
-    ddp.broadcast_parameters(critic)
-    average = copy.deepcopy(generator).eval()  # the exponential moving average of the weights: what ships
-    if resumed is not None:
-        average.load_state_dict(resumed.generator.state_dict())
-    for p in average.parameters():
-        p.requires_grad_(False)
-    optim_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.9))
-    optim_d = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.9))
-    epoch, g_steps, d_steps, wall_before = 0, 0, 0, 0.0
+    nets = build_networks(setup.config, args.lr, device, ddp.broadcast_parameters)
+    counters = _Counters()
+    resumed = setup.resumed
     if resumed is not None:
         state = resumed.resume
-        optim_g.load_state_dict(state["optim_g"])
-        optim_d.load_state_dict(state["optim_d"])
-        epoch, g_steps, d_steps = int(state["epoch"]), int(state["g_steps"]), int(state["d_steps"])
-        wall_before = float(state.get("wall_s", 0.0))
-        log.info("resumed %s at epoch %d (%d generator steps)", checkpoint_path, epoch, g_steps)
+        nets.generator.load_state_dict(state.get("generator_train", resumed.generator.state_dict()))
+        nets.critic.load_state_dict(resumed.critic.state_dict())
+        nets.average.load_state_dict(resumed.generator.state_dict())
+        nets.optim_g.load_state_dict(state["optim_g"])
+        nets.optim_d.load_state_dict(state["optim_d"])
+        counters = _Counters(int(state["epoch"]), int(state["g_steps"]), int(state["d_steps"]),
+                             float(state.get("wall_s", 0.0)), dict(state["best"]) if state.get("best") else None)
+        log.info("resumed %s at epoch %d (%d generator steps)", setup.resumed_from, counters.epoch, counters.g_steps)
     if ddp.main:
-        log.info("generator %d parameters, critic %d; %s on %s, %d process(es)", count_parameters(generator),
-                 count_parameters(critic), "+".join(sources), device, ddp.world)
+        log.info("generator %d parameters, critic %d; %s on %s, %d process(es)", count_parameters(nets.generator),
+                 count_parameters(nets.critic), "+".join(setup.sources), device, ddp.world)
+    return nets, counters
 
-    stats_target = None
-    if args.match_stats > 0:
-        stats_target = target_statistics(torch, bar_statistics, train.bars, device)
-    voice_tracks = [i for i, t in enumerate(spec.tracks) if t.name in voices]
-    any_row = bool(config.voices)  # voices decoded as the binary neuron showed them to the critic
-    training_info: dict[str, Any] = {
-        "sources": sources, "split": "train", "bars": len(train), "pieces": len(train.piece_ids),
-        "counts": dict(train.counts), "monophonic_tracks": voices,
-        "voice_decoding": ANY_ROW if any_row else LIKELIEST_ROW, "batch_size": args.batch_size, "n_critic": args.n_critic,
-        "gp_weight": args.gp_weight, "thin_condition": args.thin_condition, "thin_rate": args.thin_rate,
-        "thicken_condition": args.thicken_condition, "thicken_rate": args.thicken_rate,
-        "match_stats": args.match_stats, "lr": args.lr, "adam_betas": [0.5, 0.9], "transpose": not args.no_transpose,
-        "seed": args.seed, "device": str(device), "world_size": ddp.world, "threads": args.threads,
+
+def _training_info(args: argparse.Namespace, setup: _Setup, device: Any, ddp: _Distributed) -> dict[str, Any]:
+    """What every checkpoint records of the data and the command line."""
+    from daemon.music.voices import ANY_ROW, LIKELIEST_ROW
+    from training.gan.steps import ADAM_BETAS
+
+    train = setup.train
+    return {
+        "sources": setup.sources, "split": "train", "bars": len(train), "pieces": len(train.piece_ids),
+        "counts": dict(train.counts), "monophonic_tracks": setup.voices,
+        "voice_decoding": ANY_ROW if setup.any_row else LIKELIEST_ROW, "batch_size": args.batch_size,
+        "n_critic": args.n_critic, "gp_weight": args.gp_weight, "thin_condition": args.thin_condition,
+        "thin_rate": args.thin_rate, "thicken_condition": args.thicken_condition, "thicken_rate": args.thicken_rate,
+        "match_stats": args.match_stats, "lr": args.lr, "adam_betas": list(ADAM_BETAS),
+        "transpose": not args.no_transpose, "seed": args.seed, "device": str(device), "world_size": ddp.world,
+        "threads": args.threads,
         "command": " ".join(["python -m training.gan.train" if sys.argv[0].endswith("train_gan.py") else "antiphon",
                              *sys.argv[1:]]),
     }
-    rng = np.random.default_rng(args.seed + 1000 * ddp.rank + epoch)
-    sample_rng = np.random.default_rng(args.seed + 7)
-    sample_pairs = sample_rng.choice(train.pair_indices, size=min(4, len(train.pair_indices)), replace=False)
-    csv_path = out / "metrics.csv"
-    quick_keys: list[str] = []
-    steps_per_epoch = max(1, len(train) // (args.batch_size * ddp.world))
-    started = time.perf_counter()
-    metrics: dict[str, Any] = dict(resumed.metrics) if resumed is not None else {}
-    best: dict[str, Any] | None = dict(resumed.resume["best"]) if resumed is not None and resumed.resume.get("best") else None
-    stop = False
-
-    def to_tensors(batch: Any) -> tuple[Any, Any, Any]:
-        return (torch.from_numpy(batch.bars).to(device), torch.from_numpy(batch.previous).to(device),
-                torch.from_numpy(batch.condition).to(device))
-
-    while epoch < args.epochs and not stop:
-        generator.train()
-        critic.train()
-        sums = {"d_loss": 0.0, "g_loss": 0.0, "wasserstein": 0.0, "gp": 0.0, "stats": 0.0}
-        n_d = n_g = 0
-        order = rng.permutation(len(train))
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}", disable=not ddp.main, leave=False,
-                   mininterval=2.0, file=sys.stderr)
-        for step in bar:
-            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
-            real, prev, cond = to_tensors(make_batch(train, idx, rng, not args.no_transpose, config.cond_dropout))
-            seen_prev, seen_cond = thinned_previous(prev, cond, args.thin_condition, args.thin_rate, spec)
-            seen_prev, seen_cond = thickened_previous(seen_prev, seen_cond, args.thin_condition,
-                                                      args.thicken_condition, args.thicken_rate, spec)
-            noise = torch.randn(len(idx), config.z_dim, device=device)
-            with torch.no_grad():
-                fake = binary_neuron(generator(noise, seen_prev, seen_cond), config.binary_neuron, config.voices)
-            loss, parts = critic_loss(critic, real, fake, prev, cond, args.gp_weight)
-            optim_d.zero_grad(set_to_none=True)
-            loss.backward()
-            ddp.average_gradients(critic)
-            optim_d.step()
-            d_steps += 1
-            n_d += 1
-            for key in ("d_loss", "wasserstein", "gp"):
-                sums[key] += parts[key]
-            if d_steps % args.n_critic == 0:
-                noise = torch.randn(len(idx), config.z_dim, device=device)
-                probs = generator(noise, seen_prev, seen_cond)
-                fake = binary_neuron(probs, config.binary_neuron, config.voices)
-                g_loss = generator_loss(critic, fake, prev, cond)
-                if stats_target is not None:  # measured on the bars as the daemon plays them
-                    matched = statistics_loss(fake * likeliest_rows(probs, voice_tracks), *stats_target)
-                    sums["stats"] += float(matched.detach())
-                    g_loss = g_loss + args.match_stats * matched
-                optim_g.zero_grad(set_to_none=True)
-                g_loss.backward()
-                ddp.average_gradients(generator)
-                optim_g.step()
-                update_average(average, generator, g_steps, args.ema_decay)
-                g_steps += 1
-                n_g += 1
-                sums["g_loss"] += float(g_loss.detach())
-                if args.steps is not None and g_steps >= args.steps:
-                    log.info("%d generator steps reached; stopping", args.steps)
-                    stop = True
-                    break
-                over = args.max_minutes is not None and (time.perf_counter() - started) / 60.0 > args.max_minutes
-                if ddp.any_true(over):
-                    log.info("wall-clock budget of %.1f min reached; stopping", args.max_minutes)
-                    stop = True
-                    break
-            if step % 20 == 0:
-                bar.set_postfix(w=f"{parts['wasserstein']:.3f}", gp=f"{parts['gp']:.3f}", g=g_steps)
-        bar.close()
-        epoch += 1
-        if not ddp.main:
-            continue
-        wall = wall_before + time.perf_counter() - started
-        row: dict[str, Any] = {"epoch": epoch, "g_steps": g_steps, "d_steps": d_steps, "wall_s": round(wall, 1),
-                               "d_loss": sums["d_loss"] / max(1, n_d), "g_loss": sums["g_loss"] / max(1, n_g),
-                               "wasserstein": sums["wasserstein"] / max(1, n_d), "gp": sums["gp"] / max(1, n_d)}
-        if epoch == 1 or stop or epoch == args.epochs or epoch % max(1, args.eval_every) == 0:
-            quick = evaluate(average, train, QUICK_BARS, seed=epoch, binarisations=("threshold",), unconditioned=True,
-                             monophonic=training_info["monophonic_tracks"], any_row=any_row)
-            generated = quick["generated"]["conditioned/threshold"]
-            for track in spec.tracks:
-                for metric, real in quick["reference"][track.name].items():
-                    if np.isfinite(real):  # the metrics that apply to the track
-                        row[f"{track.name}_{metric}"] = round(generated["metrics"][track.name][metric], 4)
-                        row[f"{track.name}_{metric}_real"] = round(real, 4)
-            for pair, value in generated["metrics"]["TD"].items():
-                row[f"TD_{pair}"] = round(value, 4)
-            row["key_cond"] = round(generated["key_agreement"]["exact"], 4)
-            row["key_uncond"] = round(quick["generated"]["unconditioned/threshold"]["key_agreement"]["exact"], 4)
-            row["key_real"] = round(quick["reference_key_agreement"]["exact"], 4)
-        evaluated = "key_cond" in row
-        if valid is not None and evaluated:
-            misses, gap = selection_score(average, valid, training_info["monophonic_tracks"], any_row)
-            row.update({"select_misses": misses, "select_gap": round(gap, 4)})
-            if best is None or (gap, misses) < (best["gap"], best["misses"]):
-                best = {"epoch": epoch, "g_steps": g_steps, "misses": misses, "gap": gap}
-                save_checkpoint(out / "best.pt", config, spec, average, critic, {**training_info, "epochs": epoch, "g_steps": g_steps, "d_steps": d_steps, "best": best},
-                                {"epoch": epoch, "quick": row})
-                log.info("best.pt: epoch %d, %d metrics off target against the validation bars (summed gap %.3f)",
-                         epoch, misses, gap)
-        if not quick_keys:
-            quick_keys = [k for k in row if k not in CSV_FIELDS]
-        write_header = not csv_path.exists()
-        with csv_path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=[*CSV_FIELDS, *quick_keys], extrasaction="ignore")
-            if write_header:
-                writer.writeheader()
-            writer.writerow(row)
-        if stats_target is not None:
-            log.info("epoch %d: statistics gap %.4f (mean squared, in training standard deviations)", epoch,
-                     sums["stats"] / max(1, n_g))
-        log.info("epoch %d: %s", epoch, json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
-                                                    for k, v in row.items()}))
-        metrics = {"epoch": epoch, "quick": row}
-        if args.sample_every > 0 and (epoch % args.sample_every == 0 or stop or epoch == args.epochs or epoch == 1):
-            _write_samples(average, train, sample_pairs, out / "samples" / f"epoch_{epoch:03d}", epoch,
-                           training_info["monophonic_tracks"], any_row)
-        training_info.update({"epochs": epoch, "g_steps": g_steps, "d_steps": d_steps, "wall_s": round(wall, 1)})
-        save_checkpoint(checkpoint_path, config, spec, average, critic, training_info, metrics,
-                        {"optim_g": optim_g.state_dict(), "optim_d": optim_d.state_dict(), "epoch": epoch,
-                         "g_steps": g_steps, "d_steps": d_steps, "wall_s": wall, "best": best,
-                         "generator_train": {k: v.detach().cpu() for k, v in generator.state_dict().items()}})
-    if ddp.main:
-        log.info("done: %d epochs, %d generator steps, %.1f min; checkpoint %s", epoch, g_steps,
-                 (wall_before + time.perf_counter() - started) / 60, checkpoint_path)
-    ddp.close()
-    return 0
 
 
-def target_statistics(torch: Any, statistics: Any, bars: np.ndarray, device: Any,
-                      chunk: int = 2048) -> tuple[Any, Any]:
-    """The training bars' mean and standard deviation (at least 0.05) of each of
-    ``statistics(bars)`` (``training.gan.model.bar_statistics``), as tensors on ``device``."""
-    if not len(bars):
-        raise AntiphonError("--match-stats: no training bars")
-    values = torch.cat([statistics(torch.from_numpy(np.asarray(bars[start:start + chunk], np.float32)))
-                        for start in range(0, len(bars), chunk)])  # (N, F)
-    return values.mean(dim=0).to(device), values.std(dim=0, correction=0).clamp_min(0.05).to(device)
+def _train_epoch(args: argparse.Namespace, setup: _Setup, nets: Any, counters: _Counters, settings: Any,
+                 target: Any, rng: np.random.Generator, steps_per_epoch: int, ddp: _Distributed, device: Any,
+                 started: float) -> _EpochLosses:
+    """One critic pass over the training bars in a fresh order, a generator step every --n-critic;
+    stops early (``counters.stop``) at --steps generator steps or the --max-minutes budget."""
+    from tqdm import tqdm
+
+    from training.gan.steps import critic_step, draw_batch, generator_step
+
+    nets.generator.train()
+    nets.critic.train()
+    losses = _EpochLosses()
+    order = rng.permutation(len(setup.train))
+    bar = tqdm(range(steps_per_epoch), desc=f"epoch {counters.epoch + 1}", disable=not ddp.main, leave=False,
+               mininterval=2.0, file=sys.stderr)
+    for step in bar:
+        idx = order[step * args.batch_size:(step + 1) * args.batch_size]
+        batch = draw_batch(setup.train, idx, rng, setup.config, settings, device)
+        parts = critic_step(nets, batch, settings, ddp.average_gradients)
+        counters.d_steps += 1
+        losses.n_d += 1
+        for key in ("d_loss", "wasserstein", "gp"):
+            losses.sums[key] += parts[key]
+        if counters.d_steps % args.n_critic == 0:
+            g = generator_step(nets, batch, settings, counters.g_steps, target, ddp.average_gradients)
+            if g.statistics is not None:
+                losses.sums["stats"] += g.statistics
+            counters.g_steps += 1
+            losses.n_g += 1
+            losses.sums["g_loss"] += g.loss
+            if args.steps is not None and counters.g_steps >= args.steps:
+                log.info("%d generator steps reached; stopping", args.steps)
+                counters.stop = True
+                break
+            over = args.max_minutes is not None and (time.perf_counter() - started) / 60.0 > args.max_minutes
+            if ddp.any_true(over):
+                log.info("wall-clock budget of %.1f min reached; stopping", args.max_minutes)
+                counters.stop = True
+                break
+        if step % 20 == 0:
+            bar.set_postfix(w=f"{parts['wasserstein']:.3f}", gp=f"{parts['gp']:.3f}", g=counters.g_steps)
+    bar.close()
+    counters.epoch += 1
+    return losses
 
 
-def selection_score(generator: Any, valid: Any, monophonic: list[str], any_row: bool = False) -> tuple[int, float]:
-    """How far ``generator``'s conditioned bars are from the validation bars: the number of
-    metrics off target (per-track metrics beyond 10 %, TD beyond 0.1) and the summed gap
-    (relative gaps in units of 10 %, TD gaps in units of 0.1, each capped at 3). Fixed noise,
-    so epochs compare on the same draws. ``best.pt`` ranks the gap first: a count of misses
-    flips on a metric's noise at the 10 % line, the summed gap moves smoothly."""
-    import math
+def _epoch_row(args: argparse.Namespace, out: Path, setup: _Setup, nets: Any, counters: _Counters,
+               losses: _EpochLosses, training_info: dict[str, Any], wall: float) -> dict[str, Any]:
+    """The epoch's metrics.csv row: mean losses, the quick metric check when due, and the score
+    against the validation bars (with --keep-best), saving best.pt when it is the best yet."""
+    from training.gan.checkpoint import save_checkpoint
+    from training.gan.report import quick_metrics, selection_score
 
-    from training.gan.evaluate import evaluate, targets
-    from training.gan.metrics import relative_gap
-
-    result = evaluate(generator, valid, SELECT_BARS, seed=0, binarisations=("threshold",), unconditioned=False,
-                      monophonic=monophonic, any_row=any_row)
-    column = "conditioned/threshold"
-    generated = result["generated"][column]["metrics"]
-    gap = 0.0
-    for track, metrics in result["reference"].items():
-        for metric, ref in metrics.items():
-            if not math.isfinite(ref):
-                continue
-            value = generated.get(track, {}).get(metric, math.nan)
-            one = abs(value - ref) / 0.1 if track == "TD" else relative_gap(value, ref) / 0.1
-            gap += min(3.0, one) if math.isfinite(one) else 3.0
-    return len(targets(result, column)["misses"]), gap
-
-
-def thinned_previous(previous: Any, condition: Any, share: float, max_rate: float, spec: Any) -> tuple[Any, Any]:
-    """What the generator sees of the previous bar: for the first ``share`` of the pairs, the bar
-    with a random share (up to ``max_rate``, drawn per pair) of its active cells removed, and the
-    condition recomputed from it; the critic still judges the fake bar against the whole bar.
-
-    The generator so learns to continue a bar it hears only in part -- which is what it hears when
-    chained on its own, slightly sparser output, or when the player's bar is cut short -- and the
-    chain no longer thins out bar after bar. Returns previous ``(B, T, S, P)`` and condition
-    ``(B, 13)`` tensors.
-    """
-    import torch
-
-    k = round(share * previous.shape[0])
-    if k == 0 or max_rate <= 0:
-        return previous, condition
-    rate = torch.rand(k, 1, 1, 1, device=previous.device) * max_rate  # (k, 1, 1, 1)
-    kept = previous[:k] * (torch.rand_like(previous[:k]) >= rate)  # (k, T, S, P)
-    return _replace_previous(previous, condition, 0, kept, spec)
+    epoch, sums, n_d = counters.epoch, losses.sums, max(1, losses.n_d)
+    row: dict[str, Any] = {"epoch": epoch, "g_steps": counters.g_steps, "d_steps": counters.d_steps,
+                           "wall_s": round(wall, 1), "d_loss": sums["d_loss"] / n_d,
+                           "g_loss": sums["g_loss"] / max(1, losses.n_g), "wasserstein": sums["wasserstein"] / n_d,
+                           "gp": sums["gp"] / n_d}
+    if epoch == 1 or counters.stop or epoch == args.epochs or epoch % max(1, args.eval_every) == 0:
+        row.update(quick_metrics(nets.average, setup.train, epoch, setup.voices, setup.any_row))
+    if setup.valid is None or "key_cond" not in row:
+        return row
+    misses, gap = selection_score(nets.average, setup.valid, setup.voices, setup.any_row)
+    row.update({"select_misses": misses, "select_gap": round(gap, 4)})
+    best = counters.best
+    if best is None or (gap, misses) < (best["gap"], best["misses"]):
+        counters.best = {"epoch": epoch, "g_steps": counters.g_steps, "misses": misses, "gap": gap}
+        save_checkpoint(out / "best.pt", setup.config, setup.spec, nets.average, nets.critic,
+                        {**training_info, "epochs": epoch, "g_steps": counters.g_steps, "d_steps": counters.d_steps,
+                         "best": counters.best},
+                        {"epoch": epoch, "quick": row})
+        log.info("best.pt: epoch %d, %d metrics off target against the validation bars (summed gap %.3f)",
+                 epoch, misses, gap)
+    return row
 
 
-def thickened_previous(previous: Any, condition: Any, start: float, share: float, max_rate: float,
-                       spec: Any) -> tuple[Any, Any]:
-    """The counterpart of :func:`thinned_previous`, for the ``share`` of the pairs that follow the
-    first ``start`` share: the previous bar with extra notes -- its own notes moved by one or two
-    steps, each kept with a random chance (up to ``max_rate``, drawn per pair) -- and the condition
-    recomputed; the critic still judges the fake bar against the real previous bar.
+def _write_epoch(args: argparse.Namespace, out: Path, setup: _Setup, nets: Any, counters: _Counters,
+                 row: dict[str, Any], training_info: dict[str, Any], sample_pairs: np.ndarray, wall: float,
+                 losses: _EpochLosses) -> None:
+    """Append the row to metrics.csv, log it, write the sample bars when due and save checkpoint.pt."""
+    from training.gan.checkpoint import save_checkpoint
+    from training.gan.report import CSV_FIELDS, append_row, write_samples
 
-    The generator so learns not to copy every note it hears: a bar chained on the model's own,
-    slightly busier output no longer fills up bar after bar, and a player's busy bar is answered
-    with a bar as busy as the music. Returns previous ``(B, T, S, P)`` and condition ``(B, 13)``.
-    """
-    import torch
-
-    first = round(start * previous.shape[0])
-    k = min(previous.shape[0] - first, round(share * previous.shape[0]))
-    if k <= 0 or max_rate <= 0:
-        return previous, condition
-    part = previous[first:first + k]  # (k, T, S, P)
-    shifts = torch.stack([torch.roll(part, shifts=s, dims=2) for s in (-2, -1, 1, 2)])  # (4, k, T, S, P)
-    moved = shifts[torch.randint(4, (k,), device=previous.device), torch.arange(k, device=previous.device)]
-    rate = torch.rand(k, 1, 1, 1, device=previous.device) * max_rate  # (k, 1, 1, 1)
-    extra = moved * (torch.rand_like(moved) < rate)
-    return _replace_previous(previous, condition, first, torch.maximum(part, extra), spec)
-
-
-def _replace_previous(previous: Any, condition: Any, first: int, seen: Any, spec: Any) -> tuple[Any, Any]:
-    """``previous`` with pairs ``first .. first + len(seen)`` replaced by ``seen``, and their
-    condition recomputed from it (pairs with no previous bar keep the zero condition)."""
-    import torch
-
-    from daemon.music.bar_features import condition_features
-
-    last = first + seen.shape[0]
-    _, seen_cond = condition_features(seen.cpu().numpy() > 0, spec)
-    has = condition[first:last, -1:]  # (k, 1) the pair has a previous bar at all
-    seen_cond_t = torch.from_numpy(seen_cond).to(previous.device) * has
-    return (torch.cat([previous[:first], seen, previous[last:]]),
-            torch.cat([condition[:first], seen_cond_t, condition[last:]]))
-
-
-def update_average(average: Any, generator: Any, step: int, decay: float) -> None:
-    """Move ``average``'s weights toward ``generator``'s (decay warmed up as ``(1 + step) / (10 + step)``)
-    and copy its batch-norm statistics."""
-    import torch
-
-    rate = min(decay, (1.0 + step) / (10.0 + step))
-    with torch.no_grad():
-        for p_avg, p in zip(average.parameters(), generator.parameters()):
-            p_avg.lerp_(p, 1.0 - rate)
-        for b_avg, b in zip(average.buffers(), generator.buffers()):
-            b_avg.copy_(b)
-
-
-def _write_samples(generator: Any, train: Any, pairs: np.ndarray, stem: Path, seed: int,
-                   monophonic: list[str], any_row: bool = False, n_bars: int = 4) -> None:
-    """For each chosen real pair: the real previous bar, then ``n_bars`` generated bars chained
-    (each conditioned on the one before), as one PNG and one MIDI file."""
-    from training.gan.evaluate import chain, track_indices
-    from training.gan.plots import plot_rows, write_bars_midi
-
-    mono = track_indices(train.spec, monophonic)
-    rows = [chain(generator, train.spec, train.bars[train.previous[index]], n_bars + 1, seed * 100 + i, mono, any_row)
-            for i, index in enumerate(pairs)]
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    plot_rows(rows, train.spec, stem.with_suffix(".png"), labels=[f"#{i}" for i in range(len(rows))],
-              title=f"{stem.name}: real bar, then {n_bars} generated bars, each conditioned on the previous")
-    write_bars_midi(np.concatenate(rows), train.spec, stem.with_suffix(".mid"))
+    epoch = counters.epoch
+    if not counters.quick_keys:
+        counters.quick_keys = [k for k in row if k not in CSV_FIELDS]
+    append_row(out / "metrics.csv", row, counters.quick_keys)
+    if args.match_stats > 0:
+        log.info("epoch %d: statistics gap %.4f (mean squared, in training standard deviations)", epoch,
+                 losses.sums["stats"] / max(1, losses.n_g))
+    log.info("epoch %d: %s", epoch, json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
+                                                for k, v in row.items()}))
+    if args.sample_every > 0 and (epoch % args.sample_every == 0 or counters.stop or epoch == args.epochs
+                                  or epoch == 1):
+        write_samples(nets.average, setup.train, sample_pairs, out / "samples" / f"epoch_{epoch:03d}", epoch,
+                      setup.voices, setup.any_row)
+    training_info.update({"epochs": epoch, "g_steps": counters.g_steps, "d_steps": counters.d_steps,
+                          "wall_s": round(wall, 1)})
+    save_checkpoint(out / CHECKPOINT, setup.config, setup.spec, nets.average, nets.critic, training_info,
+                    {"epoch": epoch, "quick": row},
+                    {"optim_g": nets.optim_g.state_dict(), "optim_d": nets.optim_d.state_dict(), "epoch": epoch,
+                     "g_steps": counters.g_steps, "d_steps": counters.d_steps, "wall_s": wall, "best": counters.best,
+                     "generator_train": {k: v.detach().cpu() for k, v in nets.generator.state_dict().items()}})
 
 
 if __name__ == "__main__":  # python -m training.gan.train (the same as 'antiphon train gan')

@@ -194,6 +194,56 @@ def note_target_count(codec: NoteEventCodec | ChordCodec, targets: torch.Tensor)
     return (targets[..., 0] != PAD).sum()
 
 
+def new_model_config(config: TrainConfig, codec: NoteEventCodec | ChordCodec) -> LSTMConfig:
+    """The network a new run builds: ``config``'s widths over ``codec``'s vocabularies."""
+    return LSTMConfig(vocab_sizes=tuple(codec.vocab_sizes), embed_dims=config.embed_dims, hidden_size=config.hidden,
+                      num_layers=config.layers, dropout=config.dropout)
+
+
+def optimiser(model: torch.nn.Module, config: TrainConfig,
+              total_steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW at ``config``'s peak learning rate and its schedule over ``total_steps`` (:func:`lr_factor`)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps))
+    return optimizer, scheduler
+
+
+def batch_loader(windows: WindowSet, batches: EpochBatches) -> DataLoader[Window]:
+    """The training batches of an epoch: ``batches``' windows, collated (:func:`collate`) in this process."""
+    items = cast("Dataset[Window]", windows)  # WindowSet has the Dataset protocol without the base
+    return DataLoader(items, batch_sampler=batches, collate_fn=collate)
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               scheduler: torch.optim.lr_scheduler.LRScheduler, batch: tuple[torch.Tensor, torch.Tensor], clip: float,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One optimiser step on a batch of :func:`batch_loader`: forward, loss, backward, clip, AdamW, schedule.
+
+    The step of the training loop, and the one ``benchmarks/training_speed.py`` times.
+
+    Args:
+        model: the network in training mode (or its DDP wrapper).
+        optimizer, scheduler: from :func:`optimiser`.
+        batch: ``(inputs, targets)``, each ``(B, T, F)``, on any device.
+        clip: the gradient-norm clip.
+        device: where the model is.
+
+    Returns:
+        ``(loss, sums, counts)``, detached and on ``device``: the loss stepped on (the sum over fields of
+        each field's mean cross-entropy, nats), and per field the summed nats and the target count ``(F,)``.
+    """
+    inputs, targets = batch[0].to(device), batch[1].to(device)  # (B, T, F) each
+    logits, _ = model(inputs)
+    sums, counts = field_losses(logits, targets)
+    loss = (sums / counts.clamp(min=1)).sum()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    scheduler.step()
+    return loss.detach(), sums.detach(), counts.detach()
+
+
 def train(config: TrainConfig) -> None:
     """Run one training as ``config`` says (see :class:`~training.lstm.config.TrainConfig`)."""
     torch.set_num_threads(max(1, config.threads))
@@ -237,24 +287,17 @@ def _train(config: TrainConfig, where: Dist, device: torch.device) -> None:
              len(valid_pieces), valid_data.n_events, len(valid_set))
 
     train_batches = EpochBatches(train_set.lengths(), config.batch_size, config.seed, where.rank, where.world)
-    train_items = cast("Dataset[Window]", train_set)  # WindowSet has the Dataset protocol without the base
-    valid_items = cast("Dataset[Window]", valid_set)
+    valid_items = cast("Dataset[Window]", valid_set)  # WindowSet has the Dataset protocol without the base
     valid_sampler: DistributedSampler[Window] | None = (
         DistributedSampler(valid_items, where.world, where.rank, shuffle=False) if where.world > 1 else None)
-    train_loader: DataLoader[Window] = DataLoader(train_items, batch_sampler=train_batches, collate_fn=collate)
+    train_loader = batch_loader(train_set, train_batches)
     valid_loader: DataLoader[Window] = DataLoader(valid_items, batch_size=config.batch_size, shuffle=False,
                                                   sampler=valid_sampler, collate_fn=collate)
 
     # ---- model and optimiser
-    if resumed is not None:
-        model_config = config_from_dict(resumed["model_args"])
-    else:
-        model_config = LSTMConfig(vocab_sizes=tuple(codec.vocab_sizes), embed_dims=config.embed_dims,
-                                  hidden_size=config.hidden, num_layers=config.layers, dropout=config.dropout)
+    model_config = config_from_dict(resumed["model_args"]) if resumed is not None else new_model_config(config, codec)
     model = EventLSTM(model_config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    total_steps = config.epochs * len(train_loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps))
+    optimizer, scheduler = optimiser(model, config, config.epochs * len(train_loader))
     state = {"epoch": 0, "best": math.inf, "best_epoch": 0, "bad_epochs": 0, "elapsed_s": 0.0}
     if resumed is not None:
         model.load_state_dict(resumed["state_dict"])
@@ -354,18 +397,10 @@ def _train_epoch(model: torch.nn.Module, codec: NoteEventCodec | ChordCodec, loa
     ran_out = False
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not where.main, mininterval=10.0,
                leave=False, dynamic_ncols=True)
-    for inputs, targets in bar:
-        inputs, targets = inputs.to(device), targets.to(device)  # (B, T, F) each
-        logits, _ = model(inputs)
-        sums, counts = field_losses(logits, targets)
-        loss = (sums / counts.clamp(min=1)).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
-        scheduler.step()
-        total += sums.detach().double().cpu()
-        count += counts.detach().double().cpu()
+    for batch in bar:
+        loss, sums, counts = train_step(model, optimizer, scheduler, batch, config.clip, device)
+        total += sums.double().cpu()
+        count += counts.double().cpu()
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if deadline is not None and time.monotonic() > deadline:
             ran_out = True

@@ -23,12 +23,11 @@ from training.gan.data import (
     synthetic_pieces,
     transpose_rolls,
 )
+from training.gan.floors import PitchClassFloor, RestartFloor
 from training.gan.model import (
     Critic,
     GanConfig,
     Generator,
-    PitchClassFloor,
-    RestartFloor,
     bar_statistics,
     binary_neuron,
     from_cells,
@@ -259,6 +258,35 @@ def test_training_stops_at_the_asked_step_evaluates_at_the_asked_epochs_and_keep
     assert best.training["best"]["epoch"] == min(scored)[2] == best.training["epochs"]
 
 
+def test_the_training_loop_and_the_speed_benchmark_take_the_same_steps(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import training_speed
+    from training.gan import steps
+    from training.gan import train as train_gan
+
+    taken: list[str] = []
+
+    def counted(name: str) -> Any:
+        real = getattr(steps, name)
+
+        def step(*args: Any, **kwargs: Any) -> Any:
+            taken.append(name)
+            return real(*args, **kwargs)
+        return step
+
+    for name in ("critic_step", "generator_step"):
+        monkeypatch.setattr(steps, name, counted(name))
+    timed = training_speed._gan(torch, tmp_path / "no-data", [torch.device("cpu")], steps=1)
+    assert len(timed["cpu"]["times_s"]) == 1
+    assert taken == ["critic_step", "critic_step", "critic_step", "generator_step"]  # n_critic 3, 2 warm-up steps
+    taken.clear()
+    parser = _synthetic_training(monkeypatch)
+    args = ["--out", str(tmp_path / "run"), "--batch-size", "4", "--n-critic", "2", "--z-dim", "4", "--g-channels",
+            "8", "--d-channels", "8", "--enc-channels", "4", "--steps", "2", "--sample-every", "0"]
+    assert train_gan.main(parser.parse_args(args)) == 0
+    assert taken == ["critic_step", "critic_step", "generator_step"] * 2
+
+
 def test_likeliest_rows_keep_one_row_per_step_of_a_voice_as_the_daemon_plays_it() -> None:
     from daemon.music.voices import one_per_step
 
@@ -301,7 +329,7 @@ def test_chained_bars_go_on_from_their_own_previous_bar() -> None:
 
 
 def test_the_generator_sees_a_thinned_previous_bar_for_the_asked_share_of_pairs() -> None:
-    from training.gan.train import thinned_previous
+    from training.gan.conditioning import thinned_previous
 
     bars = build_bar_set(synthetic_pieces(4, 6), SPEC)
     batch = make_batch(bars, np.concatenate([bars.pair_indices[:6], np.flatnonzero(bars.previous < 0)[:2]]),
@@ -317,7 +345,7 @@ def test_the_generator_sees_a_thinned_previous_bar_for_the_asked_share_of_pairs(
 
 
 def test_the_generator_sees_a_thickened_previous_bar_for_the_pairs_after_the_thinned_ones() -> None:
-    from training.gan.train import thickened_previous
+    from training.gan.conditioning import thickened_previous
 
     bars = build_bar_set(synthetic_pieces(4, 6), SPEC)
     batch = make_batch(bars, np.concatenate([bars.pair_indices[:6], np.flatnonzero(bars.previous < 0)[:2]]),

@@ -92,6 +92,26 @@ def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(
         assert torch.allclose(value, b["state_dict"][key]), key
 
 
+def test_the_training_loop_and_the_speed_benchmark_take_the_same_step(
+        chorales: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import training_speed
+
+    stepped: list[int] = []
+    real_step = lstm_trainer.train_step
+
+    def counted(*args: object, **kwargs: object) -> object:
+        stepped.append(1)
+        return real_step(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lstm_trainer, "train_step", counted)
+    antiphon_train("lstm", "--data", str(chorales), "--source", "bach", "--out", str(tmp_path / "run"),
+                   "--epochs", "1", *TINY, "--samples", "0")
+    assert stepped, "the epoch loop steps through training.lstm.trainer.train_step"
+    stepped.clear()
+    timed = training_speed._lstm(torch, tmp_path / "no-data", [torch.device("cpu")], steps=1)
+    assert len(timed["cpu"]["times_s"]) == 1 and len(stepped) == training_speed.WARMUP_STEPS + 1
+
+
 def test_a_second_run_into_the_same_folder_needs_resume(chorales: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     common = ["lstm", "--data", str(chorales), "--source", "bach", "--out", str(out), "--epochs", "1", *TINY]
