@@ -176,6 +176,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("phrase_end_beats", Kind.FLOAT, 1.0, low=0.25, high=16.0, unit="beats",
               renews=frozenset({Renews.ANSWER}),
               help="silence after your last note that ends a phrase (and starts the answer)"),
+    ParamSpec("hold_limit_beats", Kind.FLOAT, 8.0, low=1.0, high=64.0, unit="beats",
+              help="a note held this long with no new note played stops holding the phrase open (a drone, "
+                   "or a note-off that never came): the answer comes anyway"),
     ParamSpec("key", Kind.KEY, NO_KEY,
               renews=_SAMPLE,
               help="key of generated notes (sharps or flats: F#, Gb); auto = the key of the phrase played; "

@@ -191,10 +191,13 @@ class RespondSection:
             first bar line once the silence has lasted ``phrase_end_beats``.
         start: where the answer's first note sounds: the next grid ``"step"``, ``"beat"`` or
             ``"bar"`` at or after the phrase end.
+        hold_limit_beats: a note held this long, in beats, with no new note played stops
+            holding the phrase open (1-64; a drone, or a note-off that never came).
     """
 
     answer_bars: int = 2
     phrase_end_beats: float = 1.0
+    hold_limit_beats: float = 8.0
     phrase_end: PhraseEnd = "silence"
     start: AnswerStart = "beat"
 
@@ -203,6 +206,7 @@ class RespondSection:
         built: RespondSection = _build(cls, table, where)
         _live_check("answer_bars", built.answer_bars, f"{where}.answer_bars")
         _live_check("phrase_end_beats", built.phrase_end_beats, f"{where}.phrase_end_beats")
+        _live_check("hold_limit_beats", built.hold_limit_beats, f"{where}.hold_limit_beats")
         return built
 
 
@@ -364,6 +368,7 @@ def live_values(preset: Preset) -> dict[str, Any]:
         "density": live_density(sampling.density),
         "answer_bars": preset.respond.answer_bars,
         "phrase_end_beats": preset.respond.phrase_end_beats,
+        "hold_limit_beats": preset.respond.hold_limit_beats,
         "key": AUTO_KEY if sampling.follow_key else key_name(sampling.key_root),
         "pitch_low": sampling.pitch_low,
         "pitch_high": sampling.pitch_high,

@@ -21,11 +21,12 @@ from daemon.control.params import key_name
 from daemon.control.presets import Preset
 from daemon.errors import AntiphonError
 from daemon.live.feedback import EngineCounts, Feedback
+from daemon.live.input_notes import NoteEvent
 from daemon.live.plan import Plan
 from daemon.live.respond import Answer, Heard, Responder, phrase_end
-from daemon.live.scheduler import CONTROL_CHANGE, PEDAL_DOWN_MIN, SUSTAIN_PEDAL, Scheduler, is_note_off
+from daemon.live.scheduler import PEDAL_DOWN_MIN, SUSTAIN_PEDAL, Scheduler
 from daemon.live.transport import Transport
-from daemon.music.grid import MIDI_CLOCK_PPQN, NOTE_ON
+from daemon.music.grid import MIDI_CLOCK_PPQN
 from daemon.music.sampling import SamplingParams, resolve_key
 
 log = logging.getLogger(__name__)
@@ -72,20 +73,25 @@ class Answering:
         """Whether there is sampling to do now (the engine must not sleep)."""
         return self.silence_began or self.responder.working()
 
-    def hear(self, tick: float, msg: mido.Message) -> None:
-        """One note-on, note-off or sustain-pedal change of the player, at ``tick``."""
+    def hear(self, tick: float, event: NoteEvent) -> None:
+        """One note-on or note-off of the player (paired by :class:`~daemon.live.input_notes.InputNotes`)."""
         responder = self.responder
-        silence = False
-        if msg.type == NOTE_ON and msg.velocity > 0:
-            heard = responder.note_on(tick, msg.channel, msg.note, msg.velocity, self._transport.grid)
+        if event.on:
+            heard = responder.note_on(tick, event.channel, event.pitch, event.velocity, self._transport.grid)
             if heard is Heard.RESUMED:
                 self.drop(responder.discard(), "the player went on")
-        elif is_note_off(msg):
-            silence = responder.note_off(tick, msg.channel, msg.note)
-        elif msg.type == CONTROL_CHANGE and msg.control == SUSTAIN_PEDAL:
-            silence = responder.pedal(tick, msg.channel, msg.value >= PEDAL_DOWN_MIN)
-        if silence:
+        elif responder.note_off(tick, event.channel, event.pitch):
             self.silence_began = True  # the answer is prepared once the queue is read (see work())
+
+    def pedal(self, tick: float, msg: mido.Message) -> None:
+        """A control change of the player: the sustain pedal holds notes (other controllers are not heard)."""
+        if msg.control == SUSTAIN_PEDAL and self.responder.pedal(tick, msg.channel, msg.value >= PEDAL_DOWN_MIN):
+            self.silence_began = True
+
+    def release(self, tick: float, channel: int | None = None) -> None:
+        """Close the notes sounding on ``channel`` (None: all), pedal-held ones too."""
+        if self.responder.release(tick, channel):
+            self.silence_began = True
 
     def prepare(self, preset: Preset, end_tick: float | None = None) -> Answer | None:
         """Set up the answer as the silence begins (or now, on the next step, for /antiphon/generate)."""

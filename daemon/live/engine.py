@@ -62,10 +62,11 @@ from daemon.live.answering import Answering
 from daemon.live.controls import Controls, LiveSampling
 from daemon.live.echo import EchoFilter
 from daemon.live.feedback import EngineCounts, Feedback
+from daemon.live.input_notes import ALL_SOUND_OFF, InputNotes, NoteEvent
 from daemon.live.model_store import ModelPair, ModelStore, models_for
 from daemon.live.plan import HANDOFF_S, Plan
 from daemon.live.respond import Responder
-from daemon.live.scheduler import CONTROL_CHANGE, DEFAULT_PORT, Scheduler, is_note_off
+from daemon.live.scheduler import ALL_NOTES_OFF, CONTROL_CHANGE, DEFAULT_PORT, Scheduler, is_note_off
 from daemon.live.transport import CLOCK_MESSAGES, MIDI, Transport, TransportEvent
 from daemon.models.continuator import prompt_mode
 from daemon.music.grid import DRUM_CHANNEL, MIDI_CLOCK_PPQN, NOTE_OFF, NOTE_ON
@@ -142,6 +143,7 @@ class Engine:
         self.mode: str = values["mode"]
         self.counts = EngineCounts()
         self._plan = Plan()
+        self._input = InputNotes()
         self.answering: Answering | None = None
         self._accompanist: Accompanist | None = None
         self._sampling = LiveSampling(state, preset, self._error)
@@ -204,7 +206,7 @@ class Engine:
         if self.answering is not None and self.answering.working():
             return 0.0
         deadlines = [d for d in (self._phrase_deadline(), self._handoff_deadline(), self._bar_deadline(),
-                                 self.transport.deadline_s()) if d is not None]
+                                 self._hold_deadline(), self.transport.deadline_s()) if d is not None]
         if not deadlines:
             return IDLE_WAIT_S
         return min(IDLE_WAIT_S, max(0.0, min(deadlines) - now))
@@ -248,13 +250,42 @@ class Engine:
         if not self.transport.running:
             return  # the DAW is stopped: nothing is heard until it plays again
         tick = self.transport.tick_at(time_s)
-        if self.answering is not None and msg.channel != DRUM_CHANNEL:
-            self.answering.hear(tick, msg)
-        if self._accompanist is not None:
-            if kind == NOTE_ON and msg.velocity > 0:
-                self._accompanist.note_on(tick, msg.channel, msg.note, msg.velocity)
-            elif is_note_off(msg):
-                self._accompanist.note_off(tick, msg.channel, msg.note)
+        if kind == NOTE_ON and msg.velocity > 0:
+            self._hear(tick, self._input.note_on(tick, msg.channel, msg.note, msg.velocity))
+        elif is_note_off(msg):
+            self._hear(tick, self._input.note_off(tick, msg.channel, msg.note))
+        elif kind == CONTROL_CHANGE and msg.control in (ALL_SOUND_OFF, ALL_NOTES_OFF):
+            self._hear(tick, self._input.all_off(msg.channel))
+            if self.answering is not None:
+                self.answering.release(tick, msg.channel)
+        elif kind == CONTROL_CHANGE and self.answering is not None and msg.channel != DRUM_CHANNEL:
+            self.answering.pedal(tick, msg)
+
+    def _hear(self, tick: float, events: list[NoteEvent]) -> None:
+        """Hand paired note-ons and note-offs to the parts that listen (drums condition the band only)."""
+        for event in events:
+            if self.answering is not None and event.channel != DRUM_CHANNEL:
+                self.answering.hear(tick, event)
+            if self._accompanist is not None:
+                if event.on:
+                    self._accompanist.note_on(tick, event.channel, event.pitch, event.velocity)
+                else:
+                    self._accompanist.note_off(tick, event.channel, event.pitch)
+
+    def _hold_deadline(self) -> float | None:
+        """When the notes held now stop holding the phrase open (no new note for ``hold_limit_beats``)."""
+        pedal_held = self.answering is not None and self.answering.responder.sounding
+        tick = self._input.hold_deadline(self._state.get("hold_limit_beats"), MIDI_CLOCK_PPQN, pedal_held)
+        return None if tick is None else self._time_of(tick)
+
+    def _release_held(self, now: float) -> None:
+        tick = self.transport.tick_at(now)
+        events = self._input.release_held()
+        log.info("no new note for %g beats with %d held: the phrase ends without them (a drone, or a note-off "
+                 "that never came)", self._state.get("hold_limit_beats"), max(1, len(events)))
+        self._hear(tick, events)
+        if self.answering is not None:
+            self.answering.release(tick)
 
     def _listening(self, channel: int) -> bool:
         wanted = self._state.get("channel_in")
@@ -280,6 +311,9 @@ class Engine:
         self._report_tempo()
         if not self.transport.running:
             return
+        deadline = self._hold_deadline()
+        if deadline is not None and now >= deadline:
+            self._release_held(now)
         deadline = self._phrase_deadline()
         if deadline is not None and now >= deadline and self.answering is not None:
             self.answering.commit()
@@ -411,6 +445,7 @@ class Engine:
     def stats(self) -> dict[str, int]:
         """Every count, with the input queue's and scheduler's drops (for status and the last log line)."""
         counts = asdict(self.counts)
+        counts.update(asdict(self._input.counts))
         counts["input_dropped"] = self._inputs.dropped
         counts["late_dropped"] = self._scheduler.stats().late_note_ons_dropped
         return counts
@@ -419,6 +454,7 @@ class Engine:
         """Close every sounding note (note-offs, CC 123), drop everything planned, start listening afresh."""
         self._scheduler.panic()
         self._plan.clear()
+        self._input.all_off()
         if self.answering is not None:
             self.answering.silence()
         if self._accompanist is not None:

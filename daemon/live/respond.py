@@ -245,6 +245,21 @@ class Responder:
             del self._sustained[(ch, pitch)]
         return self._after_release(tick)
 
+    def release(self, tick: float, channel: int | None = None) -> bool:
+        """Close every note sounding on ``channel`` (None: all), keys and pedal alike; True if
+        silence began with it. For CC 120/123, and for notes held past the hold limit."""
+        closed = False
+        for held in (self._sounding, self._sustained):
+            for key in [k for k in held if channel is None or k[0] == channel]:
+                for sounding in held.pop(key):
+                    self._complete(sounding, tick, key[0], key[1])
+                    closed = True
+        if channel is None:
+            self._pedal.clear()
+        else:
+            self._pedal.discard(channel)
+        return self._after_release(tick) if closed else False
+
     def _begin(self, tick: float, grid: Grid) -> None:
         start = self._model_tick(tick)
         bar = grid.ticks_per_bar // self.ticks_per_model_tick

@@ -31,7 +31,7 @@ from daemon.music.scales import SCALES
 REQUIRED = {
     "temperature", "top_k", "top_p", "mode", "answer_bars", "phrase_end_beats", "density", "key", "scale",
     "pitch_low", "pitch_high", "channel_in", "channel_out", "accompany_channels", "bpm", "meter_numerator",
-    "meter_denominator",
+    "meter_denominator", "hold_limit_beats",
 }
 
 
@@ -52,7 +52,7 @@ def test_every_default_is_valid_and_round_trips() -> None:
 @pytest.mark.parametrize(("name", "low", "high"), [
     ("temperature", 0.05, 5.0), ("top_k", 0, 512), ("top_p", 0.01, 1.0), ("answer_bars", 1, 32),
     ("phrase_end_beats", 0.25, 16.0), ("density", 0.0, 1.0), ("pitch_low", 0, 127), ("pitch_high", 0, 127),
-    ("bpm", 20.0, 400.0), ("channel_in", 0, 16), ("channel_out", 1, 16),
+    ("bpm", 20.0, 400.0), ("hold_limit_beats", 1.0, 64.0), ("channel_in", 0, 16), ("channel_out", 1, 16),
 ])
 def test_numeric_ranges_are_as_documented(name: str, low: float, high: float) -> None:
     assert (SPECS[name].low, SPECS[name].high) == (low, high)

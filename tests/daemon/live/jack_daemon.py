@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mido
-import pytest
 
 import presets
 from benchmarks.jack_rig import (
@@ -30,8 +29,6 @@ from daemon.live.scheduler import is_note_on
 from daemon.music.keys import Key
 from daemon.music.notes import Note
 from tests.daemon.corpus_phrase import Phrase
-
-pytestmark = pytest.mark.jack
 
 BUNDLED_LSTM = presets.PRESETS_DIR / "folk-events.onnx"
 TINY_BPM = 180.0
@@ -94,8 +91,6 @@ class Setup:
         return {"ANTIPHON_PRESETS_DIR": str(self.presets_dir)}
 
 
-
-
 def _sparse_threshold(gan: Path) -> float:
     """A threshold that keeps ~1% of a random-weight GAN's steps (its outputs all sit near one value)."""
     import numpy as np
@@ -105,10 +100,6 @@ def _sparse_threshold(gan: Path) -> float:
     model = load_model(gan)
     rolls = np.concatenate([model.roll(None, np.random.default_rng(seed)) for seed in range(4)])
     return float(np.quantile(rolls, ACCOMPANY_KEEP_QUANTILE))
-
-
-
-
 
 
 # ------------------------------------------------------------------ helpers
@@ -215,7 +206,6 @@ def play_and_hear_answer(daemon: Daemon, peer: Peer, setup: Setup, notes: list[N
 
 
 # ------------------------------------------------------------------ the answer
-
 
 
 def _ports() -> list[str]:

@@ -64,6 +64,8 @@ from tests.daemon.live.jack_daemon import (
     short,
 )
 
+pytestmark = pytest.mark.jack
+
 
 def test_a_corpus_phrase_is_answered_in_key_on_the_grid_and_every_note_closes(
         rig: tuple[Daemon, Peer], setup: Setup, phrase: Phrase, report: Callable[[str], None]) -> None:

@@ -31,6 +31,8 @@ from tests.daemon.live.jack_daemon import (
 )
 from tests.daemon.live.test_accompany import PROGRESSION
 
+pytestmark = pytest.mark.jack
+
 
 def test_accompany_plays_bars_on_its_channels_on_the_grid_and_a_mode_switch_closes_them(
         rig: tuple[Daemon, Peer], setup: Setup, report: Callable[[str], None]) -> None:

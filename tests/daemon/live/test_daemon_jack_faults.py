@@ -36,6 +36,8 @@ from tests.daemon.live.jack_daemon import (
     short,
 )
 
+pytestmark = pytest.mark.jack
+
 
 def test_bad_input_is_survived_and_playing_continues(rig: tuple[Daemon, Peer], setup: Setup, phrase: Phrase) -> None:
     daemon, peer = rig
@@ -140,7 +142,6 @@ def test_a_live_switch_to_a_broken_preset_keeps_the_model_and_the_clock(
     assert abs(status["clock"][3] - position(status["clock_received_s"])) < 0.05, "the clock moved on a preset switch"
     _, answer = play_and_hear_answer(daemon, peer, setup, short(phrase))
     assert answer
-
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -533,3 +533,56 @@ def _no_thread_leak() -> Iterator[None]:
     yield
     leaked = {t.name for t in threading.enumerate() if t.name.startswith("antiphon-")} - before
     assert not leaked, leaked
+
+
+# ------------------------------------------------------------------ stream faults (the input ledger)
+
+
+def test_a_zero_length_note_does_not_keep_the_phrase_open(rig: Rig) -> None:
+    start = rig.clock() + 0.2
+    rig.at(start, on(60))
+    rig.at(start + 0.3, off(60))
+    rig.at(start + 0.4, off(62))  # a merge sent the off of a zero-length note first...
+    rig.at(start + 0.4, on(62))  # ...and its on at the same instant
+    rig.run_until(start + 0.4 + 4.0)
+    assert rig.note_ons(channel=1), "a zero-length note left the phrase open"
+    assert rig.engine.counts.phrases == 1
+    assert rig.engine.stats()["zero_length_notes"] == 1
+    second = rig.play(rig.clock() + 0.2, [64, 65])
+    rig.run_until(second + 4.0)
+    assert rig.engine.counts.phrases == 2, "the next phrase was not answered"
+
+
+def test_a_dropped_note_off_is_answered_after_the_hold_limit(rig: Rig) -> None:
+    rig.state.apply(SetParam.from_edge("hold_limit_beats", 2.0))
+    start = rig.clock() + 0.2
+    released = rig.play(start, [60, 62])
+    rig.at(released + 0.1, on(64))  # its note-off never comes
+    rig.run_until(released + 0.1 + 2 * BEAT_S - 0.05)
+    assert rig.engine.counts.phrases == 0, "answered before the hold limit"
+    rig.run_until(released + 0.1 + 2 * BEAT_S + BEAT_S + 4 * BEAT_S)
+    assert rig.engine.counts.phrases == 1 and rig.note_ons(channel=1)
+    assert rig.engine.stats()["held_released"] == 1
+    rig.at(rig.clock() + 0.5, off(64))  # the lost off arrives late: nothing breaks
+    again = rig.play(rig.clock() + 0.2, [67])
+    rig.run_until(again + 4.0)
+    assert rig.engine.counts.phrases == 2
+    assert closed(rig.out.sent)
+
+
+def test_a_drone_under_a_melody_still_gets_an_answer(rig: Rig) -> None:
+    start = rig.clock() + 0.2
+    rig.at(start, on(48))  # held throughout
+    released = rig.play(start + 0.1, [60, 62, 64])
+    rig.run_until(released + 8 * BEAT_S + 5 * BEAT_S)
+    assert rig.engine.counts.phrases == 1, "the drone kept the phrase open"
+
+
+def test_cc_123_from_the_daw_closes_the_players_notes(rig: Rig) -> None:
+    start = rig.clock() + 0.2
+    rig.at(start, on(60))
+    rig.at(start + 0.2, on(64))
+    rig.at(start + 0.5, cc(123, 0))
+    rig.run_until(start + 0.5 + 4.0)
+    assert rig.engine.counts.phrases == 1
+    assert rig.engine.stats()["mode_offs"] == 2
