@@ -37,6 +37,7 @@ SECTIONS: tuple[str, ...] = (
     "benchmarks.timing",
     "benchmarks.footprint",
     "benchmarks.training_speed",
+    "benchmarks.soak",
 )
 
 
@@ -159,6 +160,11 @@ TARGETS: tuple[Target, ...] = (
     Target("torch never imported by the daemon", "footprint", "torch never imported", "value", 0.0, "",
            "true"),
     Target("Start-up until 'ready' (ports and OSC open)", "footprint", "spawn -> 'ready' logged", "median", 1.5, "s"),
+    Target("A set: phrases answered / played", "soak", "phrases answered / played", "value", 0.95, "",
+           "at_least"),
+    Target("A set: stuck notes at the end", "soak", "stuck notes at the end", "value", 0.0, ""),
+    Target("A set: JACK server restarts survived", "soak", "JACK server restarts survived", "value", 1.0, "",
+           "at_least"),
 )
 
 

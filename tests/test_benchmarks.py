@@ -112,3 +112,20 @@ def test_the_sections_report_what_the_readme_promises(results: dict[str, Any]) -
     assert "SYNTHETIC" in " ".join(training["notes"])
     model = sections["model_speed"]
     assert _finite(model["derived"]["onnxruntime fp32 speed-up over PyTorch eager (median)"])
+
+
+def test_a_short_set_with_a_jack_restart_ends_with_nothing_stuck(tmp_path: Path) -> None:
+    """The soak benchmark's --quick form, shorter: phrases with stream faults, the band, a JACK restart."""
+    out = tmp_path / "soak"
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--only", "soak", "--soak-s", "30"]
+    done = subprocess.run(command, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          env=dict(os.environ))
+    assert (out / "benchmarks.json").is_file(), f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    soak = {s["name"]: s for s in json.loads((out / "benchmarks.json").read_text())["sections"]}["soak"]
+    assert "error" not in soak, soak.get("error")
+    derived = soak["derived"]
+    assert derived["stuck notes at the end"] == 0, derived
+    assert derived["JACK server restarts survived"] == 1, derived
+    answered, played = (int(x) for x in derived["phrases answered, played"].split(", "))
+    assert played >= 4 and answered >= played - 1, derived
+    assert derived["errors logged (daemon count; ERROR lines)"] == "0; 0", soak["notes"]
