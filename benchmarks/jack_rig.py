@@ -445,6 +445,16 @@ class Peer:
         with self._changed:
             self.received.clear()
 
+    def close_monitor(self) -> None:
+        """Close "Monitor" (its JACK port goes away, as a DAW's port does when the DAW quits)."""
+        self.monitor.close()
+
+    def reopen_monitor(self) -> None:
+        """Open "Monitor" again under the same names after :meth:`close_monitor`."""
+        self.monitor = mido.Backend(JACK_BACKEND).open_input(f"{self.monitor_name} In", virtual=True,
+                                                             client_name=self.monitor_name,
+                                                             callback=self._on_message)
+
     def close(self) -> None:
         self.keys.close()
         self.monitor.close()

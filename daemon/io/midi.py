@@ -16,6 +16,10 @@ under JACK): it only stamps the message with :func:`daemon.timebase.now_s` and p
 dropped and counted, never waited for. The same queue wakes the engine for control events
 (:meth:`InputQueue.wake` puts :data:`WAKE`), so the engine waits on one queue for both.
 
+Noticing, while the daemon runs, that the MIDI system or a named port went away, and opening
+the ports again, is :mod:`daemon.io.port_watch`'s job (:class:`PortLister` and
+:mod:`daemon.io.jack_watch` give it cheap looks at the port lists).
+
 This module must not import torch, ``training`` or ``export``.
 """
 
@@ -36,6 +40,7 @@ import mido
 from mido.ports import BaseInput, BaseOutput
 
 from daemon.errors import PortError
+from daemon.io import jack_watch
 from daemon.timebase import Clock, now_s
 
 log = logging.getLogger(__name__)
@@ -161,15 +166,22 @@ def _backend(api: str) -> mido.Backend:
             f"this python-rtmidi has no {api} support (it has: {', '.join(compiled_apis()) or 'none'}); "
             "choose another --midi-api"
         )
+    if api == "jack":
+        jack_watch.route_library_messages()  # libjack's own lines go to the DEBUG log, from any thread
     return mido.Backend(f"{RTMIDI_BACKEND}/{API_NAMES[api]}")
 
 
 def jack_server_running() -> bool:
-    """True if a JACK server answers (the one ``JACK_DEFAULT_SERVER`` names, if set)."""
+    """True if a JACK server answers (the one ``JACK_DEFAULT_SERVER`` names, if set).
+
+    It opens (and activates) a JACK client and closes it: ~80 ms on a running server, a few ms
+    without one. Not for polling (:class:`daemon.io.jack_watch.JackWatch` is), and never while
+    clients of a server that went away are still open (see :mod:`daemon.io.jack_watch`).
+    """
     if "jack" not in compiled_apis():
         return False
     try:
-        with _c_stderr_to_debug_log():
+        with _c_stderr_to_debug_log("jack"):
             _backend("jack").get_output_names()
     except OSError:
         return False
@@ -202,7 +214,8 @@ def resolve_api(api: str) -> str:
     )
 
 
-def _unavailable_hint(api: str) -> str:
+def unavailable_hint(api: str) -> str:
+    """What to do when ``api``'s MIDI system cannot be used (the end of a :class:`PortError` message)."""
     if api == "alsa" and not os.path.exists(ALSA_SEQ_DEVICE):
         return (
             f"there is no ALSA sequencer here ({ALSA_SEQ_DEVICE} is missing: no sound card, or the snd-seq "
@@ -229,12 +242,50 @@ def list_ports(api: str) -> PortNames:
     api = resolve_api(api)
     backend = _backend(api)
     try:
-        with _c_stderr_to_debug_log():
+        with _c_stderr_to_debug_log(api):
             inputs = tuple(backend.get_input_names())
             outputs = tuple(backend.get_output_names())
     except OSError as exc:
-        raise PortError(f"cannot use {api} MIDI ({exc}): {_unavailable_hint(api)}") from None
+        raise PortError(f"cannot use {api} MIDI ({exc}): {unavailable_hint(api)}") from None
     return PortNames(api, inputs, outputs)
+
+
+class PortLister:
+    """Lists one API's ports again and again through one pair of clients held open.
+
+    For watching named ports on ALSA, CoreMIDI and Windows MM while the daemon runs:
+    :func:`list_ports` makes (and announces) two fresh MIDI clients every time. Not for JACK,
+    where a client's port list outlives the server (use :class:`daemon.io.jack_watch.JackWatch`).
+    Nothing here catches C libraries' stderr (threads are running).
+
+    Args:
+        api: a resolved API name (not ``auto``).
+        client_name: the MIDI client name of the listing clients.
+
+    Raises:
+        PortError: the API is not compiled in or its MIDI system is not running.
+    """
+
+    def __init__(self, api: str, client_name: str) -> None:
+        import rtmidi  # python-rtmidi, under mido's backend
+
+        _backend(api)  # the API is compiled in
+        rtapi = getattr(rtmidi, f"API_{API_NAMES[api]}")
+        self.api = api
+        try:
+            self._in = rtmidi.MidiIn(rtapi=rtapi, name=client_name)
+            self._out = rtmidi.MidiOut(rtapi=rtapi, name=client_name)
+        except (OSError, RuntimeError) as exc:  # rtmidi's errors derive from these
+            raise PortError(f"cannot use {api} MIDI ({exc}): {unavailable_hint(api)}") from None
+
+    def names(self) -> PortNames:
+        """The ports there are now."""
+        return PortNames(self.api, tuple(self._in.get_ports()), tuple(self._out.get_ports()))
+
+    def close(self) -> None:
+        """Let the listing clients go."""
+        self._in.delete()
+        self._out.delete()
 
 
 def find_port(candidates: Sequence[str], wanted: str, direction: str) -> str:
@@ -330,19 +381,25 @@ def _check_virtual(api: str, option: str) -> None:
 
 def _open(api: str, direction: str, opener: Callable[[], PortT]) -> PortT:
     try:
-        with _c_stderr_to_debug_log():
+        with _c_stderr_to_debug_log(api):
             return opener()
     except (OSError, ValueError) as exc:
-        raise PortError(f"cannot open the {api} MIDI {direction} ({exc}): {_unavailable_hint(api)}") from None
+        raise PortError(f"cannot open the {api} MIDI {direction} ({exc}): {unavailable_hint(api)}") from None
 
 
 @contextlib.contextmanager
-def _c_stderr_to_debug_log() -> Iterator[None]:
+def _c_stderr_to_debug_log(api: str) -> Iterator[None]:
     """Catch what C libraries (libjack, alsa-lib) print on file descriptor 2 and log it at DEBUG.
 
     Their lines ("Cannot connect to server socket...") would otherwise land between our
-    clear error messages. Used only while opening or listing ports, before threads start.
+    clear error messages. libjack's are routed to the log by :mod:`daemon.io.jack_watch`
+    where that worked, and then nothing is caught here; otherwise this catches everything on
+    descriptor 2 for a moment, other threads' log lines included, so it is for opening or
+    listing ports before threads start (and for reopening them after a loss).
     """
+    if api == "jack" and jack_watch.library_messages_routed():
+        yield
+        return
     try:
         saved = os.dup(2)
     except OSError:

@@ -34,6 +34,8 @@ LEARN = f"{ROOT}/learn"
 CLOCK = f"{ROOT}/clock"
 CURRENT_PRESET = f"{ROOT}/preset/current"
 COUNT = f"{ROOT}/count"
+MIDI = f"{ROOT}/midi"  # the address an error about the MIDI ports names (nothing is sent to it)
+MIDI_STATE = f"{STATE_PREFIX}midi"  # "connected" or "lost"
 UNREADABLE = "(packet)"  # the address in an error reply about a packet whose address could not be read
 
 
@@ -72,7 +74,10 @@ FEEDBACK_ROWS: tuple[tuple[str, str, str], ...] = (
     (LEARNING, "string: parameter", f"learn mode started (`{NO_KEY}`: stopped)"),
     (LEARNED, "string parameter, int CC 0-119, int channel 1-16", "a CC was learned"),
     (ERROR, f"string address (or `{UNREADABLE}`), string message",
-     "a message or packet was refused; nothing changed"),
+     f"a message or packet was refused; nothing changed (`{MIDI}`: the MIDI ports went away, see `{MIDI_STATE}`)"),
+    (MIDI_STATE, "string: `lost` or `connected`",
+     ("the MIDI server (JACK) or a port named with --in/--out went away (OSC and parameters stay live; "
+      "Antiphon retries every 0.5-5 s), or is back and reconnected (hanging notes closed first)")),
 )
 
 

@@ -7,6 +7,17 @@ handlers that only set an event, wait for it, then shut down in order: OSC -> MI
 engine -> scheduler flush (note-offs, CC 123) -> MIDI output -> OSC feedback socket.
 "ready" is logged with the port names once everything runs (tests wait for that line).
 
+Lost and found ports: while it waits, the main thread polls a
+:class:`~daemon.io.port_watch.PortWatch`. When the MIDI server (JACK) or a port named with
+``--in``/``--out`` goes away, it logs one WARNING, sends ``/antiphon/error /antiphon/midi ...``
+and ``/antiphon/state/midi lost``, closes the dead ports and retries with a growing delay; OSC
+and the parameters stay live. A lost output: the scheduler sends into a :class:`Discard` (its
+ledger kept) until the port is back, then closes on the new output everything that was sounding
+(note-offs, CC 123) before anything else, and a ``panic`` trigger makes the engine drop what it
+planned. A lost input alone: the ``panic`` comes at once (what the player held will never be
+released). ``MIDI: reconnected`` and ``/antiphon/state/midi connected`` follow the return. The
+engine is never called from here: the trigger goes on its control queue.
+
 Precedence: command line > environment (``ANTIPHON_MIDI_API``, ``ANTIPHON_OSC_*``,
 ``ANTIPHON_PRESETS_DIR``) > preset file > defaults. ``antiphon run`` with no arguments plays the
 bundled ``presets/default.toml``. Ports and OSC settings are read once, at start; a live preset
@@ -37,15 +48,15 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import mido
-from mido.ports import BaseInput, BaseOutput
 
 from daemon.control.cc_map import CcMapper
-from daemon.control.events import ControlQueue
+from daemon.control.events import ControlQueue, ControlQueueFullError, Trigger
 from daemon.control.live_state import LiveState
 from daemon.control.osc_config import OscConfig, add_osc_arguments, osc_config_from_args
 from daemon.control.params import MODES
 from daemon.control.presets import DEFAULT_PRESET, Preset, live_values, load_preset
 from daemon.errors import PortError
+from daemon.io import jack_watch
 from daemon.io.midi import (
     DEFAULT_CLIENT_NAME,
     MIDI_API_CHOICES,
@@ -54,14 +65,14 @@ from daemon.io.midi import (
     InputQueue,
     jack_full_name,
     list_ports,
-    open_input,
-    open_output,
     resolve_api,
 )
+from daemon.io.osc_addresses import MIDI, MIDI_STATE
 from daemon.io.osc_feedback import OscFeedback
 from daemon.io.osc_server import OscServer
+from daemon.io.port_watch import MidiLink, PortWatch
 from daemon.live.echo import EchoFilter
-from daemon.live.scheduler import DEFAULT_LATE_TOLERANCE_S, DEFAULT_PORT, Scheduler
+from daemon.live.scheduler import DEFAULT_LATE_TOLERANCE_S, DEFAULT_PORT, Discard, Scheduler
 
 if TYPE_CHECKING:
     from daemon.live.engine import Engine
@@ -71,7 +82,7 @@ log = logging.getLogger(__name__)
 monitor_log = logging.getLogger("daemon.monitor")
 
 MIDI_API_ENV = "ANTIPHON_MIDI_API"  # environment default for --midi-api
-WAIT_SLICE_S = 1.0  # the main thread wakes this often while waiting for a signal
+WAIT_SLICE_S = 0.25  # the main thread wakes this often while waiting for a signal, to poll the port watch
 OUTPUT_DRAIN_S = 0.05  # after the last note-offs, before the output port closes: a JACK port sends
 # what it was given in its next process cycle, and a port closed first would drop the note-offs
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -159,17 +170,17 @@ def _serve(args: argparse.Namespace, preset: Preset, state: LiveState, models: M
     echo = EchoFilter(preset.midi.echo_window_ms / 1e3)
     cc_map = CcMapper(preset.cc.bindings)
     feedback = OscFeedback.from_config(osc_config)
-    output: BaseOutput | None = None
+    link = MidiLink(api, inputs, in_port, out_port, args.client_name)
     scheduler: Scheduler | None = None
     engine: Engine | None = None
-    midi_in: BaseInput | None = None
     osc: OscServer | None = None
+    watch: PortWatch | None = None
     try:
         # Ports open before any thread starts (what they arrive with waits in the queue).
-        midi_in = open_input(api, inputs, in_port, args.client_name)
-        output = open_output(api, out_port, args.client_name)
-        in_name, out_name = _shown_names(api, midi_in.name, output.name, args, in_port, out_port)
-        scheduler = Scheduler({DEFAULT_PORT: output}, late_tolerance_s=args.late_tolerance_ms / 1e3,
+        link.open()
+        assert link.input is not None and link.output is not None
+        in_name, out_name = _shown_names(api, link.input.name, link.output.name, args, in_port, out_port)
+        scheduler = Scheduler({DEFAULT_PORT: link.output}, late_tolerance_s=args.late_tolerance_ms / 1e3,
                               on_sent=_sent_hook(echo, monitor),
                               realtime_priority=SCHEDULER_RT_PRIORITY if args.realtime else None)
         engine = Engine(inputs, controls, scheduler, state, preset, models=models, cc_map=cc_map,
@@ -180,43 +191,98 @@ def _serve(args: argparse.Namespace, preset: Preset, state: LiveState, models: M
         if osc_config.enabled:
             osc = OscServer(osc_config, controls, state, feedback, cc_map)
             osc.start()
+        recovery = MidiRecovery(link, scheduler, controls, feedback)
+        watch = PortWatch(link, on_lost=recovery.lost, on_found=recovery.found)
+        feedback.send(MIDI_STATE, "connected")
         osc_text = f"OSC {osc.address[0]}:{osc.address[1]}" if osc is not None else "no OSC"
         log.info("ready: preset %s, mode %s, %s MIDI, reading %r, sending on %r, %s, scheduler at %s priority",
                  preset.name, engine.mode, api, in_name, out_name, osc_text,
                  "real-time" if scheduler.realtime else "normal")
         while not stop.wait(WAIT_SLICE_S):
-            pass
+            _poll(watch)
         log.info("stopping")
     finally:
         # The order matters: nothing new comes in, the engine ends, the scheduler closes every
         # sounding note (note-offs, CC 123), and only then do the outputs close.
         if osc is not None:
             osc.stop()
-        if midi_in is not None:
-            midi_in.close()
+        link.close_input()
         if engine is not None:
             engine.stop()
         if scheduler is not None:
             scheduler.stop()
-        if output is not None:
+        if link.output is not None:
             time.sleep(OUTPUT_DRAIN_S)
-            output.close()
+        link.close()
+        jack_watch.restore_library_messages()
         feedback.close()
         if scheduler is not None and engine is not None:
-            _log_counts(engine, scheduler)
+            _log_counts(engine, scheduler, watch.losses if watch is not None else 0)
 
 
-def _log_counts(engine: Engine, scheduler: Scheduler) -> None:
+class MidiRecovery:
+    """What the daemon does when its MIDI ports go away and come back (a :class:`PortWatch`'s callbacks).
+
+    Runs on the main thread; it touches the engine only through its control queue.
+    """
+
+    def __init__(self, link: MidiLink, scheduler: Scheduler, controls: ControlQueue, feedback: OscFeedback) -> None:
+        self._link = link
+        self._scheduler = scheduler
+        self._controls = controls
+        self._feedback = feedback
+        self._output = link.output  # the output the scheduler sends to
+
+    def lost(self, message: str) -> None:
+        """Before the dead ports close: tell OSC, and make sure nothing is left sounding or sent to them.
+
+        A lost output: the scheduler sends into a :class:`Discard` (its ledger kept, to close on
+        the port that comes back). A lost input alone: what the player held will never be
+        released, so the engine silences everything on the output, which still works.
+        """
+        self._feedback.error(MIDI, f"MIDI: {message}")
+        self._feedback.send(MIDI_STATE, "lost")
+        if self._link.output_lost:
+            self._scheduler.replace_output(DEFAULT_PORT, Discard(), close_sounding=False)
+            self._output = None
+        else:
+            self._panic()
+
+    def found(self, after_s: float) -> None:
+        """The ports are back: close on a new output what was sounding, drop the engine's plan; tell OSC."""
+        if self._link.output is not self._output and self._link.output is not None:
+            self._output = self._link.output
+            closed = self._scheduler.replace_output(DEFAULT_PORT, self._output)
+            log.debug("MIDI: %d closing messages sent on the reopened output", closed)
+            self._panic()
+        self._feedback.send(MIDI_STATE, "connected")
+
+    def _panic(self) -> None:
+        try:
+            self._controls.put(Trigger("panic"))
+        except ControlQueueFullError as exc:
+            log.warning("MIDI: could not ask the engine to silence what it planned: %s", exc)
+
+
+def _poll(watch: PortWatch) -> None:
+    """One poll of the port watch; whatever goes wrong in it is logged, and the daemon plays on."""
+    try:
+        watch.poll()
+    except Exception:  # the daemon must never stop over its MIDI ports: log it, keep serving OSC
+        log.exception("MIDI: watching the ports failed; still trying")
+
+
+def _log_counts(engine: Engine, scheduler: Scheduler, midi_losses: int) -> None:
     counts = engine.stats()
     stats = scheduler.stats()
     log.info(
         "stopped: %d phrases answered (%d answer notes, %d answers dropped as the player went on), %d "
         "accompaniment bars, %d messages passed thru, %d messages sent, %d late note-ons dropped, "
         "%d echoes of our output dropped, %d messages filtered by channel, %d system messages ignored, "
-        "%d input messages dropped (queue full), %d errors",
+        "%d input messages dropped (queue full), %d errors, %d losses of the MIDI ports",
         counts["phrases"], counts["answer_notes"], counts["discarded"], counts["bars"], counts["passed"],
         stats.sent, stats.late_note_ons_dropped, counts["echoes"], counts["filtered"], counts["ignored"],
-        counts["input_dropped"], counts["errors"],
+        counts["input_dropped"], counts["errors"], midi_losses,
     )
 
 

@@ -12,6 +12,13 @@ The ledger
     note-off for every sounding key, release a held sustain pedal, and send CC 123 (all notes
     off) on every channel used, then drop whatever was pending.
 
+Replacing an output
+    When a MIDI port went away and was opened again, :meth:`Scheduler.replace_output` swaps the
+    new port in and sends on it first what closes everything the ledger holds for that port
+    (note-offs, pedal up, CC 123 on every channel used), so nothing that sounded on the old
+    connection is left hanging. While the port is away a :class:`Discard` stands in, and the
+    ledger is kept for the port that comes back.
+
 Groups
     A message may be scheduled with a ``group`` (any hashable: the engine tags each answer and
     the accompaniment). :meth:`Scheduler.cancel` drops a group's pending note-ons and every
@@ -28,7 +35,8 @@ Thread-safety contract
     Every public method may be called from any thread. All state, and every write to an
     output, is guarded by one lock: an output never sees two threads at once, and messages
     leave in the order the ledger accounted them. Scheduled messages are sent by the scheduler
-    thread; :meth:`panic` and :meth:`stop` send from the calling thread, under the same lock.
+    thread; :meth:`panic`, :meth:`stop` and :meth:`replace_output` send from the calling thread,
+    under the same lock.
     A message that fails to send is logged and counted; it never stops the scheduler. The
     ``on_sent`` hook runs under that lock for every message written: it must be quick (the
     engine's echo filter appends to a deque).
@@ -76,6 +84,13 @@ class Output(Protocol):
 
     def send(self, msg: mido.Message) -> None:
         """Send one message now."""
+
+
+class Discard:
+    """An output that drops every message: the stand-in while a port is away."""
+
+    def send(self, msg: mido.Message) -> None:
+        """Drop ``msg``."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +254,37 @@ class Scheduler:
             self._panic_locked()
             self._cond.notify()
 
+    def replace_output(self, port: str, output: Output, close_sounding: bool = True) -> int:
+        """Send what is meant for ``port`` to ``output`` from now on (a reopened MIDI port).
+
+        With ``close_sounding``, ``output`` first gets what closes everything the ledger holds for
+        ``port``: a note-off for every sounding note, pedal up where held, CC 123 on every channel
+        used; and the messages pending for ``port`` are dropped (what was planned for the old
+        connection is not played on the new one). Without it the output is only swapped and the
+        ledger kept (for a :class:`Discard` while the port is away). The old output is no longer
+        used once this returns, so it may be closed then.
+
+        Returns:
+            how many closing messages went out on ``output``.
+
+        Raises:
+            ValueError: ``port`` is not one of the scheduler's outputs.
+        """
+        if port not in self._outputs:
+            raise ValueError(f"no output named {port!r} (there are: {', '.join(self._outputs)})")
+        with self._cond:
+            self._outputs[port] = output
+            if not close_sounding:
+                return 0
+            kept = [e for e in self._heap if e[2] != port]
+            self._count(cancelled=len(self._heap) - len(kept))
+            self._heap = kept
+            heapq.heapify(self._heap)
+            sent_before = self._stats.sent
+            self._close_port_locked(port)
+            self._cond.notify()
+            return self._stats.sent - sent_before
+
     def start(self) -> None:
         """Start the scheduler thread."""
         with self._cond:
@@ -342,15 +388,29 @@ class Scheduler:
             self._send_locked(port, _note_off(channel, pitch))
         self._sounding.clear()
         self._dropped_owed.clear()
-        for port, channels in self._used_channels.items():
-            for channel in sorted(channels):
-                if channel in self._pedal_down[port]:
-                    self._send_locked(port, mido.Message(
-                        CONTROL_CHANGE, channel=channel, control=SUSTAIN_PEDAL, value=0))
+        for port in self._used_channels:
+            self._all_off_locked(port)
+
+    def _close_port_locked(self, port: str) -> None:
+        """What :meth:`_panic_locked` does, for one port."""
+        for key in sorted(k for k in self._sounding if k[0] == port):
+            self._send_locked(port, _note_off(key[1], key[2]))
+            del self._sounding[key]
+        for key in [k for k in self._dropped_owed if k[0] == port]:
+            del self._dropped_owed[key]
+        self._all_off_locked(port)
+
+    def _all_off_locked(self, port: str) -> None:
+        """Pedal up where held, then CC 123, on every channel ``port`` used; forget them."""
+        channels = self._used_channels[port]
+        for channel in sorted(channels):
+            if channel in self._pedal_down[port]:
                 self._send_locked(port, mido.Message(
-                    CONTROL_CHANGE, channel=channel, control=ALL_NOTES_OFF, value=0))
-            channels.clear()
-            self._pedal_down[port].clear()
+                    CONTROL_CHANGE, channel=channel, control=SUSTAIN_PEDAL, value=0))
+            self._send_locked(port, mido.Message(
+                CONTROL_CHANGE, channel=channel, control=ALL_NOTES_OFF, value=0))
+        channels.clear()
+        self._pedal_down[port].clear()
 
     def _send_locked(self, port: str, msg: mido.Message) -> bool:
         """Write one message; True if the output took it."""
