@@ -300,6 +300,9 @@ def find_port(candidates: Sequence[str], wanted: str, direction: str) -> str:
         PortError: no port or several ports match; the message lists the candidates.
     """
     if wanted in candidates:
+        if candidates.count(wanted) > 1:
+            log.warning("%d MIDI %s ports are called %r; Antiphon uses the first one the system lists (rename one "
+                        "to choose)", candidates.count(wanted), direction, wanted)
         return wanted
     matches = [name for name in candidates if wanted.lower() in name.lower()]
     if len(matches) == 1:

@@ -50,3 +50,10 @@ def test_input_queue_stamps_with_its_clock_and_drops_when_full() -> None:
     assert inputs.get(0.01) == (1.0, first)
     assert inputs.get(0.01) == (2.0, second)
     assert inputs.get(0.01) is None
+
+
+def test_a_port_name_that_exists_twice_is_used_and_said(caplog: pytest.LogCaptureFixture) -> None:
+    twice = ["Synth:In", "Synth:In", "Other"]
+    with caplog.at_level("WARNING", logger="daemon.io.midi"):
+        assert find_port(twice, "Synth:In", "output") == "Synth:In"
+    assert "2 MIDI output ports are called 'Synth:In'" in caplog.text
