@@ -54,7 +54,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks import Quantity, Section
-from benchmarks.jack_rig import REPO_ROOT, Daemon, Peer, RigError, jack_for, note_off, note_on
+from benchmarks.jack_rig import REPO_ROOT, Daemon, Peer, RigError, note_off, note_on
+from benchmarks.jack_server import jack_for
 from benchmarks.models import accompany_threshold, gan_model, lstm_model
 from daemon.errors import AntiphonError
 

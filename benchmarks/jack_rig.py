@@ -23,8 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,68 +81,6 @@ def jack_answers() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
-
-
-@contextmanager
-def jack_server(log_path: Path, prefix: str = "antiphon-bench",
-                period_frames: int = JACK_PERIOD_FRAMES) -> Iterator[str]:
-    """Start ``jackd -S --no-realtime -d dummy -p period_frames`` under a fresh name, set
-    ``JACK_DEFAULT_SERVER`` (read by libjack in this process and its children), stop it after.
-
-    -S (synchronous): the dummy driver waits for every client to finish its cycle. In the default
-    asynchronous mode a client that misses a 1.33 ms cycle on a busy non-realtime 2-core machine
-    makes JACK itself lose or repeat MIDI events ("ProcessGraphAsyncMaster: Process error"), even
-    between two ports with no Antiphon in the path; with -S none were lost or repeated.
-
-    Raises:
-        RigError: jackd is missing or did not answer within :data:`JACK_START_TIMEOUT_S`.
-    """
-    jackd = shutil.which("jackd")
-    if jackd is None or shutil.which("jack_lsp") is None:
-        raise RigError("jackd is not installed (apt-get install jackd2)")
-    name = f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    previous = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([jackd, "-S", "--no-realtime", "-n", name, "-d", "dummy",
-                                 "-r", str(JACK_SAMPLE_RATE_HZ), "-p", str(period_frames)],
-                                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + JACK_START_TIMEOUT_S
-        while not jack_answers():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RigError(f"jackd did not start (exit {proc.poll()}): {log_path.read_text(errors='replace')}")
-            time.sleep(0.1)
-        yield name
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if previous is None:
-            os.environ.pop("JACK_DEFAULT_SERVER", None)
-        else:
-            os.environ["JACK_DEFAULT_SERVER"] = previous
-
-
-@contextmanager
-def jack_for(running: bool, log_path: Path) -> Iterator[str]:
-    """The JACK server a benchmark uses: the one ``JACK_DEFAULT_SERVER`` names when ``running``
-    (a test's session server), else a fresh one from :func:`jack_server`.
-
-    Raises:
-        RigError: ``running`` and no server answers.
-    """
-    if not running:
-        with jack_server(log_path) as name:
-            yield name
-        return
-    name = os.environ.get("JACK_DEFAULT_SERVER", "default")
-    if subprocess.run(["jack_lsp"], capture_output=True, check=False).returncode != 0:
-        raise RigError(f"no JACK server {name!r} answers (start one, or leave out --jack-running)")
-    yield name
 
 
 def free_udp_port() -> int:
@@ -273,6 +210,13 @@ class Daemon:
         self._osc_out.close()
         if self.replies is not None:
             self.replies.close()
+
+    def rss_anon_kb(self) -> int:
+        """The daemon's anonymous resident memory (RssAnon, kB; 0 where /proc has no such line)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+        return 0
 
     def stderr(self) -> str:
         with self._changed:

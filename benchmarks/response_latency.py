@@ -57,10 +57,10 @@ from benchmarks.jack_rig import (
     Peer,
     RigError,
     jack_connect,
-    jack_for,
     note_off,
     note_on,
 )
+from benchmarks.jack_server import jack_for
 from benchmarks.models import lstm_model
 from daemon.errors import AntiphonError
 from daemon.music.grid import MIDI_CLOCK_PPQN

@@ -29,11 +29,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,18 +42,16 @@ import numpy as np
 import presets
 from benchmarks import Section
 from benchmarks.jack_rig import (
-    JACK_SAMPLE_RATE_HZ,
-    JACK_START_TIMEOUT_S,
     TEST_JACK_PERIOD_FRAMES,
     Daemon,
     MidiClockMaster,
     Peer,
     RigError,
-    jack_answers,
     jack_connect,
     note_off,
     note_on,
 )
+from benchmarks.jack_server import JackServer
 from daemon.errors import AntiphonError
 
 log = logging.getLogger(__name__)
@@ -126,56 +122,6 @@ class SetLog:
         row = self.by_kind.setdefault(kind, [0, 0])
         row[0] += 1
         row[1] += int(answered)
-
-
-class JackServer:
-    """``jackd -S --no-realtime -d dummy`` under one name that survives a restart."""
-
-    def __init__(self, log_path: Path) -> None:
-        if shutil.which("jackd") is None:
-            raise RigError("jackd is not installed (apt-get install jackd2)")
-        self.name = f"antiphon-soak-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.log_path = log_path
-        self._previous = os.environ.get("JACK_DEFAULT_SERVER")
-        os.environ["JACK_DEFAULT_SERVER"] = self.name
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log_file:
-            self.proc = subprocess.Popen(
-                ["jackd", "-S", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(JACK_SAMPLE_RATE_HZ),
-                 "-p", str(TEST_JACK_PERIOD_FRAMES)],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + JACK_START_TIMEOUT_S
-        while not jack_answers():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RigError(f"jackd did not start: {self.log_path.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def close(self) -> None:
-        self.stop()
-        if self._previous is None:
-            os.environ.pop("JACK_DEFAULT_SERVER", None)
-        else:
-            os.environ["JACK_DEFAULT_SERVER"] = self._previous
-
-
-def rss_anon_kb(pid: int) -> int:
-    """RssAnon of process ``pid`` in kB (0 where /proc has no such line)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1])
-    return 0
 
 
 def make_phrase(rng: np.random.Generator, root: int) -> tuple[str, str, list[tuple[float, mido.Message]]]:
@@ -331,7 +277,10 @@ def measure(run_s: float) -> dict[str, Any]:
         for name, temperature in (("soak-a", 1.0), ("soak-b", 0.9)):
             (folder / f"{name}.toml").write_text(PRESET.format(name=name, lstm=lstm, gan=gan, bpm=BPM, hold=HOLD_LIMIT_BEATS,
                                                                answer_bars=ANSWER_BARS, temperature=temperature))
-        server = JackServer(workdir / "jackd.log")
+        server = JackServer(workdir / "jackd.log", prefix="antiphon-soak", period_frames=TEST_JACK_PERIOD_FRAMES)
+        previous_server = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = server.name
+        server.start()
         daemon = Daemon("--preset", "soak-a", "--seed", "7", env={"ANTIPHON_PRESETS_DIR": str(folder)})
         stage = Stage(daemon)
         try:
@@ -339,7 +288,7 @@ def measure(run_s: float) -> dict[str, Any]:
             stage.connect()
             daemon.wait_for("MIDI clock tempo", timeout_s=15.0)
             begin = time.perf_counter()
-            set_log.rss_kb.append((0.0, rss_anon_kb(daemon.proc.pid)))
+            set_log.rss_kb.append((0.0, daemon.rss_anon_kb()))
             root, restarted, phrase_index = 0, False, 0
             while time.perf_counter() - begin < run_s:
                 if not restarted and time.perf_counter() - begin >= run_s / 2:
@@ -361,8 +310,8 @@ def measure(run_s: float) -> dict[str, Any]:
                     set_log.preset_switches += 1
                     time.sleep(BEAT_S)
                 if phrase_index % 10 == 0:
-                    set_log.rss_kb.append((time.perf_counter() - begin, rss_anon_kb(daemon.proc.pid)))
-            set_log.rss_kb.append((time.perf_counter() - begin, rss_anon_kb(daemon.proc.pid)))
+                    set_log.rss_kb.append((time.perf_counter() - begin, daemon.rss_anon_kb()))
+            set_log.rss_kb.append((time.perf_counter() - begin, daemon.rss_anon_kb()))
             counts = daemon.status()
             stage.finish()
         except RigError as exc:
@@ -370,7 +319,11 @@ def measure(run_s: float) -> dict[str, Any]:
         finally:
             stage.lose()
             daemon.stop()
-            server.close()
+            server.stop()
+            if previous_server is None:
+                os.environ.pop("JACK_DEFAULT_SERVER", None)
+            else:
+                os.environ["JACK_DEFAULT_SERVER"] = previous_server
         lines = daemon.lines
     return {"log": set_log, "stuck": stuck_notes(stage.heard), "counts": counts,
             "errors": [line for line in lines if " ERROR " in line or "Traceback" in line],

@@ -60,9 +60,9 @@ from benchmarks.jack_rig import (
     Peer,
     RigError,
     jack_connect,
-    jack_for,
     jack_port,
 )
+from benchmarks.jack_server import jack_for
 from benchmarks.models import accompany_threshold, gan_model
 from daemon.errors import AntiphonError
 from daemon.music.grid import MIDI_CLOCK_PPQN

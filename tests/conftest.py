@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.jack_rig import TEST_JACK_PERIOD_FRAMES, RigError
-from benchmarks.jack_rig import jack_server as rig_jack_server
+from benchmarks.jack_server import jack_server as rig_jack_server
 
 _MEASUREMENTS = pytest.StashKey[list[str]]()
 

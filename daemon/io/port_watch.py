@@ -27,8 +27,8 @@ What each MIDI system lets the check see:
 The ALSA, CoreMIDI and Windows paths are written to the same rules as JACK's and tested only
 with fakes here (this machine has no ALSA sequencer, macOS or Windows).
 
-Thread-safety: both classes are for one thread (the daemon's main thread). This module must not
-import torch, ``training`` or ``export``.
+Thread-safety: both classes are for one thread (the daemon's main thread).
+This module must not import torch, ``training`` or ``export``.
 """
 
 from __future__ import annotations

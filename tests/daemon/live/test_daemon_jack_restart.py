@@ -10,31 +10,22 @@ Otherwise the rig is the other JACK tests' (:mod:`tests.daemon.live.jack_daemon`
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import mido
 import pytest
 
 from benchmarks.jack_rig import (
     JACK_BACKEND,
-    JACK_SAMPLE_RATE_HZ,
-    JACK_START_TIMEOUT_S,
     TEST_JACK_PERIOD_FRAMES,
     Daemon,
     Peer,
-    RigError,
-    jack_answers,
     jack_connect,
     note_off,
     note_on,
 )
+from benchmarks.jack_server import JackServer
 from daemon.live.scheduler import ALL_NOTES_OFF, is_note_on
 from tests.daemon.corpus_phrase import Phrase
 from tests.daemon.live.jack_daemon import (
@@ -54,53 +45,12 @@ RECONNECTED_WITHIN_S = 6.0
 STATE = "/antiphon/state/midi"
 
 
-class RestartableJack:
-    """``jackd`` (dummy driver, synchronous) under one fixed name, that a test can kill and start again."""
-
-    def __init__(self, log_path: Path) -> None:
-        self.name = f"antiphon-restart-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> float:
-        """Start it; return when it first answered (perf_counter seconds)."""
-        jackd = shutil.which("jackd")
-        assert jackd is not None
-        with open(self.log_path, "ab") as log_file:
-            self.proc = subprocess.Popen(
-                [jackd, "-S", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(JACK_SAMPLE_RATE_HZ),
-                 "-p", str(TEST_JACK_PERIOD_FRAMES)],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + JACK_START_TIMEOUT_S
-        while not jack_answers():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RigError(f"jackd did not start: {self.log_path.read_text(errors='replace')}")
-            time.sleep(0.02)
-        return time.perf_counter()
-
-    def kill(self, signum: int = signal.SIGKILL) -> float:
-        """Kill it (SIGKILL: no goodbye to its clients); return when (perf_counter seconds)."""
-        assert self.proc is not None
-        killed_s = time.perf_counter()
-        self.proc.send_signal(signum)
-        self.proc.wait(5.0)
-        return killed_s
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture(scope="module")
-def own_jack(jack_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableJack]:
+def own_jack(jack_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JackServer]:
     """This module's JACK server, named in ``JACK_DEFAULT_SERVER`` while the module runs (after the session's
     server started, so that the session's fixture does not set the name back)."""
-    server = RestartableJack(tmp_path_factory.mktemp("jack-restart") / "jackd.log")
+    server = JackServer(tmp_path_factory.mktemp("jack-restart") / "jackd.log", prefix="antiphon-restart",
+                        period_frames=TEST_JACK_PERIOD_FRAMES)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JACK_DEFAULT_SERVER", server.name)
         try:
@@ -108,11 +58,6 @@ def own_jack(jack_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             yield server
         finally:
             server.stop()
-
-
-def rss_anon_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("RssAnon:"))
 
 
 def osc_states(daemon: Daemon, start: int) -> list[str]:
@@ -131,14 +76,14 @@ def assert_quiet_about_libjack(daemon: Daemon) -> None:
 
 
 def test_after_a_jack_server_restart_the_next_phrase_is_answered_on_the_reopened_ports(
-        own_jack: RestartableJack, setup: Setup, phrase: Phrase, report: Callable[[str], None]) -> None:
+        own_jack: JackServer, setup: Setup, phrase: Phrase, report: Callable[[str], None]) -> None:
     daemon = Daemon("--preset", setup.preset, "--seed", SEED, env=setup.env())
     peer: Peer | None = None
     try:
         daemon.wait_for("ready")
         assert daemon.replies is not None
         osc_mark, mark = daemon.replies.mark(), daemon.mark()
-        rss_ready_kb = rss_anon_kb(daemon.proc.pid)
+        rss_ready_kb = daemon.rss_anon_kb()
         killed_s = own_jack.kill()
         daemon.wait_for("MIDI: the JACK server went away; retrying every 0.5-5 s (OSC and parameters stay live)",
                         LOST_WITHIN_S + 1.0, mark)
@@ -152,7 +97,7 @@ def test_after_a_jack_server_restart_the_next_phrase_is_answered_on_the_reopened
         peer = Peer()
         peer.wire(daemon)
         _, answer = play_and_hear_answer(daemon, peer, setup, short(phrase))
-        rss_after_kb = rss_anon_kb(daemon.proc.pid)
+        rss_after_kb = daemon.rss_anon_kb()
         states = osc_states(daemon, osc_mark)
         errors = [m.params for m in daemon.replies.since(osc_mark) if m.address == "/antiphon/error"]
         assert daemon.proc.poll() is None
@@ -172,7 +117,7 @@ def test_after_a_jack_server_restart_the_next_phrase_is_answered_on_the_reopened
 
 
 def test_a_named_out_port_that_goes_and_comes_back_gets_the_next_answer_and_no_hanging_note(
-        own_jack: RestartableJack, setup: Setup, phrase: Phrase, report: Callable[[str], None]) -> None:
+        own_jack: JackServer, setup: Setup, phrase: Phrase, report: Callable[[str], None]) -> None:
     peer = Peer()
     daemon = Daemon("--preset", setup.preset, "--seed", SEED, "--out", f"{peer.monitor_name} In", env=setup.env())
 
@@ -224,7 +169,7 @@ def test_a_named_out_port_that_goes_and_comes_back_gets_the_next_answer_and_no_h
 
 
 def test_a_named_in_port_that_goes_closes_what_it_held_and_keeps_the_output_connected(
-        own_jack: RestartableJack, report: Callable[[str], None]) -> None:
+        own_jack: JackServer, report: Callable[[str], None]) -> None:
     peer = Peer()
     daemon = Daemon("--mode", "thru", "--in", f"{peer.keys_name} Out", osc=False)
     try:
