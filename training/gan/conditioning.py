@@ -56,6 +56,36 @@ def thickened_previous(previous: torch.Tensor, condition: torch.Tensor, start: f
     return _replace_previous(previous, condition, first, torch.maximum(part, extra), spec)
 
 
+def own_previous(own: torch.nn.Module, previous: torch.Tensor, condition: torch.Tensor, before: torch.Tensor,
+                 previous_chord: torch.Tensor | None, share: float, spec: RollSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scheduled sampling for bar chains: for the last ``share`` of the pairs that have a bar before
+    their previous bar (``before``, zeros where none), the generator hears, instead of the real
+    previous bar, the bar ``own`` (the moving average: the generator that ships) makes from that
+    bar before it (and from the previous bar's chord, for a model that hears chords), thresholded
+    at 0.5 as the daemon plays it; the critic still judges the fake bar against the real previous
+    bar. The generator so learns to go on well from its own bars, which is all a chain hears.
+    Returns previous ``(B, T, S, P)`` and condition ``(B, 13)`` tensors.
+    """
+    k = round(share * previous.shape[0])
+    if k == 0:
+        return previous, condition
+    first = previous.shape[0] - k
+    part = before[first:]  # (k, T, S, P)
+    has = (part.flatten(1).amax(dim=1) > 0) & (condition[first:, -1] > 0)  # (k,) a bar before, and conditioned
+    if not bool(has.any()):
+        return previous, condition
+    prev_np, cond_np = condition_features(part.cpu().numpy() > 0, spec)
+    cond_t = torch.from_numpy(cond_np).to(previous.device)
+    if getattr(own.config, "hears_chords", False):
+        chord = torch.zeros(k, cond_t.shape[1], device=previous.device) if previous_chord is None else previous_chord[first:]
+        cond_t = torch.cat([cond_t, chord], dim=1)
+    with torch.no_grad():
+        noise = torch.randn(k, own.config.z_dim, device=previous.device)
+        made = (own(noise, torch.from_numpy(prev_np).to(previous.device), cond_t) > 0.5).float()  # (k, T, S, P)
+    seen = torch.where(has[:, None, None, None], made, previous[first:])
+    return _replace_previous(previous, condition, first, seen, spec)
+
+
 def _replace_previous(previous: torch.Tensor, condition: torch.Tensor, first: int, seen: torch.Tensor,
                       spec: RollSpec) -> tuple[torch.Tensor, torch.Tensor]:
     """``previous`` with pairs ``first .. first + len(seen)`` replaced by ``seen``, and their

@@ -32,6 +32,7 @@ import numpy as np
 from daemon.errors import AntiphonError
 from daemon.music.bar_features import articulate, condition_features
 from daemon.music.grid import DRUM_CHANNEL, Grid
+from daemon.music.harmony import CHORD_DIM, chord_vector, parse_chord
 from daemon.music.notes import Note
 from daemon.music.pianoroll import RollSpec, TrackSpec, notes_to_bars
 
@@ -103,6 +104,8 @@ class BarSet:
         piece: int32 ``(N,)``, index into ``piece_ids``.
         piece_ids: the corpus id of each piece.
         counts: what was read and what was skipped, by reason.
+        chords: float32 ``(N, 13)``, the chord each bar was played over
+            (:func:`daemon.music.harmony.chord_vector`; zeros where the source says none).
     """
 
     spec: RollSpec
@@ -111,6 +114,11 @@ class BarSet:
     piece: np.ndarray
     piece_ids: tuple[str, ...]
     counts: Counter[str] = field(default_factory=Counter)
+    chords: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.chords is None:
+            self.chords = np.zeros((len(self.bars), CHORD_DIM), np.float32)
 
     def __len__(self) -> int:
         return int(self.bars.shape[0])
@@ -148,6 +156,25 @@ def piece_tracks(notes: Iterable[Note], roles: Mapping[int, str], spec: RollSpec
     return out
 
 
+def piece_chords(piece_id: str, n_bars: int) -> np.ndarray:
+    """``(n_bars, 13)`` the chord of each bar of a piece, where its source says: a groove is rendered
+    over ``training.data.sources.grooves.CHORDS``, one chord a bar; other sources say none (zeros)."""
+    from training.data.sources.grooves import CHORDS  # the progression the renders were made over
+
+    if not str(piece_id).startswith("grooves/"):
+        return np.zeros((n_bars, CHORD_DIM), np.float32)
+    chords = [parse_chord(CHORDS[b % len(CHORDS)]) for b in range(n_bars)]
+    return chord_vector(chords)
+
+
+def transpose_chords(chords: np.ndarray, semitones: np.ndarray) -> np.ndarray:
+    """``chords`` ``(B, 13)`` with each row's pitch classes moved up ``semitones[b]`` (the flag kept)."""
+    out = np.array(chords, np.float32, copy=True)
+    for b, k in enumerate(np.asarray(semitones, np.int64)):
+        out[b, :-1] = np.roll(chords[b, :-1], int(k))
+    return out
+
+
 def is_common_time(grid: Grid) -> bool:
     """True for 4/4."""
     return grid.numerator == 4 and grid.denominator == 4
@@ -164,6 +191,7 @@ def build_bar_set(pieces: Iterable[Any], spec: RollSpec, max_bars_per_piece: int
     previous: list[np.ndarray] = []
     piece_index: list[np.ndarray] = []
     piece_ids: list[str] = []
+    chords: list[np.ndarray] = []
     total = 0
     for piece in pieces:
         grid: Grid = piece.grid
@@ -190,6 +218,7 @@ def build_bar_set(pieces: Iterable[Any], spec: RollSpec, max_bars_per_piece: int
         previous.append(prev)
         piece_index.append(np.full(n, len(piece_ids), np.int32))
         piece_ids.append(str(piece.id))
+        chords.append(piece_chords(str(piece.id), n))
         total += n
         counts["pieces used"] += 1
         counts["bars used"] += n
@@ -198,7 +227,7 @@ def build_bar_set(pieces: Iterable[Any], spec: RollSpec, max_bars_per_piece: int
         return BarSet(spec, np.zeros((0, *spec.bar_shape), bool), np.zeros(0, np.int64), np.zeros(0, np.int32),
                       (), counts)
     return BarSet(spec, np.concatenate(bars), np.concatenate(previous), np.concatenate(piece_index),
-                  tuple(piece_ids), counts)
+                  tuple(piece_ids), counts, np.concatenate(chords))
 
 
 def load_bar_set(data_dir: str | Path, sources: Sequence[str], split: str, spec: RollSpec | None = None,
@@ -307,15 +336,23 @@ class Batch:
         bars: ``(B, tracks, steps, pitches)`` 0/1, the real bars.
         previous: ``(B, tracks, steps, pitches)`` 0/1, their previous bars (zeros where none).
         condition: ``(B, 13)`` pitch-class profile of ``previous`` and the has-previous flag.
+        chord: ``(B, 13)`` the chord each bar is played over (transposed with it), zeros where
+            none or dropped (:func:`daemon.music.harmony.chord_vector`).
+        before: ``(B, tracks, steps, pitches)`` 0/1, the bar before each previous bar (zeros where
+            none or the pair is unconditioned), when asked for (``with_before``).
+        previous_chord: ``(B, 13)`` the chord the previous bar was played over (transposed), with ``before``.
     """
 
     bars: np.ndarray
     previous: np.ndarray
     condition: np.ndarray
+    chord: np.ndarray
+    before: np.ndarray | None = None
+    previous_chord: np.ndarray | None = None
 
 
 def make_batch(bar_set: BarSet, indices: np.ndarray, rng: np.random.Generator, transpose: bool = True,
-               cond_dropout: float = 0.0) -> Batch:
+               cond_dropout: float = 0.0, chord_dropout: float | None = None, with_before: bool = False) -> Batch:
     """Real (previous, bar) pairs for ``indices``, randomly transposed and with conditioning dropout.
 
     Args:
@@ -324,6 +361,10 @@ def make_batch(bar_set: BarSet, indices: np.ndarray, rng: np.random.Generator, t
         rng: random source for transposition and dropout.
         transpose: draw one shift per pair from :data:`TRANSPOSE_RANGE` (same for both bars).
         cond_dropout: probability of replacing a pair's condition with the zero (unconditioned) one.
+        chord_dropout: probability of giving a pair no chord; None: no chords at all (the rng
+            draws nothing for them, as before chords existed).
+        with_before: also lay out the bar before each previous bar and the previous bar's chord
+            (no random draws: the same batch either way).
     """
     indices = np.asarray(indices, np.int64)
     bars = bar_set.bars[indices]  # (B, T, S, P)
@@ -333,14 +374,32 @@ def make_batch(bar_set: BarSet, indices: np.ndarray, rng: np.random.Generator, t
         has_prev &= rng.random(len(indices)) >= cond_dropout
     previous = np.zeros_like(bars)
     previous[has_prev] = bar_set.bars[prev_index[has_prev]]
+    assert bar_set.chords is not None
+    chord = np.zeros((len(indices), CHORD_DIM), np.float32)
+    if chord_dropout is not None:
+        chord = bar_set.chords[indices] * (rng.random(len(indices)) >= chord_dropout)[:, None]
     if transpose:
         shifts = rng.integers(TRANSPOSE_RANGE[0], TRANSPOSE_RANGE[1] + 1, len(indices))
         bars = transpose_rolls(bars, shifts, bar_set.spec)
         previous = transpose_rolls(previous, shifts, bar_set.spec)
+        chord = transpose_chords(chord, shifts)
+    before = previous_chord = None
+    if with_before:
+        before_index = np.where(has_prev, bar_set.previous[np.maximum(prev_index, 0)], -1)
+        before = np.zeros_like(bars)
+        before[before_index >= 0] = bar_set.bars[before_index[before_index >= 0]]
+        previous_chord = np.where(has_prev[:, None], bar_set.chords[np.maximum(prev_index, 0)], 0.0)
+        if chord_dropout is None:
+            previous_chord = np.zeros_like(previous_chord)
+        if transpose:
+            before = transpose_rolls(before, shifts, bar_set.spec)
+            previous_chord = transpose_chords(previous_chord, shifts)
+        before = before.astype(np.float32)
+        previous_chord = previous_chord.astype(np.float32)
     prev_f, cond = condition_features(previous, bar_set.spec)
     prev_f[~has_prev] = 0.0
     cond[~has_prev] = 0.0
-    return Batch(bars.astype(np.float32), prev_f, cond)
+    return Batch(bars.astype(np.float32), prev_f, cond, chord.astype(np.float32), before, previous_chord)
 
 
 def synthetic_pieces(n_pieces: int = 6, bars_per_piece: int = 4, seed: int = 0, meter: tuple[int, int] = (4, 4),

@@ -26,6 +26,7 @@ import numpy as np
 
 from daemon.models.gan import length_prior
 from daemon.music.bar_features import condition_features
+from daemon.music.harmony import CHORD_DIM
 from daemon.music.pianoroll import RollSpec, binarise
 from daemon.music.voices import ANY_ROW, LIKELIEST_ROW, choose_candidates, decode_voices
 from training.gan.data import BarSet
@@ -40,7 +41,7 @@ BINARISATIONS = ("threshold", "bernoulli")
 
 
 def generate_rolls(generator: Any, spec: RollSpec, previous: np.ndarray | None, n: int, seed: int,
-                   batch_size: int = 1024) -> np.ndarray:
+                   batch_size: int = 1024, chords: np.ndarray | None = None) -> np.ndarray:
     """Run the generator (in eval mode) on previous bars or unconditioned.
 
     Args:
@@ -50,6 +51,8 @@ def generate_rolls(generator: Any, spec: RollSpec, previous: np.ndarray | None, 
         n: bars when ``previous`` is None (else ``len(previous)``).
         seed: noise seed.
         batch_size: bars per forward pass (on the generator's device).
+        chords: ``(N, 13)`` the chord of each bar (``daemon.music.harmony.chord_vector``) for a
+            model that hears chords (None: no chord); ignored by a model that does not.
 
     Returns:
         float32 ``(N, T, S, P)`` sigmoid rolls.
@@ -67,6 +70,9 @@ def generate_rolls(generator: Any, spec: RollSpec, previous: np.ndarray | None, 
             stop = min(total, start + batch_size)
             part = None if previous is None else previous[start:stop]
             prev, cond = condition_features(part, spec, stop - start)
+            if getattr(generator.config, "hears_chords", False):
+                chord = np.zeros((stop - start, CHORD_DIM), np.float32) if chords is None else chords[start:stop]
+                cond = np.concatenate([cond, np.asarray(chord, np.float32)], axis=1)
             noise = torch.randn(stop - start, generator.config.z_dim, generator=gen)
             roll = generator(noise.to(device), torch.from_numpy(prev).to(device), torch.from_numpy(cond).to(device))
             out[start:stop] = roll.cpu().numpy()
@@ -163,7 +169,9 @@ def evaluate(generator: Any, reference: BarSet, n_bars: int = DEFAULT_BARS, seed
     chosen = rng.choice(pairs, size=n_bars, replace=n_bars > len(pairs))
     previous = reference.bars[reference.previous[chosen]]  # (N, T, S, P)
     started = time.perf_counter()
-    rolls = {"conditioned": generate_rolls(generator, spec, previous, n_bars, seed + 1)}
+    assert reference.chords is not None
+    rolls = {"conditioned": generate_rolls(generator, spec, previous, n_bars, seed + 1,
+                                           chords=reference.chords[chosen])}
     if unconditioned:
         rolls["unconditioned"] = generate_rolls(generator, spec, None, n_bars, seed + 2)
     generation_s = time.perf_counter() - started

@@ -41,6 +41,7 @@ from torch.nn import functional as F
 
 BINARY_NEURONS = ("none", "deterministic", "stochastic")
 CONDITION_DIM = 13  # daemon.music.bar_features.CONDITION_DIM: 12-d pitch-class profile + has-previous flag
+CHORD_DIM = 13  # daemon.music.harmony.CHORD_DIM: the chord's 12 pitch classes + has-chord flag
 SEMITONES = 12
 INITIAL_LOGIT = -3.0  # output bias at initialisation: sigmoid(-3) = 0.05, about the density of real bars
 
@@ -77,6 +78,10 @@ class GanConfig:
             the harmony, which the tonal distance between tracks measures -- is then one layer away.
         voices: tracks the binary neuron decodes as one voice, as the daemon does
             (``daemon.music.voices.one_per_step``): the critic judges each voice as it will sound.
+        chord_dropout: for a model that hears the chord of the bar it makes (``cond_dim`` is
+            :data:`CONDITION_DIM` + :data:`CHORD_DIM`: the condition ends with the chord's pitch
+            classes and a flag), the probability that a training pair is given no chord, so the
+            same model plays with and without one.
     """
 
     n_tracks: int
@@ -95,6 +100,7 @@ class GanConfig:
     critic_onsets: bool = False
     critic_beats: bool = False
     voices: tuple[int, ...] = ()
+    chord_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_steps % 4 or self.n_steps < 4:
@@ -109,6 +115,16 @@ class GanConfig:
             raise ValueError(f"voices={self.voices} must name tracks 0..{self.n_tracks - 1}")
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ValueError(f"cond_dropout={self.cond_dropout} must be in [0, 1)")
+        if self.cond_dim not in (CONDITION_DIM, CONDITION_DIM + CHORD_DIM):
+            raise ValueError(f"cond_dim={self.cond_dim} must be {CONDITION_DIM} (previous bar) or "
+                             f"{CONDITION_DIM + CHORD_DIM} (previous bar and chord)")
+        if not 0.0 <= self.chord_dropout < 1.0:
+            raise ValueError(f"chord_dropout={self.chord_dropout} must be in [0, 1)")
+
+    @property
+    def hears_chords(self) -> bool:
+        """The condition ends with the chord of the bar being made."""
+        return self.cond_dim == CONDITION_DIM + CHORD_DIM
 
     @property
     def octaves(self) -> int:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from daemon.errors import AntiphonError
-from training.gan.conditioning import thickened_previous, thinned_previous
+from training.gan.conditioning import own_previous, thickened_previous, thinned_previous
 from training.gan.data import BarSet, make_batch
 from training.gan.model import (
     Critic,
@@ -54,6 +54,9 @@ class StepSettings:
         thicken_rate: most of the moved notes a thickened previous bar gains.
         match_stats: weight of the statistics-matching term in the generator's loss (0: off).
         ema_decay: decay of the generator weights' moving average.
+        self_condition: share of a batch (its last pairs) whose generator hears the moving
+            average's own bar made from the bar before the previous one
+            (:func:`~training.gan.conditioning.own_previous`).
     """
 
     transpose: bool
@@ -64,6 +67,7 @@ class StepSettings:
     thicken_rate: float
     match_stats: float
     ema_decay: float
+    self_condition: float = 0.0
 
 
 @dataclass
@@ -83,9 +87,9 @@ class PairBatch:
 
     real: torch.Tensor  # (B, T, S, P) the real bars
     previous: torch.Tensor  # (B, T, S, P) the bars before them (zeros where none): what the critic sees
-    condition: torch.Tensor  # (B, 13) the previous bars' condition vectors
+    condition: torch.Tensor  # (B, 13) the previous bars' condition vectors (+ 13: the chord, for a chord model)
     seen_previous: torch.Tensor  # (B, T, S, P) what the generator hears of the previous bar
-    seen_condition: torch.Tensor  # (B, 13)
+    seen_condition: torch.Tensor  # (B, 13 [+ 13])
 
 
 @dataclass(frozen=True)
@@ -124,17 +128,28 @@ def build_networks(config: GanConfig, lr: float, device: torch.device,
 
 
 def draw_batch(bars: BarSet, indices: np.ndarray, rng: np.random.Generator, config: GanConfig,
-               settings: StepSettings, device: torch.device) -> PairBatch:
+               settings: StepSettings, device: torch.device, own: nn.Module | None = None) -> PairBatch:
     """The pairs ``indices`` of ``bars`` on ``device`` (transposed, condition dropped at ``config``'s
     rate: :func:`training.gan.data.make_batch`), and what the generator hears of them
     (:func:`~training.gan.conditioning.thinned_previous`, then
-    :func:`~training.gan.conditioning.thickened_previous`)."""
-    batch = make_batch(bars, indices, rng, settings.transpose, config.cond_dropout)
+    :func:`~training.gan.conditioning.thickened_previous`, and with ``own`` and
+    ``settings.self_condition``, :func:`~training.gan.conditioning.own_previous`)."""
+    chained = own is not None and settings.self_condition > 0
+    batch = make_batch(bars, indices, rng, settings.transpose, config.cond_dropout,
+                       config.chord_dropout if config.hears_chords else None, with_before=chained)
     real, prev, cond = (torch.from_numpy(batch.bars).to(device), torch.from_numpy(batch.previous).to(device),
                         torch.from_numpy(batch.condition).to(device))
     seen_prev, seen_cond = thinned_previous(prev, cond, settings.thin_condition, settings.thin_rate, bars.spec)
     seen_prev, seen_cond = thickened_previous(seen_prev, seen_cond, settings.thin_condition,
                                               settings.thicken_condition, settings.thicken_rate, bars.spec)
+    if chained:
+        assert own is not None and batch.before is not None
+        chord = None if batch.previous_chord is None else torch.from_numpy(batch.previous_chord).to(device)
+        seen_prev, seen_cond = own_previous(own, seen_prev, seen_cond, torch.from_numpy(batch.before).to(device),
+                                            chord, settings.self_condition, bars.spec)
+    if config.hears_chords:  # the chord of the bar being made, after the previous bar's condition
+        chord = torch.from_numpy(batch.chord).to(device)
+        cond, seen_cond = torch.cat([cond, chord], dim=1), torch.cat([seen_cond, chord], dim=1)
     return PairBatch(real, prev, cond, seen_prev, seen_cond)
 
 

@@ -101,6 +101,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "and note starts per step, pitch classes used and empty bars of the bars as the "
                              "daemon plays them (voices one row per step), batch mean against the training "
                              "bars' (training.gan.model.statistics_loss; default 0: off)")
+    parser.add_argument("--chords", action="store_true",
+                        help="the generator and critic also hear the chord of the bar being made (grooves: the "
+                             "chord each bar was rendered over), so the band follows a player's chords")
+    parser.add_argument("--self-condition", type=float, default=0.0,
+                        help="share of fake pairs whose generator hears its own bar (the moving average's, made "
+                             "from the bar before) instead of the real previous bar: scheduled sampling for long "
+                             "chains (default 0: off)")
+    parser.add_argument("--chord-dropout", type=float, default=0.25,
+                        help="with --chords, the share of pairs given no chord, so the model also plays without "
+                             "one (default 0.25)")
     parser.add_argument("--no-transpose", action="store_true", help="no random transposition of pitched tracks")
     parser.add_argument("--ticks-per-step", type=int, default=3, help="grid ticks per step at 12 per beat (default 3)")
     parser.add_argument("--max-bars-per-piece", type=int, default=None)
@@ -218,7 +228,7 @@ class _EpochLosses:
 
 def gan_config(args: argparse.Namespace, spec: Any, voices: list[str]) -> Any:
     """The networks' :class:`~training.gan.model.GanConfig` a new run builds from its command line."""
-    from training.gan.model import GanConfig
+    from training.gan.model import CHORD_DIM, CONDITION_DIM, GanConfig
 
     return GanConfig(n_tracks=len(spec.tracks), n_steps=spec.steps_per_bar, n_pitches=spec.n_pitches,
                      track_rows=tuple(t.rows for t in spec.tracks), z_dim=args.z_dim,
@@ -227,7 +237,8 @@ def gan_config(args: argparse.Namespace, spec: Any, voices: list[str]) -> Any:
                      cond_dropout=args.cond_dropout, critic_stats=not args.no_critic_stats,
                      critic_onsets=args.critic_onsets, critic_beats=args.critic_beats,
                      voices=tuple(i for i, t in enumerate(spec.tracks) if t.name in voices)
-                     if args.voice_neurons else ())
+                     if args.voice_neurons else (),
+                     cond_dim=CONDITION_DIM + (CHORD_DIM if args.chords else 0), chord_dropout=args.chord_dropout)
 
 
 def step_settings(args: argparse.Namespace) -> Any:
@@ -237,7 +248,8 @@ def step_settings(args: argparse.Namespace) -> Any:
     return StepSettings(transpose=not args.no_transpose, gp_weight=args.gp_weight,
                         thin_condition=args.thin_condition, thin_rate=args.thin_rate,
                         thicken_condition=args.thicken_condition, thicken_rate=args.thicken_rate,
-                        match_stats=args.match_stats, ema_decay=args.ema_decay)
+                        match_stats=args.match_stats, ema_decay=args.ema_decay,
+                        self_condition=args.self_condition)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -375,7 +387,8 @@ def _train_epoch(args: argparse.Namespace, setup: _Setup, nets: Any, counters: _
                mininterval=2.0, file=sys.stderr)
     for step in bar:
         idx = order[step * args.batch_size:(step + 1) * args.batch_size]
-        batch = draw_batch(setup.train, idx, rng, setup.config, settings, device)
+        batch = draw_batch(setup.train, idx, rng, setup.config, settings, device,
+                           nets.average if settings.self_condition else None)
         parts = critic_step(nets, batch, settings, ddp.average_gradients)
         counters.d_steps += 1
         losses.n_d += 1
