@@ -8,6 +8,9 @@ Inputs
     ``previous``   float32 ``(B, T, S, P)``    the previous bar's active roll (0/1; zeros: none)
     ``condition``  float32 ``(B, 13)``         the previous bar's pitch-class profile (12, sums to
                                                1 or all 0) and a has-previous flag (1 or 0)
+    ``chord``      float32 ``(B, 13)``         only for a model that hears chords: the pitch classes
+                                               of the chord the bar is played over and a flag (1, or
+                                               all 0 for no chord)
 Outputs
     ``roll``       float32 ``(B, T, S, P)``    note probabilities in [0, 1] (rows a track does
                                                not have are 0)
@@ -45,8 +48,10 @@ import numpy as np
 import onnx
 import torch
 
+from daemon.errors import ModelError
 from daemon.models.gan import (
     CANDIDATE_AXIS,
+    CHORD_INPUT,
     FORMAT_VERSION,
     INPUT_NAMES,
     KIND,
@@ -57,7 +62,9 @@ from daemon.models.gan import (
     open_gan,
 )
 from daemon.models.onnx_file import META_PREFIX
+from daemon.models.gan_chain import ChainRules
 from daemon.music.bar_features import condition_features
+from daemon.music.harmony import CHORD_DIM
 from export.onnx_file import BATCH_AXIS, OPSET, _json, _set_metadata
 from training.gan.checkpoint import AVERAGE, GanCheckpoint, choose_among, load_checkpoint, with_floors
 from training.gan.floors import PitchClassFloor, RestartFloor
@@ -98,6 +105,24 @@ class ScoredGenerator(torch.nn.Module):
         return roll.reshape(-1, k, *bar), score.reshape(-1, k)
 
 
+class ChordInput(torch.nn.Module):
+    """A generator that hears chords, with the chord as an input of its own: noise, previous,
+    condition ``(B, 13)`` and chord ``(B, 13)`` -> roll (the generator's condition is both, joined)."""
+
+    def __init__(self, generator: Generator | PitchClassFloor | RestartFloor) -> None:
+        super().__init__()
+        self.generator = generator.eval()
+
+    def forward(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor,
+                chord: torch.Tensor) -> torch.Tensor:
+        return self.generator(noise, previous, torch.cat([condition, chord], dim=1))
+
+
+def input_names(ckpt: GanCheckpoint) -> list[str]:
+    """The graph's inputs: noise, previous, condition, and chord for a model that hears chords."""
+    return [*INPUT_NAMES, *([CHORD_INPUT] if ckpt.config.hears_chords else [])]
+
+
 def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
     """The ``antiphon.*`` metadata of a GAN graph, values as JSON text."""
     values: Mapping[str, Any] = {
@@ -105,7 +130,7 @@ def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
         "kind": KIND,
         "representation": ckpt.spec.to_dict(),
         "model_config": asdict(ckpt.config),
-        "inputs": list(INPUT_NAMES),
+        "inputs": input_names(ckpt),
         "outputs": output_names(ckpt),
         "training": dict(ckpt.training),
         "metrics": dict(ckpt.metrics),
@@ -115,7 +140,7 @@ def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
 
 def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVERAGE, switch_cost: Any = 0.0,
                candidates: int = 1, length_prior: float = 0.0, data: str | Path | None = None,
-               pitch_class_floor: Any = None, restart_floor: Any = None) -> Path:
+               pitch_class_floor: Any = None, restart_floor: Any = None, chain_rules: ChainRules | None = None) -> Path:
     """Export a checkpoint's generator (eval mode: batch norm uses its running statistics).
 
     Args:
@@ -132,6 +157,8 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
             classes a bar barely plays in those tracks (:func:`training.gan.checkpoint.with_floors`).
         restart_floor: ``{track: cells}`` or ``"drums=8"``: a track silent in the previous bar comes
             back only with a pattern (the same).
+        chain_rules: how the daemon keeps chains of the model's bars alive and in range
+            (``daemon.models.gan_chain``), written as ``training.chain``.
 
     Returns:
         ``onnx_path``.
@@ -141,23 +168,31 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
     """
     ckpt = with_floors(choose_among(load_checkpoint(checkpoint, weights, switch_cost), candidates, length_prior, data),
                        pitch_class_floor, restart_floor)
+    if chain_rules is not None:
+        ckpt = replace(ckpt, training={**ckpt.training, "chain": chain_rules.check(ckpt.spec).to_dict(ckpt.spec)})
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     outputs = output_names(ckpt)
-    generator = ScoredGenerator(ckpt.generator, ckpt.critic) if SCORE_NAME in outputs else ckpt.generator.eval()
+    inputs = input_names(ckpt)
+    if ckpt.config.hears_chords and SCORE_NAME in outputs:
+        raise ModelError("a model that hears chords is exported with one candidate a bar; drop --candidates")
+    generator: torch.nn.Module = (ScoredGenerator(ckpt.generator, ckpt.critic) if SCORE_NAME in outputs
+                                  else ChordInput(ckpt.generator) if ckpt.config.hears_chords else ckpt.generator.eval())
     prev, cond = condition_features(None, ckpt.spec, 2)
     noise = torch.zeros(2, ckpt.config.z_dim)
-    axes = {name: {0: BATCH_AXIS} for name in (*INPUT_NAMES, *outputs)}
+    axes = {name: {0: BATCH_AXIS} for name in (*inputs, *outputs)}
     if SCORE_NAME in outputs:  # K candidates of each previous bar: noise (N, K, Z), roll (N, K, ...), score (N, K)
         noise = torch.zeros(2, 3, ckpt.config.z_dim)
         for name in ("noise", *outputs):
             axes[name][1] = CANDIDATE_AXIS
-    example = (noise, torch.from_numpy(prev), torch.from_numpy(cond))
+    example: tuple[torch.Tensor, ...] = (noise, torch.from_numpy(prev), torch.from_numpy(cond))
+    if ckpt.config.hears_chords:
+        example = (*example, torch.zeros(2, CHORD_DIM))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter says it is legacy
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # sizes after the batch axis are constants
-        torch.onnx.export(generator, example, str(onnx_path), input_names=list(INPUT_NAMES),
+        torch.onnx.export(generator, example, str(onnx_path), input_names=inputs,
                           output_names=outputs, dynamic_axes=axes, opset_version=OPSET,
                           do_constant_folding=True, dynamo=False)
     model = onnx.load(str(onnx_path))
@@ -185,8 +220,11 @@ class TorchSession:
         cfg = generator.config
         bar = ("batch", cfg.n_tracks, cfg.n_steps, cfg.n_pitches)
         noise = ("batch", CANDIDATE_AXIS, cfg.z_dim) if self.scored is not None else ("batch", cfg.z_dim)
+        self.hears_chords = cfg.hears_chords
         self._inputs = [self._Arg("noise", noise), self._Arg("previous", bar),
-                        self._Arg("condition", ("batch", cfg.cond_dim))]
+                        self._Arg("condition", ("batch", cfg.cond_dim - (CHORD_DIM if cfg.hears_chords else 0)))]
+        if cfg.hears_chords:
+            self._inputs.append(self._Arg(CHORD_INPUT, ("batch", CHORD_DIM)))
 
     def get_inputs(self) -> list[Any]:
         return list(self._inputs)
@@ -196,6 +234,8 @@ class TorchSession:
 
     def run(self, output_names: Sequence[str], feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         inputs = [torch.from_numpy(np.asarray(feed[n])) for n in INPUT_NAMES]
+        if self.hears_chords:  # the generator's condition is the previous bar's and the chord, joined
+            inputs[2] = torch.cat([inputs[2], torch.from_numpy(np.asarray(feed[CHORD_INPUT]))], dim=1)
         with torch.inference_mode():
             if self.scored is not None and SCORE_NAME in output_names:
                 roll, score = self.scored(*inputs)
@@ -219,7 +259,7 @@ def torch_gan_model(ckpt: GanCheckpoint) -> GanModel:
     return GanModel(session, ckpt.spec, ckpt.config.z_dim, {"kind": KIND},
                     tuple(names.index(n) for n in ckpt.voices), ckpt.any_row, tuple(costs[n] for n in ckpt.voices),
                     candidates, *length_prior(ckpt.training.get("note_length_prior"), names, ckpt.spec.steps_per_bar),
-                    noise_per_bar=candidates > 1)
+                    noise_per_bar=candidates > 1, hears_chords=ckpt.config.hears_chords)
 
 
 def as_exported(ckpt: GanCheckpoint, gan: GanModel) -> GanCheckpoint:
@@ -299,6 +339,11 @@ def check_gan_parity(checkpoint: str | Path, onnx_path: str | Path, bars: int = 
     each = (PARITY_CANDIDATES,) if ort_model.noise_per_bar else ()  # the candidate form: rolls of each bar
     noise = rng.standard_normal((bars, *each, ckpt.config.z_dim)).astype(np.float32)
     feed = {"noise": noise, "previous": prev, "condition": cond}
+    if ckpt.config.hears_chords:  # random chords, a quarter of them none
+        chord = (rng.random((bars, CHORD_DIM)) < 0.3).astype(np.float32)
+        chord[:, -1] = rng.random(bars) >= 0.25
+        chord[chord[:, -1] == 0] = 0.0
+        feed[CHORD_INPUT] = chord
     ort_out = ort_model.session.run(names, feed)
     torch_out = TorchSession(ckpt.generator, ckpt.critic if len(names) > 1 else None).run(names, feed)
     p_ort, p_torch = ort_out[0], torch_out[0]

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from daemon.errors import AntiphonError
-from training.gan.options import add_decoding_arguments
+from training.gan.options import add_chain_arguments, add_decoding_arguments
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="the .pt checkpoint written by 'antiphon train gan'")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     add_decoding_arguments(parser)
+    add_chain_arguments(parser)
     parser.add_argument("--data", type=Path, default=None,
-                        help="corpus cache written by 'antiphon train data', for --length-prior")
+                        help="corpus cache written by 'antiphon train data', for --length-prior and --revive-after")
     parser.add_argument("--bars", type=int, default=64, help="bars the parity check compares (default 64)")
     parser.add_argument("--chained-bars", type=int, default=16, help="bars of the chained check (default 16)")
     parser.add_argument("--atol", type=float, default=1e-4, help="parity tolerance on probabilities (default 1e-4)")
@@ -43,8 +44,20 @@ def main(args: argparse.Namespace) -> int:
         raise AntiphonError("exporting needs PyTorch and onnx: pip install 'antiphon[train]'") from exc
     from export.gan import check_gan_parity, export_gan
 
+    rules = None
+    if args.revive_after is not None:
+        from training.gan.chains import derive_rules
+        from training.gan.checkpoint import load_checkpoint
+        from training.gan.data import load_bar_set
+
+        if args.data is None:
+            raise AntiphonError("--revive-after reads the training bars: give --data too")
+        ckpt = load_checkpoint(args.checkpoint, args.weights)
+        sources = list(ckpt.training.get("sources", ["grooves"]))
+        rules = derive_rules(load_bar_set(args.data, sources, "train", ckpt.spec), args.revive_after,
+                             args.chain_candidates, args.chain_bounds)
     out = export_gan(args.checkpoint, args.output, args.weights, args.voice_switch_cost, args.candidates,
-                     args.length_prior, args.data, args.pitch_class_floor, args.restart_floor)
+                     args.length_prior, args.data, args.pitch_class_floor, args.restart_floor, rules)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     report = check_gan_parity(args.checkpoint, out, bars=args.bars, chained_bars=args.chained_bars, seed=args.seed,
                               atol=args.atol, weights=args.weights, switch_cost=args.voice_switch_cost)

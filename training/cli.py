@@ -17,6 +17,7 @@ TRAIN_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("eval", "training.lstm.evaluate", "evaluate an LSTM checkpoint on the test split against baselines"),
     ("gan", "training.gan.train", "train a WGAN-GP bar model"),
     ("gan-eval", "training.gan.evaluate", "evaluate a GAN checkpoint with the MuseGAN metrics"),
+    ("gan-chains", "training.gan.chains", "play long chains of an exported GAN file and measure them window by window"),
 )
 
 

@@ -3,22 +3,23 @@
 The engine thread tells an :class:`Accompanist` every note it hears (positions in ticks of the
 daemon's pulse grid, 24 per beat) and, shortly before each bar line (:data:`LEAD_S`), asks it
 for the *next* bar: the notes heard since the current bar began are laid out as a pianoroll
-bar (:func:`daemon.music.bar_features.assign_tracks`, the training roll's conventions), the generator
-samples one bar conditioned on it (a bar with nothing heard is sampled unconditioned), and
-the bar's notes come back on the accompaniment's channels, placed at the bar line.
+bar (:func:`daemon.music.bar_features.assign_tracks`, the training roll's conventions), and the
+band's chain (:class:`daemon.models.gan_chain.BarChain`) samples one bar conditioned on it: the
+parts the player plays as heard, the parts the player leaves out on the band's own last bar,
+kept alive and in range by the rules the model file carries. With nothing heard the band goes
+on from its own bars. Before its first bar the chain draws a count-in of its own, so the band
+comes in with every part.
 
-The band goes on with the parts the player leaves out: a track in which nothing was heard is
-conditioned on the model's own last bar of that track (:meth:`Accompanist.condition_with_band`).
-Without it a keyboard player's chords alone would stand for a bar with silent drums and bass,
-and the groove model, true to its data (a groove whose drums are silent stays silent in 98 % of
-the next bars), would drop its drums from most bars. The band comes in as if it had been
-playing: before its first bar it makes a few bars unconditioned and takes the first in which
-every part sounds (:data:`COUNT_IN_DRAWS`) to stand for its own last bar, so the first bar it
-plays already has its drums.
+**Chords.** For a model that hears chords (its file has a ``chord`` input) the bar is made over
+the chord the player holds (:func:`daemon.music.harmony.recognise` on the pitched notes sounding,
+or struck in the last beat). A bar is made :data:`LEAD_S` before its bar line, so a player who
+changes chord on the downbeat is heard after the bar was made: when the chord heard changes
+inside a bar the band is playing, :meth:`Accompanist.revoice` makes that bar's bass and chords
+again over the new chord (its drums stay), and the engine swaps the rest of the bar: what the
+band sounds that the new bar does not is closed, and the new bar's notes sounding at that
+moment start at once. The band follows a chord change within a few milliseconds.
 
-Generation is one onnxruntime call per bar (milliseconds), so it runs in the engine loop; the
-bar is asked for :data:`LEAD_S` before it is due, which leaves the notes heard in the last
-moments of the current bar out of its conditioning.
+Generation is one onnxruntime call per bar (milliseconds), so it runs in the engine loop.
 
 If the model's bars are in another meter than the daemon's, each generated bar still starts on
 the daemon's bar line and is cut at the next one.
@@ -36,17 +37,19 @@ import numpy as np
 
 from daemon.errors import ModelError
 from daemon.models.gan import GanModel
+from daemon.models.gan_chain import BarChain, chain_rules_of
 from daemon.music.bar_features import assign_tracks, last_bar
-from daemon.music.grid import MIDI_CLOCK_PPQN, Grid
+from daemon.music.grid import DRUM_CHANNEL, MIDI_CLOCK_PPQN, Grid
+from daemon.music.harmony import Chord, chord_vector, recognise
 from daemon.music.notes import Note
-from daemon.music.pianoroll import bars_to_notes
+from daemon.music.pianoroll import Bars, binarise, bars_to_notes
 
 log = logging.getLogger(__name__)
 
 LEAD_S = 0.150  # a bar is sampled this long before its bar line: one ORT call, with room for a busy CPU
 MIN_THRESHOLD, MAX_THRESHOLD = 0.001, 0.999  # the binarisation threshold stays inside (0, 1)
 DENSITY_THRESHOLD_SPAN = 0.5  # live density 0..1 moves the threshold by +0.25..-0.25
-COUNT_IN_DRAWS = 4  # unconditioned bars the band draws before its first, to take one with every part
+STRUCK_WINDOW_TICKS = MIDI_CLOCK_PPQN  # notes struck within the last beat count toward the chord held
 
 
 def threshold_for(base: float, live_density: float) -> float:
@@ -61,6 +64,25 @@ class _Heard:
     pitch: int
     velocity: int
     channel: int
+
+
+@dataclass
+class BarMade:
+    """A bar the band made, kept while it plays so it can be re-voiced.
+
+    Attributes:
+        index: the bar's index on the daemon's grid.
+        start_tick: its bar line (pulse grid).
+        condition: what it was conditioned on, ``(1, T, S, P)`` or None.
+        chord: the chord it was made over (None: none).
+        notes: its notes as planned (absolute pulse-grid positions).
+    """
+
+    index: int
+    start_tick: int
+    condition: np.ndarray | None
+    chord: Chord | None
+    notes: list[Note]
 
 
 class Accompanist:
@@ -82,14 +104,23 @@ class Accompanist:
         self._heard: list[_Heard] = []
         self.next_bar: int | None = None  # index of the next bar to make
         self.bars_made = 0
+        self.revoiced = 0
         self._warned_meter = False
-        self._band: np.ndarray | None = None  # the model's last bar, (1, T, S, P) bool
+        self.chain = BarChain(model, chain_rules_of(model))
+        self.playing: BarMade | None = None  # the last bar made (playing now, or next)
+        self._last_chord: Chord | None = None
+
+    @property
+    def _band(self) -> np.ndarray | None:
+        """The band's last bar, ``(1, T, S, P)`` bool, or None before its first."""
+        return self.chain.last
 
     def reset(self) -> None:
-        """Forget what was heard, the band's last bar and where the next bar is (a clock jump, a
-        mode switch)."""
+        """Forget what was heard, the band's bars and where the next bar is (a clock jump, a mode switch)."""
         self._heard.clear()
-        self._band = None
+        self.chain.reset()
+        self.playing = None
+        self._last_chord = None
         self.next_bar = None
 
     def note_on(self, tick: float, channel: int, pitch: int, velocity: int) -> None:
@@ -107,6 +138,21 @@ class Accompanist:
         if self.next_bar is None:
             self.next_bar = int(now_tick // bar) + 1
         return self.next_bar * bar
+
+    def drum_channels(self, channels: Sequence[int]) -> set[int]:
+        """The MIDI channels the model's drum tracks play on."""
+        return {channels[t] if t < len(channels) else track.channel
+                for t, track in enumerate(self.spec.tracks) if track.drums}
+
+    def chord_at(self, tick: float) -> Chord | None:
+        """The chord the player holds at ``tick``: the pitched notes sounding then, else those
+        struck in the beat before it (:func:`recognise`); None when they make no chord."""
+        pitched = [h for h in self._heard if h.channel != DRUM_CHANNEL and h.start <= tick]
+        sounding = {h.pitch for h in pitched if h.end is None or h.end > tick}
+        chord = recognise(sounding)
+        if chord is None:
+            chord = recognise({h.pitch for h in pitched if h.start >= tick - STRUCK_WINDOW_TICKS})
+        return chord
 
     def make_bar(self, now_tick: float, grid: Grid, rng: np.random.Generator, threshold: float,
                  channels: Sequence[int]) -> tuple[int, list[Note]]:
@@ -129,11 +175,66 @@ class Accompanist:
         start_tick = index * bar
         window_start = start_tick - bar
         heard = self._condition(window_start, min(now_tick, start_tick))
-        if heard is not None and self._band is None:  # the band comes in as if it had been playing
-            self._band = self._count_in(rng, threshold)
-        roll = self.condition_with_band(heard)
-        bars = self.model.sample_bars(1, roll, rng, threshold)
-        self._band = np.asarray(bars.active[-1:], bool)
+        chord = self._chord(now_tick) if self.model.hears_chords else None
+        vector = None if chord is None else chord_vector([chord])
+        if self.chain.last is None:  # the band comes in as if it had been playing
+            self.chain.start(rng, threshold, vector)
+        condition = self.chain.condition(heard)
+        made = self.chain.step(rng, threshold, vector, heard)
+        notes = self._notes(made, start_tick, grid, channels)
+        self.playing = BarMade(index, start_tick, condition, chord, notes)
+        self.bars_made += 1
+        self._forget_before(window_start)
+        return index, notes
+
+    def revoice(self, now_tick: float, grid: Grid, rng: np.random.Generator, threshold: float,
+                channels: Sequence[int]) -> tuple[int, list[Note], list[Note]] | None:
+        """When the chord heard at ``now_tick`` differs from the one the bar playing was made over:
+        that bar's pitched tracks made again over the new chord, from the same conditioning.
+
+        Returns:
+            None when nothing changes; else ``(index, old, new)``: the bar's index, its pitched
+            notes as planned before, and the new bar's pitched notes that end after ``now_tick``
+            (a note sounding at ``now_tick`` starts there).
+        """
+        playing = self.playing
+        if not self.model.hears_chords or playing is None:
+            return None
+        bar = grid.ticks_per_bar
+        if not playing.start_tick <= now_tick < playing.start_tick + bar:
+            return None
+        chord = self._chord(now_tick)
+        if chord is None or chord == playing.chord:
+            return None
+        bars = self.model.sample_batch(playing.condition, rng, threshold, 1, chord=chord_vector([chord]))
+        made = np.asarray(bars.active, bool)
+        drums = [t for t, track in enumerate(self.spec.tracks) if track.drums]
+        made[:, drums] = self.chain.last[:, drums] if self.chain.last is not None else made[:, drums]
+        self.chain.observe(made)  # the next bar hears what the band plays now
+        notes = self._notes(made, playing.start_tick, grid, channels)
+        drum_channels = self.drum_channels(channels)
+        old = [n for n in playing.notes if n.channel not in drum_channels]
+        kept = [n for n in playing.notes if n.channel in drum_channels]
+        new = []
+        for n in notes:
+            if n.channel in drum_channels or n.start + n.duration <= now_tick:
+                continue
+            start = max(n.start, int(np.ceil(now_tick)))
+            if start < n.start + n.duration:
+                new.append(Note(start, n.pitch, n.start + n.duration - start, n.velocity, n.channel))
+        self.playing = BarMade(playing.index, playing.start_tick, playing.condition, chord, kept + new)
+        self.revoiced += 1
+        return playing.index, old, new
+
+    def _chord(self, tick: float) -> Chord | None:
+        chord = self.chord_at(tick)
+        if chord is not None:
+            self._last_chord = chord
+        return chord if chord is not None else self._last_chord
+
+    def _notes(self, made: np.ndarray, start_tick: int, grid: Grid, channels: Sequence[int]) -> list[Note]:
+        """A made bar ``(1, T, S, P)`` as notes on the pulse grid from ``start_tick``, on their channels."""
+        bar = grid.ticks_per_bar
         scale = self.ticks_per_model_tick
         model_bar = self.spec.grid.ticks_per_bar * scale
         if model_bar != bar and not self._warned_meter:
@@ -141,6 +242,7 @@ class Accompanist:
             log.warning("the accompaniment model plays %d/%d bars; the daemon counts %d/%d: each bar is placed "
                         "on the bar line and cut at the next", self.spec.grid.numerator,
                         self.spec.grid.denominator, grid.numerator, grid.denominator)
+        bars: Bars = binarise(made.astype(np.float32), self.spec, 0.5)
         notes: list[Note] = []
         for t, track_notes in enumerate(bars_to_notes(bars, self.spec)):
             channel = channels[t] if t < len(channels) else self.spec.tracks[t].channel
@@ -150,15 +252,7 @@ class Accompanist:
                     continue
                 duration = min(n.duration * scale, bar - onset)
                 notes.append(Note(start_tick + onset, n.pitch, duration, n.velocity, channel))
-        self.bars_made += 1
-        self._forget_before(window_start)
-        return index, sorted(notes)
-
-    def _count_in(self, rng: np.random.Generator, threshold: float) -> np.ndarray:
-        """``(1, T, S, P)`` bool: of :data:`COUNT_IN_DRAWS` unconditioned bars, the first with the most
-        tracks sounding (every one, nearly always)."""
-        bars = np.asarray(self.model.sample_batch(None, rng, threshold, n=COUNT_IN_DRAWS).active, bool)
-        return bars[[int(bars.any(axis=(2, 3)).sum(axis=1).argmax())]]
+        return sorted(notes)
 
     def _condition(self, window_start: float, window_end: float) -> np.ndarray | None:
         """The roll ``(1, T, S, P)`` of the notes heard in [window_start, window_end), or None if none."""
@@ -180,20 +274,10 @@ class Accompanist:
         return last_bar(assign_tracks(notes, self.spec), self.spec)
 
     def condition_with_band(self, heard: np.ndarray | None) -> np.ndarray | None:
-        """The bar to condition on: ``heard`` (``(1, T, S, P)`` bool, or None when nothing was
-        heard), each of its silent tracks taking the band's own last bar of that track.
-
-        Nothing heard stays None (an unconditioned bar): the band does not feed on itself alone,
-        where its chains drift.
-        """
-        if heard is None or self._band is None:
-            return heard
-        silent = ~heard[0].any(axis=(1, 2))  # (T,)
-        if not silent.any():
-            return heard
-        merged = np.array(heard, bool, copy=True)
-        merged[:, silent] = self._band[:, silent]
-        return merged
+        """The bar the next bar is conditioned on: ``heard`` (``(1, T, S, P)`` bool, or None when
+        nothing was heard) in the tracks it sounds in, the band's own last bar in the others
+        (:meth:`daemon.models.gan_chain.BarChain.condition`, with the chain's rules)."""
+        return self.chain.condition(heard)
 
     def _forget_before(self, tick: float) -> None:
         self._heard = [h for h in self._heard if h.end is None or h.end > tick]

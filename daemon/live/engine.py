@@ -271,6 +271,27 @@ class Engine:
                     self._accompanist.note_on(tick, event.channel, event.pitch, event.velocity)
                 else:
                     self._accompanist.note_off(tick, event.channel, event.pitch)
+        if self._accompanist is not None and any(e.on and e.channel != DRUM_CHANNEL for e in events):
+            self._revoice(tick)
+
+    def _revoice(self, tick: float) -> None:
+        """The player changed chord inside a bar the band plays: its bass and chords follow now."""
+        accompanist = self._accompanist
+        assert accompanist is not None
+        values = self._state.snapshot()
+        threshold = threshold_for(self.preset.accompany.threshold, values["density"])
+        changed = accompanist.revoice(tick, self.transport.grid, self._rng, threshold, values["accompany_channels"])
+        if changed is None:
+            return
+        index, _, new = changed
+        group = ("harmony", index)
+        self._plan.remove(group)
+        now = self._clock()
+        self._scheduler.cancel(group, close_at=now)
+        self._plan.add(new, group)
+        self.counts.revoiced += 1
+        log.debug("bar %d: the band follows the chord heard (%d notes)", index + 1, len(new))
+        self._hand_over(now)
 
     def _hold_deadline(self) -> float | None:
         """When the notes held now stop holding the phrase open (no new note for ``hold_limit_beats``)."""
@@ -402,9 +423,12 @@ class Engine:
         assert accompanist is not None
         values = self._state.snapshot()
         threshold = threshold_for(self.preset.accompany.threshold, values["density"])
+        channels = values["accompany_channels"]
         index, notes = accompanist.make_bar(self.transport.tick_at(now), self.transport.grid, self._rng,
-                                            threshold, values["accompany_channels"])
-        self._plan.add(notes, ("bar", index))
+                                            threshold, channels)
+        drums = accompanist.drum_channels(channels)
+        self._plan.add([n for n in notes if n.channel in drums], ("bar", index))
+        self._plan.add([n for n in notes if n.channel not in drums], ("harmony", index))
         self.counts.bars += 1
         log.debug("accompaniment bar %d: %d notes", index + 1, len(notes))
 

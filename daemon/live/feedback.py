@@ -39,6 +39,7 @@ class EngineCounts:
         silent_answers: answers in which the model played no note (it may rest).
         discarded: answers prepared in a silence and dropped because the player went on.
         bars: accompaniment bars made.
+        revoiced: bars whose bass and chords were made again over a chord heard inside them.
         notes_sent: notes handed to the scheduler.
         late_planned: planned notes whose time had passed by more than the late tolerance when
             their turn came (dropped: the engine fell behind).
@@ -56,6 +57,7 @@ class EngineCounts:
     silent_answers: int = 0
     discarded: int = 0
     bars: int = 0
+    revoiced: int = 0
     notes_sent: int = 0
     late_planned: int = 0
     errors: int = 0

@@ -215,12 +215,13 @@ class Scheduler:
         with self._cond:
             return self._send_due_locked()
 
-    def cancel(self, group: Hashable) -> int:
+    def cancel(self, group: Hashable, close_at: float | None = None) -> int:
         """Drop ``group``'s pending note-ons and other messages, keeping what closes sounding notes.
 
         A pending note-off of the group is dropped when a pending note-on of the group on the
         same key comes before it (it would close that note); otherwise it closes a note already
-        sounding and stays. Returns how many messages were dropped.
+        sounding and stays, moved to ``close_at`` (clock seconds) when that is earlier. Returns
+        how many messages were dropped.
         """
         if group is None:
             raise ValueError("cancel needs a group; use panic() to drop everything")
@@ -242,6 +243,9 @@ class Scheduler:
                 else:
                     dropped.add(seq)
             self._heap = [e for e in self._heap if e[1] not in dropped]
+            if close_at is not None:  # the notes of the group still sounding close now
+                self._heap = [(min(e[0], close_at), *e[1:]) if e[4] == group and is_note_off(e[3]) else e
+                              for e in self._heap]
             heapq.heapify(self._heap)
             self._count(cancelled=len(dropped))
             self._cond.notify()

@@ -12,7 +12,10 @@ takes ``K`` noise vectors for each previous bar, ``noise`` ``(B, K, Z)``, and pu
 rolls of each, ``roll`` ``(B, K, tracks, steps, pitches)``, and ``score`` float32 ``(B, K)``:
 the training critic's judgement of each thresholded roll (higher = more like the training
 bars; :func:`choose_candidates`); what depends on the previous bar alone is computed once for
-its ``K`` candidates. ``K`` is free: 1 for a single bar. :func:`condition_features`
+its ``K`` candidates. ``K`` is free: 1 for a single bar. A file whose model hears chords has a
+fourth input, ``chord`` float32 ``(B, 13)``: the pitch classes of the chord the bar is played
+over and a flag (1) or all zeros for no chord (:func:`daemon.music.harmony.chord_vector`).
+:func:`condition_features`
 builds the two conditioning inputs from bars; training imports it too, so the model is fed
 exactly what it learned on. A zero ``previous`` with flag 0 is the *unconditioned* sample
 (the model was trained with conditioning dropout).
@@ -37,6 +40,7 @@ from daemon.models.onnx_file import open_session
 from daemon.music.bar_features import condition_features
 from daemon.music.codecs import codec_from_dict
 from daemon.music.grid import DEFAULT_VELOCITY
+from daemon.music.harmony import CHORD_DIM
 from daemon.music.pianoroll import Bars, RollSpec, binarise
 from daemon.music.voices import (
     ANY_ROW,
@@ -53,6 +57,7 @@ KIND = "gan"
 FORMAT_VERSION = "1"
 META_PREFIX = "antiphon."
 INPUT_NAMES = ("noise", "previous", "condition")
+CHORD_INPUT = "chord"  # in files whose model hears the chord of the bar it makes
 OUTPUT_NAMES = ("roll",)
 CANDIDATE_AXIS = "candidates"  # noise (B, K, Z) of a file exported with candidates
 SCORE_NAME = "score"  # the critic's score of each thresholded roll, in files exported with candidates
@@ -104,6 +109,7 @@ class GanModel:
             ``training.note_length_prior`` (``{"weight": w, "log_p": {track: [log p of 1..S steps]}}``).
         noise_per_bar: the graph takes noise ``(B, K, Z)``, ``K`` rolls of each previous bar
             (files exported with candidates); otherwise ``(B, Z)``, one roll each.
+        hears_chords: the graph has a ``chord`` input: the chord of the bar it makes.
     """
 
     session: Any
@@ -118,6 +124,7 @@ class GanModel:
     length_log_p: np.ndarray | None = None
     length_weight: float = 0.0
     noise_per_bar: bool = False
+    hears_chords: bool = False
 
     @property
     def kind(self) -> str:
@@ -127,10 +134,22 @@ class GanModel:
         names = "/".join(t.name for t in self.spec.tracks)
         return f"GanModel({names}, bars {self.spec.bar_shape}, z {self.z_dim})"
 
-    def roll(self, previous: np.ndarray | None, rng: np.random.Generator, n: int = 1) -> np.ndarray:
-        """Real-valued rolls ``(N, tracks, steps, pitches)`` in [0, 1], one per previous bar
-        (or ``n`` unconditioned ones when ``previous`` is None)."""
-        return self._run(previous, rng, n, list(OUTPUT_NAMES))[0]
+    def roll(self, previous: np.ndarray | None, rng: np.random.Generator, n: int = 1,
+             chord: np.ndarray | None = None, each: int = 1) -> np.ndarray:
+        """Real-valued rolls ``(N * each, tracks, steps, pitches)`` in [0, 1], ``each`` per previous
+        bar, one after another (or ``n * each`` unconditioned ones when ``previous`` is None);
+        ``chord`` ``(N, 13)`` the chord of each bar (ignored by a model that hears none)."""
+        return self._run(previous, rng, n, list(OUTPUT_NAMES), each, chord)[0]
+
+    def candidate_bars(self, previous: np.ndarray | None, rng: np.random.Generator, threshold: float, k: int,
+                       n: int = 1, chord: np.ndarray | None = None) -> np.ndarray:
+        """bool ``(N, k, tracks, steps, pitches)``: ``k`` bars of each previous bar (or of ``n``
+        unconditioned ones), thresholded and with their voices decoded as they are played."""
+        count = n if previous is None else len(previous)
+        roll = self._decode(self.roll(previous, rng, count, chord, k), threshold) > threshold
+        for t, track in enumerate(self.spec.tracks):
+            roll[:, t, :, track.rows:] = False
+        return roll.reshape(count, k, *self.spec.bar_shape)
 
     def scored(self, previous: np.ndarray | None, rng: np.random.Generator, n: int = 1,
                each: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -140,29 +159,44 @@ class GanModel:
         return roll, score.reshape(-1)
 
     def _run(self, previous: np.ndarray | None, rng: np.random.Generator, n: int, outputs: list[str],
-             each: int = 1) -> list[np.ndarray]:
+             each: int = 1, chord: np.ndarray | None = None) -> list[np.ndarray]:
         prev, cond = condition_features(previous, self.spec, n)
+        feed = {"previous": prev, "condition": cond}
+        if self.hears_chords:
+            feed[CHORD_INPUT] = self._chords(chord, len(prev))
         if self.noise_per_bar:  # the graph makes each previous bar's `each` rolls from it once
-            noise = rng.standard_normal((len(prev), each, self.z_dim), dtype=np.float32)  # (N, K, Z)
-            out = self.session.run(outputs, {"noise": noise, "previous": prev, "condition": cond})
+            feed["noise"] = rng.standard_normal((len(prev), each, self.z_dim), dtype=np.float32)  # (N, K, Z)
+            out = self.session.run(outputs, feed)
             return [np.asarray(o, np.float32).reshape(-1, *np.shape(o)[2:]) for o in out]  # (N*K, ...)
         if each > 1:  # the features of each previous bar once, then repeated for its candidates
-            prev, cond = np.repeat(prev, each, axis=0), np.repeat(cond, each, axis=0)
-        noise = rng.standard_normal((len(prev), self.z_dim), dtype=np.float32)  # (B, Z)
-        out = self.session.run(outputs, {"noise": noise, "previous": prev, "condition": cond})
+            feed = {name: np.repeat(value, each, axis=0) for name, value in feed.items()}
+        feed["noise"] = rng.standard_normal((len(feed["previous"]), self.z_dim), dtype=np.float32)  # (B, Z)
+        out = self.session.run(outputs, feed)
         return [np.asarray(o, np.float32) for o in out]
 
+    @staticmethod
+    def _chords(chord: np.ndarray | None, n: int) -> np.ndarray:
+        if chord is None:
+            return np.zeros((n, CHORD_DIM), np.float32)
+        out = np.asarray(chord, np.float32).reshape(-1, CHORD_DIM)
+        if len(out) == 1 and n > 1:
+            out = np.repeat(out, n, axis=0)
+        if len(out) != n:
+            raise ModelError(f"{len(out)} chords for {n} bars")
+        return out
+
     def sample_batch(self, previous: np.ndarray | None, rng: np.random.Generator, threshold: float | None = 0.5,
-                     n: int = 1, velocity: int = DEFAULT_VELOCITY) -> Bars:
+                     n: int = 1, velocity: int = DEFAULT_VELOCITY, chord: np.ndarray | None = None) -> Bars:
         """Independent bars, one per previous bar (or ``n`` unconditioned), binarised by
         ``threshold`` or, with ``threshold=None``, by a Bernoulli draw from ``rng`` (monophonic
         tracks first decoded as voices, :func:`decode_voices`). Thresholded and conditioned, a
         model with ``candidates`` > 1 makes that many of each bar and keeps the best
         (:func:`choose_candidates`); Bernoulli sampling and unconditioned bars draw one (the
-        critic favours near-empty bars when nothing came before)."""
+        critic favours near-empty bars when nothing came before). ``chord`` ``(N, 13)``: the chord of
+        each bar, for a model that hears chords."""
         k = self.candidates if threshold is not None and previous is not None else 1
         if k == 1:
-            roll = self._decode(self.roll(previous, rng, n), threshold)
+            roll = self._decode(self.roll(previous, rng, n, chord), threshold)
         else:
             count = len(previous)
             many, scores = self.scored(previous, rng, count, each=k)
@@ -237,8 +271,9 @@ def load_gan(session: Any, info: Any) -> GanModel:
     if not isinstance(spec, RollSpec):
         raise ModelError(f"a GAN needs a pianoroll representation, this file has {representation.get('name')!r}")
     inputs = {i.name: i for i in session.get_inputs()}
-    if set(inputs) != set(INPUT_NAMES):
-        raise ModelError(f"the GAN graph's inputs are {sorted(inputs)}, expected {list(INPUT_NAMES)}; re-export it")
+    if set(inputs) - {CHORD_INPUT} != set(INPUT_NAMES):
+        raise ModelError(f"the GAN graph's inputs are {sorted(inputs)}, expected {list(INPUT_NAMES)} "
+                         f"(and {CHORD_INPUT!r} for a model that hears chords); re-export it")
     shape = inputs["previous"].shape
     if tuple(shape[1:]) != spec.bar_shape:
         raise ModelError(f"the GAN graph takes bars of {tuple(shape[1:])} but its representation says "
@@ -267,7 +302,8 @@ def load_gan(session: Any, info: Any) -> GanModel:
                          "output to choose by; re-export it")
     tracks, log_p, weight = length_prior(training.get("note_length_prior"), names, spec.steps_per_bar)
     return GanModel(session, spec, z_dim, meta, mono, decoding == ANY_ROW, tuple(costs.values()), candidates,
-                    tracks, log_p, weight, noise_per_bar=len(inputs["noise"].shape) == 3)
+                    tracks, log_p, weight, noise_per_bar=len(inputs["noise"].shape) == 3,
+                    hears_chords=CHORD_INPUT in inputs)
 
 
 def length_prior(value: Any, names: Sequence[str], steps: int) -> tuple[tuple[int, ...], np.ndarray | None, float]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+DEFAULT_BOUNDS_PERCENT = 1.0  # a healthy chained bar lies between the 1st and 99th percentile of the training bars'
+
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     """``--weights``, ``--voice-switch-cost``, ``--candidates``, ``--length-prior``,
@@ -32,3 +34,17 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart-floor", default="", metavar="TRACK=CELLS,...",
                         help="a track silent in the previous bar comes back only with at least CELLS cells passing "
                              "0.5, else stays silent (drums=8); default none")
+
+
+def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
+    """The chain-rule options shared by ``antiphon train gan-chains`` (to try rules) and
+    ``antiphon export gan`` (to write them into the file)."""
+    parser.add_argument("--revive-after", default=None,
+                        help="chain rules from the training bars: bars of silence after which a track is conditioned "
+                             "on its last healthy bar again, e.g. 'drums=1,bass=2,chords=2' (default: the file's rules)")
+    parser.add_argument("--chain-candidates", type=int, default=1,
+                        help="with --revive-after: bars drawn for each chained bar, the first with the fewest "
+                             "tracks out of range played (default 1)")
+    parser.add_argument("--chain-bounds", type=float, default=DEFAULT_BOUNDS_PERCENT,
+                        help="with --revive-after: a healthy bar lies between this percentile and 100 minus it "
+                             f"of the training bars' cells and pitch classes (default {DEFAULT_BOUNDS_PERCENT:g})")

@@ -449,25 +449,31 @@ def test_accompany_plays_a_bar_ahead_on_its_channels_conditioned_on_the_bar_hear
 
     gan = load_model(cached_tiny_gan(tmp_path_factory, "grooves")[1])
     seen: list[Any] = []
-    real = gan.sample_bars
+    real = gan.candidate_bars
 
-    def spy(n: int, condition: Any = None, rng: Any = None, threshold: Any = 0.5, **kwargs: Any) -> Any:
-        seen.append(condition)
-        return real(n, condition, rng, threshold=threshold)
+    def spy(previous: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(None if previous is None else np.array(previous, copy=True))
+        return real(previous, *args, **kwargs)
 
-    gan.sample_bars = spy  # type: ignore[method-assign]
+    gan.candidate_bars = spy  # type: ignore[method-assign]
     preset = {"mode": "accompany", "model": {"file": "gan.onnx"}, "clock": {"bpm": BPM},
               "accompany": {"channels": [10, 6, 7], "threshold": 0.001}}
     rig = Rig(preset, models={"gan.onnx": gan})
     rig.run_until(100.0 + 2.0 + 0.01)  # to just after bar 2's line
-    assert seen and seen[0] is None, "nothing heard: the first bar is unconditioned"
+    assert seen and seen[0] is None, "nothing heard: the band's count-in is unconditioned"
+    assert len(seen) >= 2 and seen[1] is not None, "its first bar goes on from the count-in"
     notes = [(t, m) for t, m in rig.out.sent if is_note_on(m)]
     assert notes and {m.channel for _, m in notes} <= {9, 5, 6}
     assert min(t for t, _ in notes) >= 100.0 + 2.0 - 1e-9, "a bar starts on its bar line"
+    before = len(seen)
     rig.at(rig.clock() + 0.1, on(48, channel=1))
     rig.at(rig.clock() + 0.3, off(48, channel=1))
     rig.run_until(100.0 + 6.0)
-    assert any(c is not None for c in seen[1:]), "a bar with notes heard conditions the next"
+    def sounds_48(bar: Any) -> bool:
+        return any(not t.drums and t.lowest_pitch <= 48 < t.lowest_pitch + t.rows
+                   and bar[0, i, :, 48 - t.lowest_pitch].any() for i, t in enumerate(gan.spec.tracks))
+
+    assert any(c is not None and sounds_48(c) for c in seen[before:]), "a bar with notes heard conditions the next"
     rig.control(Trigger("panic"))
     assert closed(rig.out.sent)
 
