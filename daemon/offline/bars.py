@@ -1,8 +1,12 @@
 """``antiphon bars -n 8 -o out.mid [--condition prev.mid]``: sample bars from a GAN, offline.
 
-Bars are chained: each is conditioned on the bar generated before it; the first on the last
-bar of ``--condition`` that has a note (its drums on channel 10, its other channels sorted
-into the model's pitched tracks, see :func:`daemon.music.bar_features.assign_tracks`), or on nothing.
+Bars are chained as the band plays them (:class:`daemon.models.gan_chain.BarChain`, under the
+rules the model file carries): each is conditioned on the bar generated before it; the first on
+the last bar of ``--condition`` that has a note (its drums on channel 10, its other channels
+sorted into the model's pitched tracks, see :func:`daemon.music.bar_features.assign_tracks`), or
+on a count-in bar of the model's own. ``--chords "C Am F G7"`` gives a model that hears chords
+one chord a bar, cycled. Without ``--preset`` or ``--model`` the ``grooves`` preset plays.
+With ``--bernoulli`` bars are drawn one at a time from their probabilities, plainly chained.
 
 A conditioning file the model cannot hear -- no notes, another meter than the model's, or
 only parts the model has no track for (drums for a chorale model) -- is not an error: the
@@ -22,16 +26,19 @@ import numpy as np
 
 from daemon.control.params import MAX_BPM, MIN_BPM
 from daemon.errors import AntiphonError, MidiFileError
-from daemon.models.gan import open_gan
+from daemon.models.gan import GanModel, open_gan
+from daemon.models.gan_chain import BarChain, chain_rules_of
 from daemon.music.bar_features import assign_tracks, last_bar
 from daemon.music.grid import DRUM_CHANNEL
 from daemon.music.midi_files import read_midi, write_midi
-from daemon.music.pianoroll import RollSpec, bars_to_notes
+from daemon.music.harmony import Chord, chord_vector, parse_progression
+from daemon.music.pianoroll import Bars, RollSpec, bars_to_notes, binarise
 from daemon.offline.continuation import bars_argument
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BPM = 100.0
+DEFAULT_PRESET = "grooves"
 
 
 def _threshold(text: str) -> float:
@@ -60,26 +67,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write")
     parser.add_argument("--condition", type=Path, help="MIDI file whose last bar conditions the first new bar")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--preset", help="preset name: its [accompany] model, or its [model] when that is a GAN")
+    source.add_argument("--preset", help=f"preset name: its [accompany] model, or its [model] when that is a GAN "
+                                         f"(default: {DEFAULT_PRESET})")
     source.add_argument("--model", type=Path, help="an exported GAN .onnx file")
     parser.add_argument("--seed", type=int, help="random seed; the same seed gives the same bars")
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--threshold", type=_threshold, default=0.5, help="note-on probability threshold (default 0.5)")
     how.add_argument("--bernoulli", action="store_true", help="draw each step from its probability instead")
     parser.add_argument("--bpm", type=_bpm, help=f"tempo of the file (default: the condition's, else {DEFAULT_BPM:g})")
+    parser.add_argument("--chords", default="",
+                        help="one chord a bar, cycled, e.g. 'C Am F G7' (for a model that hears chords)")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
 
 
 def _model_path(args: argparse.Namespace) -> Path:
     if args.model is not None:
         return Path(args.model)
-    from daemon.control.presets import list_presets, load_preset
+    from daemon.control.presets import load_preset
 
-    if args.preset is None:
-        known = list_presets()
-        raise AntiphonError("say which GAN plays: --preset NAME or --model FILE.onnx"
-                            + (f" (presets: {', '.join(known)})" if known else " (no presets are installed)"))
-    preset = load_preset(args.preset)
+    preset = load_preset(args.preset or DEFAULT_PRESET)
     # the preset's GAN: the one it accompanies with (a chorale preset answers with an LSTM and sings
     # GAN bars beside it), else its [model]
     return preset.accompany_model_path or preset.model_path
@@ -112,6 +118,20 @@ def read_condition(path: Path, spec: RollSpec) -> tuple[np.ndarray | None, float
     return roll, piece.bpm, f"conditioned on bar {bar_index} of {path} ({', '.join(heard)})"
 
 
+def chained_bars(model: GanModel, n: int, condition: np.ndarray | None, rng: np.random.Generator,
+                 threshold: float, progression: tuple[Chord, ...] = ()) -> Bars:
+    """``n`` bars as the band plays them: on ``condition`` (``(1, T, S, P)``) or a count-in, each
+    over the next chord of ``progression`` (cycled) for a model that hears chords."""
+    chain = BarChain(model, chain_rules_of(model))
+    chords = [chord_vector([c]) for c in progression] if model.hears_chords else []
+    if condition is None:
+        chain.start(rng, threshold, chords[0] if chords else None)
+    else:
+        chain.observe(np.asarray(condition, bool))
+    made = [chain.step(rng, threshold, chords[b % len(chords)] if chords else None) for b in range(n)]
+    return binarise(np.concatenate(made).astype(np.float32), model.spec, 0.5)  # onsets inferred across bar lines
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``antiphon bars``; returns the exit status."""
     if args.threads < 1:
@@ -124,7 +144,14 @@ def main(args: argparse.Namespace) -> int:
         log.warning("%s", heard)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     threshold = None if args.bernoulli else args.threshold
-    bars = model.sample_bars(args.bars, condition, np.random.default_rng(seed), threshold)
+    progression = parse_progression(args.chords) if args.chords.strip() else ()
+    if progression and not model.hears_chords:
+        log.warning("this model does not hear chords: --chords is ignored")
+    rng = np.random.default_rng(seed)
+    if threshold is None:
+        bars = model.sample_bars(args.bars, condition, rng, threshold)
+    else:
+        bars = chained_bars(model, args.bars, condition, rng, threshold, progression)
     tracks = bars_to_notes(bars, spec)
     notes = [n for track in tracks for n in track]
     bpm = args.bpm or file_bpm or DEFAULT_BPM

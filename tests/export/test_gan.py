@@ -328,3 +328,24 @@ def test_a_restart_floor_travels_in_the_graph_with_parity(tmp_path_factory: pyte
     np.testing.assert_array_equal(*nothing_before)  # unconditioned bars are free
     with pytest.raises(ModelError, match="not a track"):
         export_gan(lifted, tmp_path / "x.onnx", restart_floor="cowbell=2")
+
+
+def test_a_model_that_hears_chords_takes_a_chord_input_with_parity_and_its_chain_rules(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from daemon.models.gan_chain import chain_rules_of
+    from daemon.music.harmony import chord_vector, parse_chord
+
+    checkpoint, onnx_path = cached_tiny_gan(tmp_path_factory, "grooves-chords")
+    report = check_gan_parity(checkpoint, onnx_path, bars=16, chained_bars=8)
+    assert report.ok, report.summary()
+    gan = open_gan(onnx_path)
+    assert gan.hears_chords and "chord" in {i.name for i in gan.session.get_inputs()}
+    assert gan.metadata["inputs"] == ["noise", "previous", "condition", "chord"]
+    rules = chain_rules_of(gan)
+    assert rules is not None and rules.revive_after == (1, 2, 2) and rules.candidates == 3
+    rng = np.random.default_rng(0)
+    c_major, f_sharp = chord_vector([parse_chord("C")]), chord_vector([parse_chord("F#")])
+    a = gan.roll(None, np.random.default_rng(1), 2, c_major)
+    b = gan.roll(None, np.random.default_rng(1), 2, f_sharp)
+    assert not np.allclose(a, b), "the chord reaches the bars"
+    assert gan.candidate_bars(None, rng, 0.5, 3, 2, c_major).shape == (2, 3, *gan.spec.bar_shape)
