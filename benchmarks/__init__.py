@@ -38,6 +38,7 @@ SECTIONS: tuple[str, ...] = (
     "benchmarks.footprint",
     "benchmarks.training_speed",
     "benchmarks.soak",
+    "benchmarks.band",
 )
 
 
