@@ -52,13 +52,28 @@ _InfoShutdown = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_v
 _LIBJACK_FILE = re.compile(r"libjack(-[0-9a-f]+)?\.so")
 
 _lock = threading.Lock()
+_preferred: str | None = None  # a libjack chosen by the MIDI backend (JACK-Client's), else python-rtmidi's
 _library: ctypes.CDLL | None = None
 _library_looked_up = False
 _routed = False
 
 
+def prefer_library(path: str) -> None:
+    """Watch through this libjack (the one the MIDI backend uses: one libjack per process, or two
+    contexts fight over the server). Before the first :func:`library` call only."""
+    global _preferred
+    with _lock:
+        if _library_looked_up and _preferred != path:
+            log.debug("libjack already chosen; %s not used for watching", path)
+            return
+        _preferred = path
+
+
 def _library_path() -> str | None:
-    """Where the libjack python-rtmidi uses lives: the one mapped into this process, else the system's."""
+    """Where the libjack python-rtmidi uses lives: the one mapped into this process, else the system's
+    (or the one :func:`prefer_library` chose)."""
+    if _preferred is not None:
+        return _preferred
     import rtmidi  # noqa: F401  (loads python-rtmidi's libjack, so that /proc/self/maps shows it)
 
     try:

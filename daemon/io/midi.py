@@ -1,7 +1,10 @@
 """MIDI ports: open them through mido's rtmidi backend, and stamp what comes in.
 
-Two ways to get ports, on a chosen rtmidi API (``alsa``, ``jack``, ``coremidi``, ``windows``,
-or ``auto``):
+Two ways to get ports, on a chosen MIDI API (``alsa``, ``jack``, ``jack-rtmidi``, ``coremidi``,
+``windows``, or ``auto``). ``jack`` is Antiphon's own JACK client (:mod:`daemon.io.jack_midi`:
+input stamped with its frame, output written at its frame); every other API, ``jack-rtmidi``
+(JACK through rtmidi, stamped on arrival and sent when the scheduler wakes) among them, goes
+through mido's rtmidi backend:
 
 * virtual ports that Antiphon owns ("Antiphon In" / "Antiphon Out", client "Antiphon"), on
   the APIs that have them (ALSA, JACK, CoreMIDI); the DAW connects to them;
@@ -50,13 +53,21 @@ PortT = TypeVar("PortT", BaseInput, BaseOutput)
 # Our API names (user-facing) -> mido's rtmidi API names.
 API_NAMES: dict[str, str] = {
     "alsa": "LINUX_ALSA",
-    "jack": "UNIX_JACK",
+    "jack": "UNIX_JACK",  # listing only: ports open through daemon.io.jack_midi
+    "jack-rtmidi": "UNIX_JACK",
     "coremidi": "MACOSX_CORE",
     "windows": "WINDOWS_MM",
 }
 AUTO_API = "auto"
+NATIVE_JACK = "jack"  # Antiphon's own JACK client (JACK-Client): frame-accurate
 MIDI_API_CHOICES: tuple[str, ...] = (AUTO_API, *API_NAMES)
-VIRTUAL_APIS = frozenset({"alsa", "jack", "coremidi"})  # APIs that can create virtual ports
+VIRTUAL_APIS = frozenset({"alsa", "jack", "jack-rtmidi", "coremidi"})  # APIs that can create virtual ports
+JACK_APIS = frozenset({"jack", "jack-rtmidi"})
+
+
+def is_jack(api: str) -> bool:
+    """Whether ``api`` talks to a JACK server (natively or through rtmidi)."""
+    return api in JACK_APIS
 
 DEFAULT_CLIENT_NAME = "Antiphon"
 VIRTUAL_IN_NAME = "Antiphon In"
@@ -101,6 +112,15 @@ class InputQueue:
         stamped = (self._clock(), msg)
         try:
             self._queue.put_nowait(stamped)
+        except queue.Full:
+            with self._overflow_lock:
+                self.dropped += 1
+
+    def put_at(self, time_s: float, msg: mido.Message) -> None:
+        """Enqueue ``msg`` stamped ``time_s`` (a backend that knows when it arrived: JACK's frame
+        time); drop and count it if the queue is full. Never blocks."""
+        try:
+            self._queue.put_nowait((time_s, msg))
         except queue.Full:
             with self._overflow_lock:
                 self.dropped += 1
@@ -154,8 +174,7 @@ class PortNames:
 def compiled_apis() -> tuple[str, ...]:
     """Our names of the rtmidi APIs this python-rtmidi build has, in rtmidi's order."""
     names = mido.Backend(RTMIDI_BACKEND).module.get_api_names()
-    by_mido = {v: k for k, v in API_NAMES.items()}
-    return tuple(by_mido[n] for n in names if n in by_mido)
+    return tuple(ours for n in names for ours, theirs in API_NAMES.items() if theirs == n)
 
 
 def _backend(api: str) -> mido.Backend:
@@ -166,7 +185,7 @@ def _backend(api: str) -> mido.Backend:
             f"this python-rtmidi has no {api} support (it has: {', '.join(compiled_apis()) or 'none'}); "
             "choose another --midi-api"
         )
-    if api == "jack":
+    if is_jack(api):
         jack_watch.route_library_messages()  # libjack's own lines go to the DEBUG log, from any thread
     return mido.Backend(f"{RTMIDI_BACKEND}/{API_NAMES[api]}")
 
@@ -178,11 +197,11 @@ def jack_server_running() -> bool:
     without one. Not for polling (:class:`daemon.io.jack_watch.JackWatch` is), and never while
     clients of a server that went away are still open (see :mod:`daemon.io.jack_watch`).
     """
-    if "jack" not in compiled_apis():
+    if "jack-rtmidi" not in compiled_apis():
         return False
     try:
-        with _c_stderr_to_debug_log("jack"):
-            _backend("jack").get_output_names()
+        with _c_stderr_to_debug_log("jack-rtmidi"):
+            _backend("jack-rtmidi").get_output_names()
     except OSError:
         return False
     return True
@@ -192,11 +211,19 @@ def resolve_api(api: str) -> str:
     """Turn ``auto`` into the API to use here; check that a named one is compiled in.
 
     ``auto`` is CoreMIDI on macOS, Windows MM on Windows, and on Linux ALSA when the ALSA
-    sequencer exists, else JACK when a JACK server is running.
+    sequencer exists, else JACK when a JACK server is running (Antiphon's own JACK client where
+    JACK-Client loads, else JACK through rtmidi).
 
     Raises:
         PortError: no usable API, with how to get one.
     """
+    if api == NATIVE_JACK:
+        from daemon.io import jack_midi
+
+        if not jack_midi.available():
+            jack_midi._jack()  # raises PortError with the install hint
+        jack_watch.prefer_library(jack_midi.library_path())  # one libjack in the process
+        return api
     if api != AUTO_API:
         _backend(api)
         return api
@@ -206,8 +233,13 @@ def resolve_api(api: str) -> str:
         return "windows"
     if os.path.exists(ALSA_SEQ_DEVICE) and "alsa" in compiled_apis():
         return "alsa"
-    if jack_server_running():
-        return "jack"
+    from daemon.io import jack_midi
+
+    if jack_midi.available():
+        if jack_midi.server_running():
+            return resolve_api(NATIVE_JACK)
+    elif jack_server_running():
+        return "jack-rtmidi"
     raise PortError(
         f"no MIDI system to use: there is no ALSA sequencer ({ALSA_SEQ_DEVICE} is missing) and no JACK "
         f"server is running. Start JACK (`{JACK_START_HINT}`) and pass --midi-api jack"
@@ -221,7 +253,7 @@ def unavailable_hint(api: str) -> str:
             f"there is no ALSA sequencer here ({ALSA_SEQ_DEVICE} is missing: no sound card, or the snd-seq "
             f"module is not loaded). Start JACK instead (`{JACK_START_HINT}`) and pass --midi-api jack"
         )
-    if api == "jack":
+    if is_jack(api):
         server = os.environ.get("JACK_DEFAULT_SERVER")
         named = f" (server name {server!r} from JACK_DEFAULT_SERVER)" if server else ""
         return f"no JACK server is running{named}. Start one (`{JACK_START_HINT}`) and try again"
@@ -240,6 +272,12 @@ def list_ports(api: str) -> PortNames:
         PortError: the API is not compiled in or its MIDI system is not running.
     """
     api = resolve_api(api)
+    if api == NATIVE_JACK:
+        from daemon.io.jack_midi import midi_port_names
+
+        with _c_stderr_to_debug_log(api):
+            inputs, outputs = midi_port_names()
+        return PortNames(api, inputs, outputs)
     backend = _backend(api)
     try:
         with _c_stderr_to_debug_log(api):
@@ -347,6 +385,11 @@ def open_input(
         PortError: the port cannot be opened, with what to do.
     """
     api = resolve_api(api)
+    if api == NATIVE_JACK:
+        from daemon.io.jack_midi import open_jack_input
+
+        source = None if name is None else find_port(list_ports(api).inputs, name, "input")
+        return _open(api, "input", lambda: open_jack_input(sink, VIRTUAL_IN_NAME, source, client_name))  # type: ignore[return-value]
     backend = _backend(api)
     if name is None:
         _check_virtual(api, "--in")
@@ -363,6 +406,11 @@ def open_output(api: str, name: str | None = None, client_name: str = DEFAULT_CL
         PortError: the port cannot be opened, with what to do.
     """
     api = resolve_api(api)
+    if api == NATIVE_JACK:
+        from daemon.io.jack_midi import open_jack_output
+
+        destination = None if name is None else find_port(list_ports(api).outputs, name, "output")
+        return _open(api, "output", lambda: open_jack_output(VIRTUAL_OUT_NAME, destination, client_name))  # type: ignore[return-value]
     backend = _backend(api)
     if name is None:
         _check_virtual(api, "--out")
@@ -400,7 +448,7 @@ def _c_stderr_to_debug_log(api: str) -> Iterator[None]:
     descriptor 2 for a moment, other threads' log lines included, so it is for opening or
     listing ports before threads start (and for reopening them after a loss).
     """
-    if api == "jack" and jack_watch.library_messages_routed():
+    if is_jack(api) and jack_watch.library_messages_routed():
         yield
         return
     try:

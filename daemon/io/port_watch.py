@@ -51,6 +51,7 @@ from daemon.io.midi import (
     PortLister,
     PortNames,
     find_port,
+    is_jack,
     open_input,
     open_output,
     unavailable_hint,
@@ -262,7 +263,7 @@ class MidiLink:
         if self._jack is not None and self._jack.gone:
             self._close_quietly({"JACK watch client": self._jack.close})
             self._jack = None
-        if self.api == "jack":
+        if is_jack(self.api):
             if jack_watch.library() is None:
                 if not self._said_unwatched:
                     self._said_unwatched = True
@@ -273,7 +274,7 @@ class MidiLink:
                 try:
                     self._jack = JackWatch(self._client_name + WATCH_SUFFIX)
                 except PortError as exc:
-                    raise PortError(f"cannot use jack MIDI ({exc}): {unavailable_hint('jack')}") from None
+                    raise PortError(f"cannot use jack MIDI ({exc}): {unavailable_hint(self.api)}") from None
             self._require_named(PortNames(self.api, self._jack.midi_ports(outputs=True),
                                           self._jack.midi_ports(outputs=False)))
             return
@@ -329,7 +330,7 @@ class MidiLink:
         """``reading '<input>', sending on '<output>'`` with the names a musician connects to."""
         in_name = self.input.name if self.input is not None else "nothing"
         out_name = self.output.name if self.output is not None else "nothing"
-        if self.api == "jack" and self._jack is not None:
+        if is_jack(self.api) and self._jack is not None:
             in_name = self._jack_full_name(in_name, outputs=False) if not self._in_port else in_name
             out_name = self._jack_full_name(out_name, outputs=True) if not self._out_port else out_name
         return f"reading {in_name!r}, sending on {out_name!r}"

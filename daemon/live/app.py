@@ -63,6 +63,7 @@ from daemon.io.midi import (
     VIRTUAL_IN_NAME,
     VIRTUAL_OUT_NAME,
     InputQueue,
+    is_jack,
     jack_full_name,
     list_ports,
     resolve_api,
@@ -300,7 +301,7 @@ def _sent_hook(echo: EchoFilter, monitor: bool) -> Callable[[str, mido.Message, 
 def _shown_names(api: str, in_name: str, out_name: str, args: argparse.Namespace,
                  in_port: str | None, out_port: str | None) -> tuple[str, str]:
     """Port names as a user connects to them (JACK's ``client:port`` form for our virtual ports)."""
-    if api != "jack" or (in_port and out_port):
+    if not is_jack(api) or (in_port and out_port):
         return in_name, out_name
     try:
         seen = list_ports(api)

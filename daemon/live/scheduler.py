@@ -80,10 +80,25 @@ SentHook = Callable[[str, mido.Message, float], None]  # (port, message, clock s
 
 
 class Output(Protocol):
-    """What the scheduler sends to: a mido output port, or a test's recording fake."""
+    """What the scheduler sends to: a mido output port, or a test's recording fake.
+
+    An output that can write a message at a given time (JACK's own client,
+    :class:`daemon.io.jack_midi.JackMidiOutput`) also has ``send_at(time_s, msg)``, a
+    ``lookahead_s`` (how long before its time a message may be handed over) and ``discard()``
+    (drop what was handed over and not yet written, returning those messages); the scheduler
+    then hands every message over ``lookahead_s`` ahead, so the thread's wake-up jitter never
+    reaches the output.
+    """
 
     def send(self, msg: mido.Message) -> None:
         """Send one message now."""
+
+
+def _lookahead_of(output: object) -> float:
+    """How far ahead ``output`` takes messages (0: it sends when told)."""
+    if not callable(getattr(output, "send_at", None)):
+        return 0.0
+    return max(0.0, float(getattr(output, "lookahead_s", 0.0)))
 
 
 class Discard:
@@ -343,15 +358,22 @@ class Scheduler:
                 if timeout_s is None or timeout_s > 0:
                     self._cond.wait(timeout_s)
 
-    def _send_due_locked(self) -> float | None:
-        now = self._clock()
-        while self._heap and self._heap[0][0] <= now:
-            time_s, _, port, msg, _ = heapq.heappop(self._heap)
-            self._dispatch_locked(port, msg, lateness_s=now - time_s, now_s=now)
-            now = self._clock()
-        return self._heap[0][0] if self._heap else None
+    def _lookahead_s(self) -> float:
+        """How far ahead messages are handed over: the least of the outputs' look-aheads."""
+        return min(_lookahead_of(o) for o in self._outputs.values())
 
-    def _dispatch_locked(self, port: str, msg: mido.Message, lateness_s: float, now_s: float) -> None:
+    def _send_due_locked(self) -> float | None:
+        """Hand over what is due (within the outputs' look-ahead); return when the next is to go."""
+        ahead = self._lookahead_s()
+        now = self._clock()
+        while self._heap and self._heap[0][0] <= now + ahead:
+            time_s, _, port, msg, _ = heapq.heappop(self._heap)
+            self._dispatch_locked(port, msg, lateness_s=now - time_s, now_s=now, due_s=time_s if ahead else None)
+            now = self._clock()
+        return self._heap[0][0] - ahead if self._heap else None
+
+    def _dispatch_locked(self, port: str, msg: mido.Message, lateness_s: float, now_s: float,
+                         due_s: float | None = None) -> None:
         late = lateness_s > self._late_tolerance_s
         if is_note_on(msg):
             key = (port, msg.channel, msg.note)
@@ -362,8 +384,8 @@ class Scheduler:
                 return
             if self._sounding[key]:
                 self._count(retriggers=1)
-                self._send_locked(port, _note_off(msg.channel, msg.note))
-            if self._send_locked(port, msg):
+                self._send_locked(port, _note_off(msg.channel, msg.note), due_s)
+            if self._send_locked(port, msg, due_s):
                 self._sounding[key] += 1
             return
         if is_note_off(msg):
@@ -385,9 +407,20 @@ class Scheduler:
         if msg.type == CONTROL_CHANGE and msg.control == SUSTAIN_PEDAL:
             pedals = self._pedal_down[port]
             (pedals.add if msg.value >= PEDAL_DOWN_MIN else pedals.discard)(msg.channel)
-        self._send_locked(port, msg)
+        self._send_locked(port, msg, due_s)
+
+    def _discard_ahead_locked(self, port: str) -> None:
+        """Take back what ``port``'s output holds ahead of time; what closes notes goes out now."""
+        discard = getattr(self._outputs[port], "discard", None)
+        if not callable(discard) or not _lookahead_of(self._outputs[port]):
+            return
+        for msg in discard():
+            if is_note_off(msg):
+                self._send_locked(port, msg)
 
     def _panic_locked(self) -> None:
+        for port in self._outputs:
+            self._discard_ahead_locked(port)
         for port, channel, pitch in sorted(self._sounding):
             self._send_locked(port, _note_off(channel, pitch))
         self._sounding.clear()
@@ -397,6 +430,7 @@ class Scheduler:
 
     def _close_port_locked(self, port: str) -> None:
         """What :meth:`_panic_locked` does, for one port."""
+        self._discard_ahead_locked(port)
         for key in sorted(k for k in self._sounding if k[0] == port):
             self._send_locked(port, _note_off(key[1], key[2]))
             del self._sounding[key]
@@ -416,19 +450,24 @@ class Scheduler:
         channels.clear()
         self._pedal_down[port].clear()
 
-    def _send_locked(self, port: str, msg: mido.Message) -> bool:
-        """Write one message; True if the output took it."""
+    def _send_locked(self, port: str, msg: mido.Message, due_s: float | None = None) -> bool:
+        """Write one message (at ``due_s`` on an output that takes times, else now); True if it was taken."""
         if hasattr(msg, "channel"):
             self._used_channels[port].add(msg.channel)
+        output = self._outputs[port]
         try:
-            self._outputs[port].send(msg)
+            if due_s is not None and _lookahead_of(output):
+                output.send_at(due_s, msg)  # type: ignore[attr-defined]
+            else:
+                output.send(msg)
         except (OSError, ValueError, TypeError) as exc:
             self._count(send_errors=1)
             log.error("could not send %s on %s: %s", msg, port, exc)
             return False
         self._count(sent=1)
         if self._on_sent is not None:
-            self._on_sent(port, msg, self._clock())
+            now = self._clock()
+            self._on_sent(port, msg, now if due_s is None else max(now, due_s))
         return True
 
     def _count(self, **increments: int) -> None:
