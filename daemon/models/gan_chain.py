@@ -9,9 +9,17 @@ keeps three things the model alone does not:
   tracks, pitch classes) lie inside the training bars' range (:class:`TrackBounds`);
 * **a silence limit** per track (``revive_after``): a track silent that many bars in a row is
   conditioned on its last healthy bar again, as a player who sat out a few bars comes back in;
-  a track whose last bar went out of range is conditioned on its last healthy bar at once;
-* **a choice among candidates**: each bar is drawn ``candidates`` times and the first with the
-  fewest tracks out of range is played.
+  a track whose last bar went out of range is conditioned on its last healthy bar at once; a
+  track still silent after twice its limit (the other parts keep telling the model it has no
+  part here) brings the whole band back to its last bar in which every part sounded in range;
+* **a choice among candidates**: each bar is drawn ``candidates`` times and, of those with the
+  fewest tracks out of range, the one that keeps the chain's running statistics (the bar
+  metrics' counts over about the last ``memory_bars`` bars, :mod:`daemon.music.bar_stats`)
+  nearest the training bars' is played: a band that drifts toward busier or plainer bars is
+  steered back by choosing among bars the model itself offered. Each part may also sit a bar
+  out (the first candidate with that part left silent is a candidate too): the model keeps a
+  part that sounds going, so the rests of the training grooves, where each part is silent in
+  about a fifth of the bars, come from this choice, at the data's rate.
 
 The rules (:class:`ChainRules`) travel in the model file (``training.chain`` in its metadata,
 written at export from the training bars and chosen on the validation split); a file without
@@ -33,10 +41,13 @@ import numpy as np
 from daemon.errors import ModelError
 from daemon.models.gan import GanModel
 from daemon.music.bar_features import pitch_class_matrix
+from daemon.music.bar_stats import STATISTICS, bar_counts, ratios
 from daemon.music.pianoroll import RollSpec
 
-COUNT_IN_DRAWS = 4  # unconditioned bars drawn to start a chain; the first with the most tracks sounding starts it
+COUNT_IN_DRAWS = 16  # unconditioned bars drawn to start a chain; the first with the most tracks in range starts it
+COUNT_IN_ROUNDS = 8  # more draws, at most this many times, until every track has a healthy bar
 MAX_CHAIN_CANDIDATES = 16
+GAP_FLOOR = 0.1  # a statistic's gap is relative to its target, or to this when the target is smaller
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,28 @@ class ChainRules:
             conditioned on its last healthy bar again (0: never).
         bounds: per track, the range of its sounding bars (None: any bar is healthy).
         candidates: bars drawn for each bar played (1: the first).
+        bar_counts: per track, the training bars' mean (numerator, denominator) per bar of each
+            statistic of :data:`daemon.music.bar_stats.STATISTICS`, ``(T, 5, 2)``; None: no
+            steering, the first of the fewest out of range is played.
+        memory_bars: how many bars the running statistics remember (an exponential memory).
     """
 
     revive_after: tuple[int, ...]
     bounds: tuple[TrackBounds | None, ...]
     candidates: int = 1
+    bar_counts: np.ndarray | None = None
+    memory_bars: int = 32
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChainRules):
+            return NotImplemented
+        same = (self.revive_after, self.bounds, self.candidates, self.memory_bars) == (
+            other.revive_after, other.bounds, other.candidates, other.memory_bars)
+        if self.bar_counts is None or other.bar_counts is None:
+            return same and self.bar_counts is other.bar_counts
+        return same and np.allclose(self.bar_counts, other.bar_counts)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def check(self, spec: RollSpec) -> ChainRules:
         n = len(spec.tracks)
@@ -74,6 +102,9 @@ class ChainRules:
         if any(r < 0 for r in self.revive_after) or not 1 <= self.candidates <= MAX_CHAIN_CANDIDATES:
             raise ModelError(f"chain rules {self.revive_after} / {self.candidates} candidates are out of range; "
                              "re-export the model")
+        if self.bar_counts is not None and (np.shape(self.bar_counts) != (n, len(STATISTICS), 2)
+                                            or self.memory_bars < 1):
+            raise ModelError("the chain rules' statistics do not fit the model; re-export it")
         return self
 
     def to_dict(self, spec: RollSpec) -> dict[str, Any]:
@@ -84,8 +115,12 @@ class ChainRules:
                 entry["cells"] = list(bound.cells)
                 if bound.pitch_classes is not None:
                     entry["pitch_classes"] = list(bound.pitch_classes)
+            if self.bar_counts is not None:
+                t = len(tracks)
+                entry["bar_counts"] = {name: [float(x) for x in self.bar_counts[t, k]]
+                                       for k, name in enumerate(STATISTICS) if self.bar_counts[t, k, 1] > 0}
             tracks[track.name] = entry
-        return {"candidates": self.candidates, "tracks": tracks}
+        return {"candidates": self.candidates, "memory_bars": self.memory_bars, "tracks": tracks}
 
     @classmethod
     def from_dict(cls, value: Any, spec: RollSpec) -> ChainRules:
@@ -98,15 +133,21 @@ class ChainRules:
         try:
             tracks = dict(value["tracks"])
             revive, bounds = [], []
-            for track in spec.tracks:
+            counts = np.zeros((len(spec.tracks), len(STATISTICS), 2))
+            steered = False
+            for t, track in enumerate(spec.tracks):
                 entry = dict(tracks.get(track.name, {}))
                 revive.append(int(entry.get("revive_after", 0)))
+                for name, pair in dict(entry.get("bar_counts", {})).items():
+                    counts[t, STATISTICS.index(name)] = _pair(pair)
+                    steered = True
                 if "cells" in entry:
                     pcs = entry.get("pitch_classes")
                     bounds.append(TrackBounds(_pair(entry["cells"]), None if pcs is None else _pair(pcs)))
                 else:
                     bounds.append(None)
-            rules = cls(tuple(revive), tuple(bounds), int(value.get("candidates", 1)))
+            rules = cls(tuple(revive), tuple(bounds), int(value.get("candidates", 1)), counts if steered else None,
+                        int(value.get("memory_bars", 32)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"the model's chain rules cannot be read ({exc!r}); re-export it") from exc
         return rules.check(spec)
@@ -164,21 +205,58 @@ class BarChain:
         self.last: np.ndarray | None = None  # (n, T, S, P) bool: the chain's last bar
         self.healthy = np.zeros(shape, bool)  # each track's last healthy sounding bar
         self.has_healthy = np.zeros((n, len(self.spec.tracks)), bool)
+        self.full = np.zeros(shape, bool)  # the last bar in which every track sounded in range
+        self.has_full = np.zeros(n, bool)
         self.silent = np.zeros((n, len(self.spec.tracks)), np.int64)  # bars in a row each track was silent
         self.strayed = np.zeros((n, len(self.spec.tracks)), bool)  # the track's last bar went out of range
         self.revived = 0  # tracks conditioned on their last healthy bar, counted per bar and chain
+        # the running statistics' counts (n, T, 5, 2), starting from a memory of typical bars
+        counts = None if self.rules is None else self.rules.bar_counts
+        self.running = None if counts is None else np.repeat(
+            np.asarray(counts, np.float64)[None] * self.rules.memory_bars, n, axis=0)  # type: ignore[union-attr]
 
     def reset(self) -> None:
         self.__init__(self.model, self.rules, self.n)  # type: ignore[misc]
 
     def start(self, rng: np.random.Generator, threshold: float, chord: np.ndarray | None = None) -> np.ndarray:
         """The chain's first bars ``(n, T, S, P)``: of :data:`COUNT_IN_DRAWS` unconditioned bars
-        each, the first with the most tracks sounding (every one, nearly always)."""
-        draws = self.model.candidate_bars(None, rng, threshold, COUNT_IN_DRAWS, self.n, chord)  # (n, K, T, S, P)
-        sounding = draws.any(axis=(3, 4)).sum(axis=2)  # (n, K)
-        bars = draws[np.arange(self.n), sounding.argmax(axis=1)]
+        each, the first with the most tracks sounding in range; every track's last healthy bar is
+        taken from the first draw where it sounds in range, so that a track the first bar lacks
+        can still come in. The count-in is never played, only heard by the first bar, so it is
+        drawn without a chord (``chord`` is ignored: a groove model asked for a bar with a chord
+        and nothing before it mostly leaves its drums out)."""
+        draws, good = self._count_in_draws(rng, threshold)
+        bars = draws[np.arange(self.n), good.sum(axis=2).argmax(axis=1)]
         self.observe(bars)
+        for _ in range(COUNT_IN_ROUNDS if self.rules is not None else 0):
+            self._seed_healthy(draws, good)
+            if self.has_healthy.all():
+                break
+            draws, good = self._count_in_draws(rng, threshold)
+        if self.rules is not None:
+            complete = ~self.has_full & self.has_healthy.all(axis=1)  # a whole band put together from the draws
+            self.full[complete] = self.healthy[complete]
+            self.has_full |= complete
         return bars
+
+    def _count_in_draws(self, rng: np.random.Generator, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """:data:`COUNT_IN_DRAWS` unconditioned bars per chain ``(n, K, T, S, P)`` and which of
+        their tracks sound in range ``(n, K, T)``."""
+        draws = self.model.candidate_bars(None, rng, threshold, COUNT_IN_DRAWS, self.n, None)
+        flat = draws.reshape(-1, *self.spec.bar_shape)
+        good = flat.any(axis=(2, 3))
+        if self.rules is not None:
+            good &= ~out_of_bounds(flat, self.spec, self.rules.bounds)
+        return draws, good.reshape(self.n, COUNT_IN_DRAWS, -1)
+
+    def _seed_healthy(self, draws: np.ndarray, good: np.ndarray) -> None:
+        """Each track's last healthy bar, where it has none, from the first draw where it sounds in range."""
+        first = good.argmax(axis=1)  # (n, T)
+        found = good.any(axis=1)
+        for t in range(len(self.spec.tracks)):
+            take = found[:, t] & ~self.has_healthy[:, t]
+            self.healthy[take, t] = draws[np.arange(self.n), first[:, t], t][take]
+            self.has_healthy[:, t] |= found[:, t]
 
     def condition(self, heard: np.ndarray | None = None) -> np.ndarray | None:
         """The bars the next bars are conditioned on, ``(n, T, S, P)``, or None (unconditioned).
@@ -200,12 +278,16 @@ class BarChain:
         limit = np.asarray(self.rules.revive_after)  # (T,)
         quiet = ~base.any(axis=(2, 3))  # (n, T)
         revive = self.has_healthy & ((quiet & (limit > 0) & (self.silent >= limit)) | (self.strayed & ~quiet))
+        stuck = self.has_full & (quiet & (limit > 0) & (self.silent >= 2 * limit)).any(axis=1)  # (n,)
         if heard is not None:
-            revive &= ~heard.any(axis=(2, 3))  # what the player plays is heard as played
-        if not revive.any():
+            played = heard.any(axis=(2, 3))
+            revive &= ~played  # what the player plays is heard as played
+            stuck &= ~played.any(axis=1)
+        if not revive.any() and not stuck.any():
             return base
-        self.revived += int(revive.sum())
-        return np.where(revive[:, :, None, None], self.healthy, base)
+        self.revived += int(revive.sum()) + int(stuck.sum())
+        out = np.where(revive[:, :, None, None], self.healthy, base)
+        return np.where(stuck[:, None, None, None], self.full, out)
 
     def step(self, rng: np.random.Generator, threshold: float, chord: np.ndarray | None = None,
              heard: np.ndarray | None = None) -> np.ndarray:
@@ -217,11 +299,30 @@ class BarChain:
         if k == 1 or self.rules is None:
             bars = draws[:, 0]
         else:
+            if self.running is not None:  # a part may also sit this bar out: the first draw without it
+                rests = np.repeat(draws[:, :1], len(self.spec.tracks), axis=1)  # (n, T, T, S, P)
+                for t in range(len(self.spec.tracks)):
+                    rests[:, t, t] = False
+                draws = np.concatenate([draws, rests], axis=1)
+                k = draws.shape[1]
             flat = draws.reshape(-1, *self.spec.bar_shape)
             misses = out_of_bounds(flat, self.spec, self.rules.bounds).sum(axis=1).reshape(self.n, k)
-            bars = draws[np.arange(self.n), misses.argmin(axis=1)]  # the first with the fewest
+            score = misses.astype(np.float64)
+            if self.running is not None:  # among the fewest out of range, the one nearest in style
+                score = score * 1e3 + self._style_gaps(bar_counts(flat, self.spec).reshape(self.n, k, *self.running.shape[1:]))
+            bars = draws[np.arange(self.n), score.argmin(axis=1)]
         self.observe(bars)
         return bars
+
+    def _style_gaps(self, candidate_counts: np.ndarray) -> np.ndarray:
+        """``(n, K)``: how far each candidate would leave the running statistics from the training
+        bars' (summed relative gaps over every track's statistics)."""
+        assert self.running is not None and self.rules is not None and self.rules.bar_counts is not None
+        decay = 1.0 - 1.0 / self.rules.memory_bars
+        after = ratios(self.running[:, None] * decay + candidate_counts)  # (n, K, T, 5)
+        target = ratios(np.asarray(self.rules.bar_counts))  # (T, 5)
+        gaps = np.abs(after - target) / np.maximum(np.abs(target), GAP_FLOOR)
+        return np.nansum(np.where(np.isfinite(target), gaps, 0.0), axis=(2, 3))
 
     def observe(self, bars: np.ndarray) -> None:
         """Take ``bars`` (bool ``(n, T, S, P)``) as the chains' last bars."""
@@ -232,6 +333,11 @@ class BarChain:
         good = sounding & ~bad
         self.healthy = np.where(good[:, :, None, None], bars, self.healthy)
         self.has_healthy |= good
+        whole = good.all(axis=1)
+        self.full = np.where(whole[:, None, None, None], bars, self.full)
+        self.has_full |= whole
         self.silent = np.where(sounding, 0, self.silent + 1)
         self.strayed = bad
         self.last = bars
+        if self.running is not None and self.rules is not None:
+            self.running = self.running * (1.0 - 1.0 / self.rules.memory_bars) + bar_counts(bars, self.spec)

@@ -32,6 +32,7 @@ import numpy as np
 
 from daemon.models.gan import GanModel, open_gan
 from daemon.models.gan_chain import BarChain, ChainRules, TrackBounds, chain_rules_of, track_statistics
+from daemon.music.bar_stats import bar_counts
 from daemon.music.harmony import CHORD_DIM, Chord, chord_vector, parse_progression
 from daemon.music.pianoroll import RollSpec
 from training.gan.data import BarSet
@@ -51,10 +52,12 @@ PICTURE_BARS = 32
 
 
 def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidates: int,
-                 percent: float = DEFAULT_BOUNDS_PERCENT) -> ChainRules:
+                 percent: float = DEFAULT_BOUNDS_PERCENT, steer: bool = True, memory_bars: int = 32) -> ChainRules:
     """Chain rules from the training bars: each track's bounds are the ``percent`` and
     ``100 - percent`` percentiles of its sounding bars' active cells and pitch classes;
     ``revive_after`` is ``{track: bars}`` or its text ``"drums=2,bass=4"`` (tracks left out: never).
+    With ``steer``, the training bars' mean counts of every statistic, which candidates are chosen
+    to keep the chain near (over ``memory_bars``).
 
     Raises:
         GanDataError: a track the bars do not have, or a count that is not a whole number >= 0.
@@ -80,7 +83,8 @@ def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidat
             pc_low, pc_high = np.percentile(pcs[sounding, t], [percent, 100 - percent])
             pc_range = (float(pc_low), float(pc_high))
         bounds.append(TrackBounds((float(low), float(high)), pc_range))
-    return ChainRules(tuple(int(limits.get(n, 0)) for n in names), tuple(bounds), candidates)
+    counts = bar_counts(reference.bars, spec).mean(axis=0) if steer else None
+    return ChainRules(tuple(int(limits.get(n, 0)) for n in names), tuple(bounds), candidates, counts, memory_bars)
 
 
 def parse_track_counts(text: str) -> dict[str, int]:
@@ -279,7 +283,7 @@ def main(args: argparse.Namespace) -> int:
     rules = None if args.no_rules else chain_rules_of(model)
     if args.revive_after is not None:  # rules to try, from the training bars (as export writes them)
         rules = derive_rules(load_bar_set(args.data, args.source.split(","), "train", model.spec), args.revive_after,
-                             args.chain_candidates, args.chain_bounds)
+                             args.chain_candidates, args.chain_bounds, not args.no_steer, args.memory_bars)
     result = evaluate_chains(model, reference, args.chains, args.bars, args.window, args.seed, progression, rules)
     if progression and "harmony" not in result:
         chords = np.concatenate([chord_vector([progression[b % len(progression)]]) for b in range(args.bars)])

@@ -48,3 +48,8 @@ def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chain-bounds", type=float, default=DEFAULT_BOUNDS_PERCENT,
                         help="with --revive-after: a healthy bar lies between this percentile and 100 minus it "
                              f"of the training bars' cells and pitch classes (default {DEFAULT_BOUNDS_PERCENT:g})")
+    parser.add_argument("--no-steer", action="store_true",
+                        help="with --revive-after: choose among candidates by range alone, not by keeping the "
+                             "chain's running statistics near the training bars'")
+    parser.add_argument("--memory-bars", type=int, default=32,
+                        help="with --revive-after: bars the chain's running statistics remember (default 32)")
