@@ -97,17 +97,20 @@ class Daemon:
         *args: extra ``antiphon run`` arguments.
         env: extra environment (e.g. ``ANTIPHON_PRESETS_DIR``).
         osc: open OSC on free ports (see :attr:`osc_port`, :attr:`reply_port`) or run with ``--no-osc``.
+        midi_api: ``jack`` (Antiphon's own JACK client, frame-accurate) or ``jack-rtmidi``.
     """
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, osc: bool = True) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None, osc: bool = True,
+                 midi_api: str = "jack") -> None:
         self.client_name = f"AntiphonT{uuid.uuid4().hex[:6]}"
+        self.midi_api = midi_api
         self.osc_port = free_udp_port() if osc else 0
         self.replies = OscListener() if osc else None
         osc_args = (["--osc-port", str(self.osc_port), "--osc-reply-port", str(self.replies.port)]
                     if self.replies is not None else ["--no-osc"])
         spawned_s = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "--midi-api", "jack", "--client-name", self.client_name,
+            [sys.executable, "-m", "daemon", "run", "--midi-api", midi_api, "--client-name", self.client_name,
              *osc_args, *args],
             cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})},

@@ -255,8 +255,9 @@ def _step_pulses(model: Path) -> int:
     return max(1, bar_pulses // spec.steps_per_bar)
 
 
-def measure(run_s: float, model: Path | None = None, jack_running: bool = False) -> dict[str, Any]:
-    """Run the daemon under ``jack_midi_clock`` for ``run_s`` seconds and analyse both listeners.
+def measure(run_s: float, model: Path | None = None, jack_running: bool = False, midi_api: str = "jack") -> dict[str, Any]:
+    """Run the daemon (on ``midi_api``: ``jack``, its own JACK client, or ``jack-rtmidi``) under
+    ``jack_midi_clock`` for ``run_s`` seconds and analyse both listeners.
 
     Returns:
         ``frames`` and ``wall``: :class:`Analysis` of the JACK-frame and perf_counter listeners;
@@ -276,7 +277,8 @@ def measure(run_s: float, model: Path | None = None, jack_running: bool = False)
                                                           threshold=threshold))
         with jack_for(jack_running, workdir / "jackd.log"):
             peer = Peer()
-            daemon = Daemon("--preset", "timing", "--seed", "1", env={"ANTIPHON_PRESETS_DIR": str(folder)})
+            daemon = Daemon("--preset", "timing", "--seed", "1", env={"ANTIPHON_PRESETS_DIR": str(folder)},
+                            midi_api=midi_api)
             master: MidiClockMaster | None = None
             dump: FrameDump | None = None
             dumped = ""
@@ -310,15 +312,24 @@ def measure(run_s: float, model: Path | None = None, jack_running: bool = False)
     wall_notes = np.array([t for t, m in timed if m.type == "note_on" and m.velocity > 0], np.float64)
     wall = analyse(np.array(peer.pulses, np.float64), wall_notes, step, warmup)
     return {"frames": frames, "wall": wall, "run_s": run_s, "model": f"{model_note}; {threshold_note}",
-            "step_pulses": step,
+            "step_pulses": step, "midi_api": midi_api,
             "daemon_counts": {k: v for k, v in counts.items() if k not in ("clock", "preset", "clock_received_s",
                                                                            "status_sent_s")}}
 
 
+RTMIDI = "jack-rtmidi"
+JITTER_RTMIDI = "note-on jitter, JACK frames, through rtmidi (|error - median error|)"
+ERROR_RTMIDI = "note-on error vs grid, JACK frames, through rtmidi (signed)"
+ABS_ERROR_FRAMES = "note-on |error| vs grid, JACK frames"
+
+
 def run(args: argparse.Namespace, quick: bool) -> Section:
-    """The benchmark section (see the module docstring)."""
+    """The benchmark section (see the module docstring): Antiphon's own JACK client, then the rtmidi
+    path under the same clock for the same length, in one run."""
     run_s = getattr(args, "timing_s", None) or (RUN_S_QUICK if quick else RUN_S_FULL)
-    result = measure(run_s, getattr(args, "gan_model", None), bool(getattr(args, "jack_running", False)))
+    model, running = getattr(args, "gan_model", None), bool(getattr(args, "jack_running", False))
+    result = measure(run_s, model, running)
+    rtmidi = measure(run_s, model, running, midi_api=RTMIDI)
     frames: Analysis = result["frames"]
     wall: Analysis = result["wall"]
     section = Section(NAME, TITLE)
@@ -326,13 +337,20 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
         Timing(JITTER_FRAMES, frames.jitter_ms / 1e3, "JACK frame time of each note-on vs its step's pulse",
                rate=False),
         Timing(ERROR_FRAMES, frames.errors_ms / 1e3, "the constant part is output latency", rate=False),
+        Timing(ABS_ERROR_FRAMES, np.abs(frames.errors_ms) / 1e3, "how far from its pulse each note-on lands",
+               rate=False),
         Timing(JITTER_WALL, wall.jitter_ms / 1e3, "the same notes, stamped in Python", rate=False),
         Timing(ERROR_WALL, wall.errors_ms / 1e3, "", rate=False),
+        Timing(JITTER_RTMIDI, rtmidi["frames"].jitter_ms / 1e3, "the daemon on --midi-api jack-rtmidi, same clock",
+               rate=False),
+        Timing(ERROR_RTMIDI, rtmidi["frames"].errors_ms / 1e3, "", rate=False),
     ]
     minutes = float(np.ptp(frames.times_s)) / 60.0 if frames.times_s.size else 0.0
     judged = minutes >= MIN_DRIFT_MINUTES
     section.derived[DRIFT_FRAMES] = frames.drift_ms_per_min if judged else float("nan")
     section.derived[DRIFT_WALL] = wall.drift_ms_per_min if judged else float("nan")
+    section.derived["drift, JACK frames, through rtmidi (ms per minute)"] = (
+        rtmidi["frames"].drift_ms_per_min if judged else float("nan"))
     if not judged:
         section.derived[DRIFT_SHORT] = f"{frames.drift_ms_per_min:.3g}; {wall.drift_ms_per_min:.3g}"
         section.reasons[DRIFT_FRAMES] = (f"not judged: the notes span {minutes:.1f} min (drift is judged over at least "
@@ -341,7 +359,8 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
         f"{frames.drift_se_ms_per_min:.3g}; {wall.drift_se_ms_per_min:.3g}")
     section.derived["median error, second half minus first half, ms (JACK frames; perf_counter)"] = (
         f"{frames.drift_halves_ms:.3g}; {wall.drift_halves_ms:.3g}")
-    section.derived["note-ons timed (JACK frames / perf_counter)"] = f"{frames.errors_ms.size} / {wall.errors_ms.size}"
+    section.derived["note-ons timed (JACK frames / perf_counter / rtmidi path)"] = (
+        f"{frames.errors_ms.size} / {wall.errors_ms.size} / {rtmidi['frames'].errors_ms.size}")
     section.derived["span of the timed notes, minutes"] = minutes
     section.derived["note-ons off the model's grid (nearest pulse not a step)"] = frames.off_grid
     section.derived["jack_midi_clock: nominal / measured bpm (in JACK frames; in perf_counter time)"] = (
@@ -352,19 +371,21 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
     section.derived["late note-ons dropped by the daemon / bars made"] = (
         f"{counts.get('late_dropped', 0)} / {counts.get('bars', '?')}")
     section.notes.append(result["model"])
-    section.notes.append(f"{BPM:g} bpm, {BEATS_PER_BAR}/4, clock ran {run_s:g} s; grid step {result['step_pulses']} "
-                         f"pulses; the first {WARMUP_BARS} bars left out; drift 'none' means |slope| <= "
-                         f"{NO_DRIFT_MS_PER_MIN:g} ms per minute")
-    section.notes.append("python-rtmidi writes every JACK MIDI event at frame 0 of the next period, so in JACK "
-                         "frames the daemon's output is quantised to 64 frames (1.33 ms)")
+    section.notes.append(f"{BPM:g} bpm, {BEATS_PER_BAR}/4, clock ran {run_s:g} s for each backend; grid step "
+                         f"{result['step_pulses']} pulses; the first {WARMUP_BARS} bars left out; drift 'none' means "
+                         f"|slope| <= {NO_DRIFT_MS_PER_MIN:g} ms per minute")
+    section.notes.append("--midi-api jack (the rows without 'rtmidi'): Antiphon's own JACK client stamps each pulse "
+                         "with its frame and writes each note at its frame; --midi-api jack-rtmidi: python-rtmidi "
+                         "stamps pulses on arrival in Python and writes every note at frame 0 of the next period")
     section.reasons[JITTER_FRAMES] = (
         f"the dummy driver's clock is irregular here (in perf_counter time its pulses stray up to "
-        f"{wall.pulse_residual_ms:.0f} ms from a straight line, at {wall.measured_bpm:.1f} of {BPM:g} bpm) while the "
-        "daemon times notes by the wall clock from the pulses heard; output is quantised to 1.33 ms periods")
+        f"{wall.pulse_residual_ms:.0f} ms from a straight line, at {wall.measured_bpm:.1f} of {BPM:g} bpm)")
     if judged:
         section.reasons[DRIFT_FRAMES] = (f"the error creeps by {frames.drift_ms_per_min:.2g} +- "
                                          f"{frames.drift_se_ms_per_min:.2g} ms per minute: see the halves and the "
                                          "measured tempo")
     section.data = {"frames": {"times_s": np.round(frames.times_s, 4), "errors_ms": np.round(frames.errors_ms, 4)},
-                    "wall": {"times_s": np.round(wall.times_s, 4), "errors_ms": np.round(wall.errors_ms, 4)}}
+                    "wall": {"times_s": np.round(wall.times_s, 4), "errors_ms": np.round(wall.errors_ms, 4)},
+                    "rtmidi_frames": {"times_s": np.round(rtmidi["frames"].times_s, 4),
+                                      "errors_ms": np.round(rtmidi["frames"].errors_ms, 4)}}
     return section

@@ -6,11 +6,11 @@ event's frame offset inside the period; rtmidi throws those offsets away and Pyt
 their own jitter, so an rtmidi note lands anywhere inside the period after the thread woke.
 Here the frame is the clock:
 
-* **input**: the process callback stamps each event with its frame time
-  (``last_frame_time + offset``), converted to the daemon's seconds (:func:`daemon.timebase.now_s`)
-  through JACK's own frame/time mapping, and puts it on the
-  :class:`~daemon.io.midi.InputQueue` without waiting (MIDI clock pulses too, so the clock
-  follows the DAW by the frames its pulses were written at);
+* **the clock**: the daemon's clock is JACK's frame counter in seconds (:class:`FrameClock`,
+  installed as :func:`daemon.timebase.now_s`), so a time in the daemon *is* a frame;
+* **input**: the process callback stamps each event with its frame (``last_frame_time +
+  offset``) and puts it on the :class:`~daemon.io.midi.InputQueue` without waiting (MIDI clock
+  pulses too, so the clock follows the DAW by the frames its pulses were written at);
 * **output**: the scheduler hands each message over ahead of time, up to :attr:`lookahead_s`
   before it is due (:meth:`JackMidiOutput.send_at`), as a ``(frame, bytes)`` pair in a small
   sorted list; the process callback writes each at its offset in the period it falls in. A
@@ -32,8 +32,8 @@ and :meth:`~JackMidiOutput.send` from any thread. This module must not import to
 from __future__ import annotations
 
 import bisect
-import ctypes
 import itertools
+import time
 import logging
 import threading
 from collections.abc import Sequence
@@ -42,14 +42,13 @@ from typing import Any
 import mido
 
 from daemon.errors import PortError
-from daemon.timebase import now_s
 
 log = logging.getLogger(__name__)
 
 LOOKAHEAD_PERIODS = 3  # messages go to the JACK client this many periods before they are due...
-MIN_LOOKAHEAD_S = 0.008  # ...and at least this long before
-CALIBRATION_SAMPLES = 9
+MIN_LOOKAHEAD_S = 0.040  # ...and at least this long before (a busy machine wakes Python threads late)
 FRAME_WRAP = 1 << 32  # jack_nframes_t wraps (every 24.8 h at 48 kHz)
+REANCHOR_FRAMES = 1 << 28  # the clock's reference frame moves on after this many frames (93 min at 48 kHz)
 INSTALL_HINT = "pip install JACK-Client (and the JACK library: apt-get install libjack-jackd2-0)"
 
 
@@ -60,29 +59,6 @@ def _jack() -> Any:
     except (ImportError, OSError) as exc:
         raise PortError(f"the JACK MIDI backend needs JACK-Client and libjack ({exc}); {INSTALL_HINT}") from None
     return jack
-
-
-_time_functions: Any = None
-
-
-def _times() -> Any:
-    """libjack's frame/time functions, which JACK-Client does not wrap, from the same library it
-    loaded (``jack_frames_to_time``, ``jack_time_to_frames``, ``jack_get_time``; JACK's clock in µs)."""
-    global _time_functions
-    if _time_functions is None:
-        jack = _jack()
-        try:
-            lib = ctypes.CDLL(jack._libname)
-            lib.jack_frames_to_time.restype = ctypes.c_uint64
-            lib.jack_frames_to_time.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
-            lib.jack_time_to_frames.restype = ctypes.c_uint32
-            lib.jack_time_to_frames.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
-            lib.jack_get_time.restype = ctypes.c_uint64
-            lib.jack_get_time.argtypes = []
-        except (OSError, AttributeError, TypeError) as exc:
-            raise PortError(f"libjack's time functions cannot be loaded ({exc}); {INSTALL_HINT}") from None
-        _time_functions = lib
-    return _time_functions
 
 
 def library_path() -> str:
@@ -114,6 +90,80 @@ def _signed_frames(delta: int) -> int:
     """A frame difference taken modulo the 32-bit wrap, as a signed number."""
     delta %= FRAME_WRAP
     return delta - FRAME_WRAP if delta >= FRAME_WRAP // 2 else delta
+
+
+class FrameClock:
+    """The daemon's clock while Antiphon's own JACK client runs: the client's frame time, in seconds.
+
+    ``now()`` reads JACK's estimate of the current frame (``jack_frame_time``); the process
+    callback turns a frame into seconds with :meth:`seconds_of` and a due time into a frame with
+    :meth:`frame_of`, from the same reference, so a note due at a pulse's time is written at that
+    pulse's frame. Readings never go backwards (JACK's estimate may, after a stalled cycle). With
+    no client (before the first, while the server is away) it runs on :func:`time.perf_counter`,
+    carried on from the last reading, and a new client (a restarted server counts from frame 0)
+    continues from there.
+
+    Thread-safety: any thread may read; :meth:`attach` and :meth:`detach` are for the thread that
+    opens and closes clients.
+    """
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._samplerate = 48000
+        self._ref_frame = 0  # a raw frame (32 bits) and the seconds it stands for
+        self._ref_s = 0.0
+        self._perf_offset_s = 0.0  # without a client: perf_counter() + this
+        self._last_s = float("-inf")
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now()
+
+    def now(self) -> float:
+        client = self._client
+        value = (time.perf_counter() + self._perf_offset_s if client is None
+                 else self.seconds_of(int(client.frame_time)))
+        with self._lock:
+            if value < self._last_s:
+                return self._last_s
+            self._last_s = value
+            return value
+
+    def attach(self, client: Any) -> None:
+        """Follow ``client``'s frames from now on, carrying on from the clock's current reading."""
+        now = self.now()
+        frame = int(client.frame_time)
+        with self._lock:
+            self._samplerate = int(client.samplerate)
+            self._ref_frame, self._ref_s = frame, now
+            self._client = client
+
+    def detach(self, client: Any) -> None:
+        """``client`` is closing or its server went away: carry on by the system's clock."""
+        if self._client is not client:
+            return
+        now = self.now()
+        with self._lock:
+            self._client = None
+            self._perf_offset_s = now - time.perf_counter()
+
+    def seconds_of(self, frame: int) -> float:
+        """The clock's reading at a raw (32-bit) frame time near now."""
+        delta = _signed_frames(frame - self._ref_frame)
+        if abs(delta) >= REANCHOR_FRAMES:
+            with self._lock:
+                self._ref_s += delta / self._samplerate
+                self._ref_frame = frame % FRAME_WRAP
+            delta = 0
+        return self._ref_s + delta / self._samplerate
+
+    def frame_of(self, time_s: float) -> int:
+        """The raw frame at which the clock reads ``time_s`` (near now)."""
+        return (self._ref_frame + round((time_s - self._ref_s) * self._samplerate)) % FRAME_WRAP
+
+
+CLOCK = FrameClock()
+"""The one frame clock: :func:`daemon.timebase.use_clock` installs it for ``--midi-api jack``."""
 
 
 class JackMidiClient:
@@ -148,11 +198,9 @@ class JackMidiClient:
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
         self.client.set_shutdown_callback(self._shutdown)
-        self._lib = _times()
-        self._ptr = ctypes.c_void_p(int(jack._ffi.cast("uintptr_t", self.client._ptr)))
         self.client.activate()
         self.samplerate = int(self.client.samplerate)
-        self._offset_s = self._calibrate()
+        CLOCK.attach(self.client)
 
     # ------------------------------------------------------------------ registry
 
@@ -183,6 +231,7 @@ class JackMidiClient:
     def close(self) -> None:
         if JackMidiClient._open.get(self.name) is self:
             del JackMidiClient._open[self.name]
+        CLOCK.detach(self.client)
         try:
             self.client.deactivate()
             self.client.close()
@@ -191,23 +240,13 @@ class JackMidiClient:
 
     # ------------------------------------------------------------------ time
 
-    def _calibrate(self) -> float:
-        """Seconds to add to JACK's time (µs) to read the daemon's clock: the median of a few readings."""
-        offsets = []
-        for _ in range(CALIBRATION_SAMPLES):
-            before = now_s()
-            jack_s = self._lib.jack_get_time() * 1e-6
-            after = now_s()
-            offsets.append((before + after) / 2 - jack_s)
-        return sorted(offsets)[len(offsets) // 2]
-
     def frames_to_s(self, frame: int) -> float:
-        """A frame time as the daemon's clock reads (seconds)."""
-        return self._lib.jack_frames_to_time(self._ptr, frame % FRAME_WRAP) * 1e-6 + self._offset_s
+        """A raw frame time as the daemon's clock reads (seconds)."""
+        return CLOCK.seconds_of(frame)
 
     def s_to_frames(self, time_s: float) -> int:
-        """The frame time at which the daemon's clock reads ``time_s``."""
-        return int(self._lib.jack_time_to_frames(self._ptr, max(0, round((time_s - self._offset_s) * 1e6))))
+        """The raw frame time at which the daemon's clock reads ``time_s``."""
+        return CLOCK.frame_of(time_s)
 
     @property
     def period_s(self) -> float:
@@ -267,6 +306,7 @@ class JackMidiClient:
         self.xruns += 1
 
     def _shutdown(self, status: Any, reason: str) -> None:
+        CLOCK.detach(self.client)
         self.shut_down.set()
 
 

@@ -60,6 +60,7 @@ from daemon.io import jack_watch
 from daemon.io.midi import (
     DEFAULT_CLIENT_NAME,
     MIDI_API_CHOICES,
+    NATIVE_JACK,
     VIRTUAL_IN_NAME,
     VIRTUAL_OUT_NAME,
     InputQueue,
@@ -72,6 +73,7 @@ from daemon.io.osc_addresses import MIDI, MIDI_STATE
 from daemon.io.osc_feedback import OscFeedback
 from daemon.io.osc_server import OscServer
 from daemon.io.port_watch import MidiLink, PortWatch
+from daemon.timebase import use_clock
 from daemon.live.echo import EchoFilter
 from daemon.live.scheduler import DEFAULT_LATE_TOLERANCE_S, DEFAULT_PORT, Discard, Scheduler
 
@@ -163,6 +165,10 @@ def _serve(args: argparse.Namespace, preset: Preset, state: LiveState, models: M
     from daemon.live.engine import Engine
 
     api = resolve_api(args.midi_api)
+    if api == NATIVE_JACK:  # the daemon's clock is JACK's frame counter (daemon.io.jack_midi.FrameClock)
+        from daemon.io.jack_midi import CLOCK
+
+        use_clock(CLOCK)
     in_port = args.in_port or preset.midi.in_port or None
     out_port = args.out_port or preset.midi.out_port or None
     monitor = bool(getattr(args, "monitor", False) or getattr(args, "verbose", 0))

@@ -95,3 +95,42 @@ def test_a_keyboard_players_chords_keep_the_groove_models_drums_and_bass_going(g
     print(f"notes a bar, bars 2-9 vs {bars - 7}-{bars}: drums {first[0]:.1f} vs {last[0]:.1f}, "
           f"bass {first[1]:.1f} vs {last[1]:.1f}")
     assert np.all(last <= 1.25 * first + 1.0)
+
+
+def test_a_chord_struck_inside_a_bar_makes_its_bass_and_chords_again_over_it(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from daemon.music.harmony import parse_chord
+    from tests.export.tiny_gan import cached_tiny_gan
+
+    gan = load_model(cached_tiny_gan(tmp_path_factory, "grooves-chords")[1])
+    accompanist = Accompanist(gan)  # type: ignore[arg-type]
+    rng = np.random.default_rng(3)
+    for pitch in (60, 64, 67):  # C held as bar 1 ends
+        accompanist.note_on(BAR - 20, 0, pitch, 90)
+    index, notes = accompanist.make_bar(BAR - 4, GRID, rng, 0.001, CHANNELS)
+    assert index == 1 and accompanist.playing is not None and accompanist.playing.chord == parse_chord("C")
+    assert accompanist.revoice(BAR + 2, GRID, rng, 0.001, CHANNELS) is None, "the same chord: nothing changes"
+    for pitch in (60, 64, 67):
+        accompanist.note_off(BAR + 1, 0, pitch)
+    for pitch in (57, 60, 64):  # Am struck just after the bar line
+        accompanist.note_on(BAR + 2, 0, pitch, 90)
+    changed = accompanist.revoice(BAR + 3, GRID, rng, 0.001, CHANNELS)
+    assert changed is not None
+    bar, old, new = changed
+    assert bar == 1 and accompanist.playing.chord == parse_chord("Am") and accompanist.revoiced == 1
+    assert all(n.channel in (1, 2) for n in old + new), "drums are left as they were"
+    assert new and all(n.start >= BAR + 3 and n.start + n.duration <= 2 * BAR for n in new), "the rest of the bar"
+    assert accompanist.revoice(2 * BAR + 5, GRID, rng, 0.001, CHANNELS) is None, "a bar that is over is not re-made"
+
+
+def test_the_chord_held_is_read_from_the_pitched_notes_sounding_or_just_struck(grooves: object) -> None:
+    from daemon.music.harmony import parse_chord
+
+    accompanist = Accompanist(grooves)  # type: ignore[arg-type]
+    accompanist.note_on(0, 9, 36, 100)  # a kick: not part of any chord
+    for pitch in (55, 59, 62):
+        accompanist.note_on(10, 0, pitch, 90)
+        accompanist.note_off(20, 0, pitch)
+    assert accompanist.chord_at(15) == parse_chord("G")
+    assert accompanist.chord_at(30) == parse_chord("G"), "struck within the last beat"
+    assert accompanist.chord_at(200) is None, "long released: no chord"
