@@ -76,6 +76,8 @@ class ChainRules:
             statistic of :data:`daemon.music.bar_stats.STATISTICS`, ``(T, 5, 2)``; None: no
             steering, the first of the fewest out of range is played.
         memory_bars: how many bars the running statistics remember (an exponential memory).
+        chord_tone_share: over a chord, a chord-track pitch class outside the chord is kept only
+            where it sounds at least this share of the chord's strongest tone's steps (0: all kept).
     """
 
     revive_after: tuple[int, ...]
@@ -83,12 +85,13 @@ class ChainRules:
     candidates: int = 1
     bar_counts: np.ndarray | None = None
     memory_bars: int = 32
+    chord_tone_share: float = 0.0
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChainRules):
             return NotImplemented
-        same = (self.revive_after, self.bounds, self.candidates, self.memory_bars) == (
-            other.revive_after, other.bounds, other.candidates, other.memory_bars)
+        same = (self.revive_after, self.bounds, self.candidates, self.memory_bars, self.chord_tone_share) == (
+            other.revive_after, other.bounds, other.candidates, other.memory_bars, other.chord_tone_share)
         if self.bar_counts is None or other.bar_counts is None:
             return same and self.bar_counts is other.bar_counts
         return same and np.allclose(self.bar_counts, other.bar_counts)
@@ -120,7 +123,8 @@ class ChainRules:
                 entry["bar_counts"] = {name: [float(x) for x in self.bar_counts[t, k]]
                                        for k, name in enumerate(STATISTICS) if self.bar_counts[t, k, 1] > 0}
             tracks[track.name] = entry
-        return {"candidates": self.candidates, "memory_bars": self.memory_bars, "tracks": tracks}
+        return {"candidates": self.candidates, "memory_bars": self.memory_bars,
+                "chord_tone_share": self.chord_tone_share, "tracks": tracks}
 
     @classmethod
     def from_dict(cls, value: Any, spec: RollSpec) -> ChainRules:
@@ -147,7 +151,7 @@ class ChainRules:
                 else:
                     bounds.append(None)
             rules = cls(tuple(revive), tuple(bounds), int(value.get("candidates", 1)), counts if steered else None,
-                        int(value.get("memory_bars", 32)))
+                        int(value.get("memory_bars", 32)), float(value.get("chord_tone_share", 0.0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"the model's chain rules cannot be read ({exc!r}); re-export it") from exc
         return rules.check(spec)
@@ -171,6 +175,32 @@ def track_statistics(bars: np.ndarray, spec: RollSpec) -> tuple[np.ndarray, np.n
     cells = active.sum(axis=(2, 3))  # (N, T)
     used = np.einsum("ntsp,tpc->ntc", active.astype(np.float32), pitch_class_matrix(spec)) > 0  # (N, T, 12)
     return cells, used.sum(axis=2)
+
+
+CHORD_TRACK = "chords"
+
+
+def keep_chord_tones(draws: np.ndarray, chord: np.ndarray, spec: RollSpec, share: float) -> np.ndarray:
+    """``draws`` ``(n, K, T, S, P)`` with, in the chord track of each bar played over a chord
+    (``chord`` ``(n or 1, 13)``, flag set), every pitch class outside the chord dropped unless it
+    sounds at least ``share`` of the steps the chord's strongest tone sounds."""
+    names = [t.name for t in spec.tracks]
+    if CHORD_TRACK not in names:
+        return draws
+    t = names.index(CHORD_TRACK)
+    chord = np.broadcast_to(np.asarray(chord, np.float32).reshape(-1, chord.shape[-1]), (draws.shape[0], chord.shape[-1]))
+    given = chord[:, -1] > 0  # (n,)
+    if not given.any():
+        return draws
+    classes = pitch_class_matrix(spec)[t]  # (P, 12)
+    weight = np.einsum("nksp,pc->nkc", draws[:, :, t].astype(np.float32), classes)  # (n, K, 12) steps per class
+    tones = chord[:, None, :12] > 0  # (n, 1, 12)
+    strongest = np.where(tones, weight, 0.0).max(axis=2, keepdims=True)  # (n, K, 1)
+    drop = ~tones & (weight < share * strongest) & given[:, None, None]  # (n, K, 12)
+    rows = (drop.astype(np.float32) @ classes.T) > 0  # (n, K, P): rows of dropped classes
+    out = draws.copy()
+    out[:, :, t] &= ~rows[:, :, None, :]
+    return out
 
 
 def out_of_bounds(bars: np.ndarray, spec: RollSpec, bounds: Sequence[TrackBounds | None]) -> np.ndarray:
@@ -296,17 +326,28 @@ class BarChain:
         previous = self.condition(heard)
         k = 1 if self.rules is None else self.rules.candidates
         draws = self.model.candidate_bars(previous, rng, threshold, k, self.n, chord)  # (n, K, T, S, P)
+        if chord is not None and self.rules is not None and self.rules.chord_tone_share > 0:
+            draws = keep_chord_tones(draws, np.asarray(chord), self.spec, self.rules.chord_tone_share)
         if k == 1 or self.rules is None:
             bars = draws[:, 0]
         else:
-            if self.running is not None:  # a part may also sit this bar out: the first draw without it
+            flat = draws.reshape(-1, *self.spec.bar_shape)
+            misses = out_of_bounds(flat, self.spec, self.rules.bounds).sum(axis=1).reshape(self.n, k)
+            limit = np.asarray(self.rules.revive_after)
+            if self.running is not None:  # a part that played may also sit this bar out: the first draw without it
                 rests = np.repeat(draws[:, :1], len(self.spec.tracks), axis=1)  # (n, T, T, S, P)
                 for t in range(len(self.spec.tracks)):
                     rests[:, t, t] = False
                 draws = np.concatenate([draws, rests], axis=1)
+                # as far out of range as the draw they come from (a rest is never a way out of range),
+                # and out of the question for a part that is resting already
+                rest_misses = misses[:, :1] + np.where(self.silent > 0, 1000, 0)  # (n, T)
+                misses = np.concatenate([misses, rest_misses], axis=1)
                 k = draws.shape[1]
-            flat = draws.reshape(-1, *self.spec.bar_shape)
-            misses = out_of_bounds(flat, self.spec, self.rules.bounds).sum(axis=1).reshape(self.n, k)
+                flat = draws.reshape(-1, *self.spec.bar_shape)
+            # a part silent for its limit must come back: a draw that leaves it silent counts as out of range
+            due = (limit > 0) & (self.silent >= limit)  # (n, T)
+            misses = misses + (~flat.any(axis=(2, 3))).reshape(self.n, k, -1)[:, :, :].__and__(due[:, None, :]).sum(axis=2)
             score = misses.astype(np.float64)
             if self.running is not None:  # among the fewest out of range, the one nearest in style
                 score = score * 1e3 + self._style_gaps(bar_counts(flat, self.spec).reshape(self.n, k, *self.running.shape[1:]))

@@ -52,7 +52,8 @@ PICTURE_BARS = 32
 
 
 def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidates: int,
-                 percent: float = DEFAULT_BOUNDS_PERCENT, steer: bool = True, memory_bars: int = 32) -> ChainRules:
+                 percent: float = DEFAULT_BOUNDS_PERCENT, steer: bool = True, memory_bars: int = 32,
+                 chord_tone_share: float = 0.0) -> ChainRules:
     """Chain rules from the training bars: each track's bounds are the ``percent`` and
     ``100 - percent`` percentiles of its sounding bars' active cells and pitch classes;
     ``revive_after`` is ``{track: bars}`` or its text ``"drums=2,bass=4"`` (tracks left out: never).
@@ -84,7 +85,8 @@ def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidat
             pc_range = (float(pc_low), float(pc_high))
         bounds.append(TrackBounds((float(low), float(high)), pc_range))
     counts = bar_counts(reference.bars, spec).mean(axis=0) if steer else None
-    return ChainRules(tuple(int(limits.get(n, 0)) for n in names), tuple(bounds), candidates, counts, memory_bars)
+    return ChainRules(tuple(int(limits.get(n, 0)) for n in names), tuple(bounds), candidates, counts, memory_bars,
+                      chord_tone_share)
 
 
 def parse_track_counts(text: str) -> dict[str, int]:
@@ -283,7 +285,8 @@ def main(args: argparse.Namespace) -> int:
     rules = None if args.no_rules else chain_rules_of(model)
     if args.revive_after is not None:  # rules to try, from the training bars (as export writes them)
         rules = derive_rules(load_bar_set(args.data, args.source.split(","), "train", model.spec), args.revive_after,
-                             args.chain_candidates, args.chain_bounds, not args.no_steer, args.memory_bars)
+                             args.chain_candidates, args.chain_bounds, not args.no_steer, args.memory_bars,
+                             args.chord_tone_share)
     result = evaluate_chains(model, reference, args.chains, args.bars, args.window, args.seed, progression, rules)
     if progression and "harmony" not in result:
         chords = np.concatenate([chord_vector([progression[b % len(progression)]]) for b in range(args.bars)])

@@ -53,3 +53,7 @@ def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
                              "chain's running statistics near the training bars'")
     parser.add_argument("--memory-bars", type=int, default=32,
                         help="with --revive-after: bars the chain's running statistics remember (default 32)")
+    parser.add_argument("--chord-tone-share", type=float, default=0.0,
+                        help="with --revive-after: over a chord, a chord-track pitch class outside the chord is kept "
+                             "only where it sounds at least this share of the chord's strongest tone's steps "
+                             "(default 0: every class kept)")
