@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 LEAD_S = 0.150  # a bar is sampled this long before its bar line: one ORT call, with room for a busy CPU
 MIN_THRESHOLD, MAX_THRESHOLD = 0.001, 0.999  # the binarisation threshold stays inside (0, 1)
 DENSITY_THRESHOLD_SPAN = 0.5  # live density 0..1 moves the threshold by +0.25..-0.25
-STRUCK_WINDOW_TICKS = MIDI_CLOCK_PPQN  # notes struck within the last beat count toward the chord held
+STRUCK_WINDOW_TICKS = MIDI_CLOCK_PPQN  # notes struck within a beat of each other make one chord
+CHORD_MEMORY_TICKS = 4 * MIDI_CLOCK_PPQN  # a chord released up to a bar ago is still the chord heard
 
 
 def threshold_for(base: float, live_density: float) -> float:
@@ -145,14 +146,18 @@ class Accompanist:
                 for t, track in enumerate(self.spec.tracks) if track.drums}
 
     def chord_at(self, tick: float) -> Chord | None:
-        """The chord the player holds at ``tick``: the pitched notes sounding then, else those
-        struck in the beat before it (:func:`recognise`); None when they make no chord."""
+        """The chord the player holds at ``tick``: the pitched notes sounding then, else the last
+        chord struck (the notes begun within a beat of the latest, if it sounded in the last bar);
+        None when they make no chord (:func:`recognise`)."""
         pitched = [h for h in self._heard if h.channel != DRUM_CHANNEL and h.start <= tick]
-        sounding = {h.pitch for h in pitched if h.end is None or h.end > tick}
-        chord = recognise(sounding)
-        if chord is None:
-            chord = recognise({h.pitch for h in pitched if h.start >= tick - STRUCK_WINDOW_TICKS})
-        return chord
+        chord = recognise({h.pitch for h in pitched if h.end is None or h.end > tick})
+        if chord is not None:
+            return chord
+        recent = [h for h in pitched if h.end is None or h.end > tick - CHORD_MEMORY_TICKS]
+        if not recent:
+            return None
+        latest = max(h.start for h in recent)
+        return recognise({h.pitch for h in recent if h.start >= latest - STRUCK_WINDOW_TICKS})
 
     def make_bar(self, now_tick: float, grid: Grid, rng: np.random.Generator, threshold: float,
                  channels: Sequence[int]) -> tuple[int, list[Note]]:

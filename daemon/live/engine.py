@@ -57,7 +57,8 @@ from daemon.control.live_state import LiveState
 from daemon.control.params import ACCOMPANY_MODES, MAX_BPM, MIN_BPM, RESPOND_MODES
 from daemon.control.presets import Preset, load_preset
 from daemon.io.midi import WAKE, InputQueue
-from daemon.live.accompany import LEAD_S, Accompanist, threshold_for
+from daemon.live.accompany import Accompanist
+from daemon.live.band_part import BandPart
 from daemon.live.answering import Answering
 from daemon.live.controls import Controls, LiveSampling
 from daemon.live.echo import EchoFilter
@@ -88,7 +89,7 @@ TEMPO_REPORT_CHANGE_BPM = 0.5  # ...and again when it moves by this much
 JOIN_TIMEOUT_S = 2.0  # how long stop() waits for the thread to end
 
 
-class Engine:
+class Engine(BandPart):
     """Hears, decides and plans; see the module docstring.
 
     The engine is the loop and the router: what a phrase and its answer are is
@@ -274,25 +275,6 @@ class Engine:
         if self._accompanist is not None and any(e.on and e.channel != DRUM_CHANNEL for e in events):
             self._revoice(tick)
 
-    def _revoice(self, tick: float) -> None:
-        """The player changed chord inside a bar the band plays: its bass and chords follow now."""
-        accompanist = self._accompanist
-        assert accompanist is not None
-        values = self._state.snapshot()
-        threshold = threshold_for(self.preset.accompany.threshold, values["density"])
-        changed = accompanist.revoice(tick, self.transport.grid, self._rng, threshold, values["accompany_channels"])
-        if changed is None:
-            return
-        index, _, new = changed
-        group = ("harmony", index)
-        self._plan.remove(group)
-        now = self._clock()
-        self._scheduler.cancel(group, close_at=now)
-        self._plan.add(new, group)
-        self.counts.revoiced += 1
-        log.debug("bar %d: the band follows the chord heard (%d notes)", index + 1, len(new))
-        self._hand_over(now)
-
     def _hold_deadline(self) -> float | None:
         """When the notes held now stop holding the phrase open (no new note for ``hold_limit_beats``)."""
         pedal_held = self.answering is not None and self.answering.responder.sounding
@@ -407,30 +389,6 @@ class Engine:
         self._tempo_reported = None
         if event is TransportEvent.FOLLOWING_MIDI:
             log.info("clock: following MIDI clock")
-
-    # ------------------------------------------------------------------ accompany
-
-    def _bar_deadline(self) -> float | None:
-        accompanist = self._accompanist
-        if accompanist is None or not self.transport.running:
-            return None
-        now_tick = self.transport.tick_at(self._clock())
-        when = self._time_of(accompanist.due_tick(now_tick, self.transport.grid))
-        return None if when is None else when - LEAD_S
-
-    def _make_bar(self, now: float) -> None:
-        accompanist = self._accompanist
-        assert accompanist is not None
-        values = self._state.snapshot()
-        threshold = threshold_for(self.preset.accompany.threshold, values["density"])
-        channels = values["accompany_channels"]
-        index, notes = accompanist.make_bar(self.transport.tick_at(now), self.transport.grid, self._rng,
-                                            threshold, channels)
-        drums = accompanist.drum_channels(channels)
-        self._plan.add([n for n in notes if n.channel in drums], ("bar", index))
-        self._plan.add([n for n in notes if n.channel not in drums], ("harmony", index))
-        self.counts.bars += 1
-        log.debug("accompaniment bar %d: %d notes", index + 1, len(notes))
 
     # ------------------------------------------------------------------ sampling work
 

@@ -240,6 +240,7 @@ class BarChain:
         self.silent = np.zeros((n, len(self.spec.tracks)), np.int64)  # bars in a row each track was silent
         self.strayed = np.zeros((n, len(self.spec.tracks)), bool)  # the track's last bar went out of range
         self.revived = 0  # tracks conditioned on their last healthy bar, counted per bar and chain
+        self.played = 0  # bars made by step()
         # the running statistics' counts (n, T, 5, 2), starting from a memory of typical bars
         counts = None if self.rules is None else self.rules.bar_counts
         self.running = None if counts is None else np.repeat(
@@ -309,15 +310,16 @@ class BarChain:
         quiet = ~base.any(axis=(2, 3))  # (n, T)
         revive = self.has_healthy & ((quiet & (limit > 0) & (self.silent >= limit)) | (self.strayed & ~quiet))
         stuck = self.has_full & (quiet & (limit > 0) & (self.silent >= 2 * limit)).any(axis=1)  # (n,)
+        whole = np.repeat(stuck[:, None], len(self.spec.tracks), axis=1)  # (n, T) tracks the full bar replaces
         if heard is not None:
             played = heard.any(axis=(2, 3))
             revive &= ~played  # what the player plays is heard as played
-            stuck &= ~played.any(axis=1)
-        if not revive.any() and not stuck.any():
+            whole &= ~played
+        if not revive.any() and not whole.any():
             return base
         self.revived += int(revive.sum()) + int(stuck.sum())
         out = np.where(revive[:, :, None, None], self.healthy, base)
-        return np.where(stuck[:, None, None, None], self.full, out)
+        return np.where(whole[:, :, None, None], self.full, out)
 
     def step(self, rng: np.random.Generator, threshold: float, chord: np.ndarray | None = None,
              heard: np.ndarray | None = None) -> np.ndarray:
@@ -341,18 +343,20 @@ class BarChain:
                 draws = np.concatenate([draws, rests], axis=1)
                 # as far out of range as the draw they come from (a rest is never a way out of range),
                 # and out of the question for a part that is resting already
-                rest_misses = misses[:, :1] + np.where(self.silent > 0, 1000, 0)  # (n, T)
+                resting = (self.silent > 0) | (self.played == 0)  # no rest in the band's first bar
+                rest_misses = misses[:, :1] + np.where(resting, 1000, 0)  # (n, T)
                 misses = np.concatenate([misses, rest_misses], axis=1)
                 k = draws.shape[1]
                 flat = draws.reshape(-1, *self.spec.bar_shape)
             # a part silent for its limit must come back: a draw that leaves it silent counts as out of range
-            due = (limit > 0) & (self.silent >= limit)  # (n, T)
+            due = ((limit > 0) & (self.silent >= limit)) | (self.played == 0)  # (n, T): the first bar has every part
             misses = misses + (~flat.any(axis=(2, 3))).reshape(self.n, k, -1)[:, :, :].__and__(due[:, None, :]).sum(axis=2)
             score = misses.astype(np.float64)
             if self.running is not None:  # among the fewest out of range, the one nearest in style
                 score = score * 1e3 + self._style_gaps(bar_counts(flat, self.spec).reshape(self.n, k, *self.running.shape[1:]))
             bars = draws[np.arange(self.n), score.argmin(axis=1)]
         self.observe(bars)
+        self.played += 1
         return bars
 
     def _style_gaps(self, candidate_counts: np.ndarray) -> np.ndarray:
