@@ -158,6 +158,8 @@ TARGETS: tuple[Target, ...] = (
            "note-on |error| vs grid, JACK frames", "p99", 0.1, "ms"),
     Target("Note-on vs its pulse's frame under jack_midi_clock, own JACK client (median)", "timing",
            "note-on |error| vs grid, JACK frames", "median", 0.02, "ms"),
+    Target("Note-on vs its grid frame on the internal clock, own JACK client", "timing",
+           "note-on |error| vs grid, JACK frames, internal clock", "p99", 0.1, "ms"),
     Target("No drift over the run (JACK frame times)", "timing", "drift, JACK frames (ms per minute)", "value", 0.1,
            "ms/min", "abs_at_most"),
     Target("Daemon resident memory (highest seen)", "footprint", "resident memory (VmRSS), all phases", "max",

@@ -317,10 +317,66 @@ def measure(run_s: float, model: Path | None = None, jack_running: bool = False,
                                                                            "status_sent_s")}}
 
 
+def grid_residuals(note_frames: np.ndarray, step_frames: float) -> np.ndarray:
+    """Signed distance (frames) of each note-on from a straight grid of ``step_frames`` fitted
+    through them all (phase and step by least squares): how far each lands from where a grid at
+    the notes' own tempo puts it, when no clock pulse marks the grid."""
+    frames = np.sort(np.asarray(note_frames, np.float64))
+    index = np.round((frames - frames[0]) / step_frames)
+    slope, intercept = np.polyfit(index, frames, 1)
+    return frames - (intercept + slope * index)
+
+
+def measure_internal(run_s: float, model: Path | None = None, jack_running: bool = False,
+                     midi_api: str = "jack") -> dict[str, Any]:
+    """The daemon accompanying on its internal clock (no clock master) for ``run_s`` seconds; every
+    note-on's JACK frame against a straight sixteenth grid fitted through them (:func:`grid_residuals`).
+
+    Raises:
+        AntiphonError: JACK, its tools or a GAN model are not available, or nothing was played.
+    """
+    model_path, model_note = gan_model(model)
+    threshold, _ = accompany_threshold(model_path)
+    step = _step_pulses(model_path)
+    with tempfile.TemporaryDirectory(prefix="antiphon-timing-") as tmp:
+        workdir = Path(tmp)
+        folder = workdir / "presets"
+        folder.mkdir()
+        (folder / "timing.toml").write_text(PRESET.format(model=model_path, bpm=BPM, beats=BEATS_PER_BAR,
+                                                          threshold=threshold))
+        with jack_for(jack_running, workdir / "jackd.log"):
+            daemon = Daemon("--preset", "timing", "--seed", "1", env={"ANTIPHON_PRESETS_DIR": str(folder)},
+                            midi_api=midi_api)
+            dump: FrameDump | None = None
+            dumped = ""
+            try:
+                daemon.wait_for("ready")
+                dump = FrameDump(workdir / "dump.txt")
+                jack_connect(daemon.port("Antiphon Out"), dump.port)
+                time.sleep(run_s)
+            except RigError as exc:
+                raise AntiphonError(f"timing benchmark: {exc}") from exc
+            finally:
+                if dump is not None:
+                    dumped = dump.close()
+                daemon.stop()
+    _, note_frames = parse_dump(dumped)
+    notes = np.unique(note_frames)  # chords: one onset per step
+    warmup = WARMUP_BARS * BEATS_PER_BAR * MIDI_CLOCK_PPQN // step
+    step_frames = JACK_SAMPLE_RATE_HZ * 60.0 / BPM / (MIDI_CLOCK_PPQN / step)
+    if notes.size <= warmup + 2:
+        raise AntiphonError("the daemon played too few notes on its internal clock")
+    residuals = grid_residuals(notes[warmup:], step_frames)
+    return {"errors_ms": residuals / JACK_SAMPLE_RATE_HZ * 1e3, "notes": int(notes.size - warmup), "model": model_note,
+            "midi_api": midi_api}
+
+
 RTMIDI = "jack-rtmidi"
 JITTER_RTMIDI = "note-on jitter, JACK frames, through rtmidi (|error - median error|)"
 ERROR_RTMIDI = "note-on error vs grid, JACK frames, through rtmidi (signed)"
 ABS_ERROR_FRAMES = "note-on |error| vs grid, JACK frames"
+ABS_ERROR_INTERNAL = "note-on |error| vs grid, JACK frames, internal clock"
+INTERNAL_RUN_S = 120.0  # the internal-clock run (no drift to judge: the grid is the daemon's own)
 
 
 def run(args: argparse.Namespace, quick: bool) -> Section:
@@ -330,6 +386,7 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
     model, running = getattr(args, "gan_model", None), bool(getattr(args, "jack_running", False))
     result = measure(run_s, model, running)
     rtmidi = measure(run_s, model, running, midi_api=RTMIDI)
+    internal = measure_internal(min(run_s, INTERNAL_RUN_S), model, running)
     frames: Analysis = result["frames"]
     wall: Analysis = result["wall"]
     section = Section(NAME, TITLE)
@@ -342,6 +399,9 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
         Timing(JITTER_WALL, wall.jitter_ms / 1e3, "the same notes, stamped in Python", rate=False),
         Timing(ERROR_WALL, wall.errors_ms / 1e3, "", rate=False),
         Timing(JITTER_RTMIDI, rtmidi["frames"].jitter_ms / 1e3, "the daemon on --midi-api jack-rtmidi, same clock",
+               rate=False),
+        Timing(ABS_ERROR_INTERNAL, np.abs(internal["errors_ms"]) / 1e3,
+               "own JACK client, no clock master: each note-on vs a straight sixteenth grid fitted through them",
                rate=False),
         Timing(ERROR_RTMIDI, rtmidi["frames"].errors_ms / 1e3, "", rate=False),
     ]

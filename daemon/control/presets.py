@@ -24,6 +24,7 @@ A preset names a bundled model and how to play it::
     out_port = ""
     ignore_output_channels = false # drop input on the channels Antiphon plays on
     echo_window_ms = 30            # drop input that repeats what Antiphon sent this recently (0 = off)
+    output_latency_ms = 0          # the synth sounds this late: its notes are sent this much early
 
     [respond]                      # call and response (an LSTM [model])
     answer_bars = 2
@@ -97,6 +98,7 @@ Mode = Literal["respond", "accompany", "both", "thru"]
 PhraseEnd = Literal["silence", "bar", "silence-then-bar"]
 AnswerStart = Literal["step", "beat", "bar"]
 MAX_ECHO_WINDOW_MS = 1000.0  # an echo later than a second is no echo: it is the player
+MAX_OUTPUT_LATENCY_MS = 80.0  # the engine hands notes over 100 ms ahead: compensation must fit inside it
 MIN_CLOCK_TIMEOUT_S, MAX_CLOCK_TIMEOUT_S = 0.2, 10.0  # a MIDI clock pulse comes every 10-125 ms
 
 
@@ -146,6 +148,8 @@ class MidiSection:
         echo_window_ms: input that repeats a message Antiphon sent at most this many
             milliseconds earlier (same status, channel, key and velocity) is an echo of it and
             is dropped (0 = keep everything).
+        output_latency_ms: how late the synth on the output sounds (its own latency, ms); every
+            note is sent this much earlier, so that it sounds on the grid (0-:data:`MAX_OUTPUT_LATENCY_MS`).
     """
 
     channel: int = 0
@@ -155,6 +159,7 @@ class MidiSection:
     out_port: str = ""
     ignore_output_channels: bool = False
     echo_window_ms: float = 30.0
+    output_latency_ms: float = 0.0
 
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], where: str) -> MidiSection:
@@ -163,6 +168,9 @@ class MidiSection:
             data["channel"] = _midi_channel(data["channel"], f"{where}.channel")
         channel_in = data.pop("channel_in", 0)
         built: MidiSection = _build(cls, data, where)
+        if not 0 <= built.output_latency_ms <= MAX_OUTPUT_LATENCY_MS:
+            raise PresetError(f"{where}.output_latency_ms must be 0-{MAX_OUTPUT_LATENCY_MS:g} ms (how late the synth "
+                              f"sounds), got {built.output_latency_ms:g}")
         if not 0 <= built.echo_window_ms <= MAX_ECHO_WINDOW_MS:
             raise PresetError(f"{where}.echo_window_ms must be 0-{MAX_ECHO_WINDOW_MS:g} ms, "
                               f"got {built.echo_window_ms:g}")

@@ -354,6 +354,8 @@ class Engine(BandPart):
             off_s = self._time_of(note.end)
             if on_s is None or off_s is None:
                 continue
+            early = self.preset.midi.output_latency_ms / 1e3  # a synth that sounds late gets its notes early
+            on_s, off_s = on_s - early, off_s - early
             if now - on_s > tolerance:
                 self.counts.late_planned += 1
                 continue

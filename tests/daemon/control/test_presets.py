@@ -264,3 +264,11 @@ def test_the_bundled_presets_load_and_name_the_bundled_models() -> None:
     default = load_preset("default", presets_dir=presets.PRESETS_DIR)
     assert (default.mode, default.model_path.name) == ("respond", "folk-events.onnx")
     assert load_preset("grooves", presets_dir=presets.PRESETS_DIR).mode == "accompany"
+
+
+def test_a_synths_output_latency_is_read_in_milliseconds_and_bounded(tmp_path: Path) -> None:
+    base = '[model]\nfile = "m.onnx"\n[midi]\n'
+    assert load_preset_file(write(tmp_path, "late", base + "output_latency_ms = 12\n")).midi.output_latency_ms == 12
+    assert load_preset_file(write(tmp_path, "plain", base)).midi.output_latency_ms == 0
+    with pytest.raises(PresetError, match="output_latency_ms must be 0-80"):
+        load_preset_file(write(tmp_path, "bad", base + "output_latency_ms = 500\n"))
