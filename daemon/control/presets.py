@@ -24,7 +24,6 @@ A preset names a bundled model and how to play it::
     out_port = ""
     ignore_output_channels = false # drop input on the channels Antiphon plays on
     echo_window_ms = 30            # drop input that repeats what Antiphon sent this recently (0 = off)
-    output_latency_ms = 0          # the synth sounds this late: its notes are sent this much early
 
     [respond]                      # call and response (an LSTM [model])
     answer_bars = 2
@@ -148,8 +147,7 @@ class MidiSection:
         echo_window_ms: input that repeats a message Antiphon sent at most this many
             milliseconds earlier (same status, channel, key and velocity) is an echo of it and
             is dropped (0 = keep everything).
-        output_latency_ms: how late the synth on the output sounds (its own latency, ms); every
-            note is sent this much earlier, so that it sounds on the grid (0-:data:`MAX_OUTPUT_LATENCY_MS`).
+        output_latency_ms: how late the synth on the output sounds (ms): notes go this much early.
     """
 
     channel: int = 0
@@ -169,8 +167,7 @@ class MidiSection:
         channel_in = data.pop("channel_in", 0)
         built: MidiSection = _build(cls, data, where)
         if not 0 <= built.output_latency_ms <= MAX_OUTPUT_LATENCY_MS:
-            raise PresetError(f"{where}.output_latency_ms must be 0-{MAX_OUTPUT_LATENCY_MS:g} ms (how late the synth "
-                              f"sounds), got {built.output_latency_ms:g}")
+            raise PresetError(f"{where}.output_latency_ms must be 0-{MAX_OUTPUT_LATENCY_MS:g} ms, got {built.output_latency_ms:g}")
         if not 0 <= built.echo_window_ms <= MAX_ECHO_WINDOW_MS:
             raise PresetError(f"{where}.echo_window_ms must be 0-{MAX_ECHO_WINDOW_MS:g} ms, "
                               f"got {built.echo_window_ms:g}")
