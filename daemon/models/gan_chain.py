@@ -173,7 +173,7 @@ def track_statistics(bars: np.ndarray, spec: RollSpec) -> tuple[np.ndarray, np.n
     """Per bar and track: active cells ``(N, T)`` and pitch classes used ``(N, T)`` (0 for drums)."""
     active = np.asarray(bars, bool)
     cells = active.sum(axis=(2, 3))  # (N, T)
-    used = np.einsum("ntsp,tpc->ntc", active.astype(np.float32), pitch_class_matrix(spec)) > 0  # (N, T, 12)
+    used = np.einsum("ntp,tpc->ntc", active.sum(axis=2, dtype=np.float32), pitch_class_matrix(spec)) > 0  # (N, T, 12)
     return cells, used.sum(axis=2)
 
 
@@ -193,7 +193,7 @@ def keep_chord_tones(draws: np.ndarray, chord: np.ndarray, spec: RollSpec, share
     if not given.any():
         return draws
     classes = pitch_class_matrix(spec)[t]  # (P, 12)
-    weight = np.einsum("nksp,pc->nkc", draws[:, :, t].astype(np.float32), classes)  # (n, K, 12) steps per class
+    weight = draws[:, :, t].sum(axis=2, dtype=np.float32) @ classes  # (n, K, 12) steps per class
     tones = chord[:, None, :12] > 0  # (n, 1, 12)
     strongest = np.where(tones, weight, 0.0).max(axis=2, keepdims=True)  # (n, K, 1)
     drop = ~tones & (weight < share * strongest) & given[:, None, None]  # (n, K, 12)

@@ -41,13 +41,17 @@ def tonal_matrix(r1: float = 1.0, r2: float = 1.0, r3: float = 0.5) -> np.ndarra
     ])
 
 
+TONAL = tonal_matrix()
+
+
 def bar_counts(bars: np.ndarray, spec: RollSpec) -> np.ndarray:
     """float ``(N, T, 5, 2)``: each bar's (numerator, denominator) of every statistic of
     :data:`STATISTICS` for each track (zeros where a statistic does not apply)."""
     active = np.asarray(bars, bool)  # (N, T, S, P)
     n, t, s, _ = active.shape
     out = np.zeros((n, t, len(STATISTICS), 2), np.float64)
-    chroma = np.einsum("ntsp,tpc->ntc", active.astype(np.float32), pitch_class_matrix(spec)).astype(np.float64)
+    per_row = active.sum(axis=2, dtype=np.float32)  # (N, T, P) steps each row sounds
+    chroma = np.einsum("ntp,tpc->ntc", per_row, pitch_class_matrix(spec)).astype(np.float64)
     sounding = active.any(axis=(2, 3))  # (N, T)
     out[:, :, 0, 0] = ~sounding
     out[:, :, 0, 1] = 1.0
@@ -57,7 +61,7 @@ def bar_counts(bars: np.ndarray, spec: RollSpec) -> np.ndarray:
     on_grid = np.array([(k * spec.ticks_per_step) % grid_ticks == 0 for k in range(s)])
     used = (chroma > 0).sum(axis=2)
     total = chroma.sum(axis=2, keepdims=True)
-    centroids = np.divide(chroma, total, out=np.zeros_like(chroma), where=total > 0) @ tonal_matrix().T  # (N, T, 6)
+    centroids = np.divide(chroma, total, out=np.zeros_like(chroma), where=total > 0) @ TONAL.T  # (N, T, 6)
     pitched = [i for i, track in enumerate(spec.tracks) if not track.drums]
     before = np.concatenate([np.zeros_like(active[:, :, :1]), active[:, :, :-1]], axis=2)
     onsets = active & ~before  # (N, T, S, P) note starts
