@@ -48,9 +48,9 @@ from tests.daemon.corpus_phrase import Phrase
 from tests.daemon.live.jack_daemon import (
     CLOCK_STALL_S,
     CLOCK_TAKES,
+    FRAME_TEMPO_TOLERANCE_BPM,
     MIN_JUDGED_ONSETS,
     ONSET_TOLERANCE_S,
-    TEMPO_TOLERANCE_BPM,
     Setup,
     _assert_on_grid,
     all_closed,
@@ -149,7 +149,10 @@ def _clock_take(daemon: Daemon, peer: Peer, master: MidiClockMaster, setup: Setu
     pulses = _pulses(peer.timed())
     fit_window = [t for t in pulses if t <= status["clock_received_s"]][-48:]
     measured = _fit_bpm(fit_window)
-    assert abs(estimate - measured) <= TEMPO_TOLERANCE_BPM, (estimate, measured)
+    # The daemon follows the pulses by the frames jack_midi_clock wrote them at (its own JACK
+    # client), so it reads the master's tempo itself; this peer stamps them on arrival in Python,
+    # in wall time, where the dummy driver's frames run unevenly on a busy machine.
+    assert abs(estimate - master.bpm) <= FRAME_TEMPO_TOLERANCE_BPM, (estimate, master.bpm, measured)
 
     notes = short(phrase)
     period = 60.0 / (measured * MIDI_CLOCK_PPQN)
