@@ -211,8 +211,7 @@ class Accompanist:
         chord = self._chord(now_tick)
         if chord is None or chord == playing.chord:
             return None
-        bars = self.model.sample_batch(playing.condition, rng, threshold, 1, chord=chord_vector([chord]))
-        made = np.asarray(bars.active, bool)
+        made = self.chain.draw(playing.condition, rng, threshold, chord_vector([chord]))  # (1, T, S, P)
         drums = [t for t, track in enumerate(self.spec.tracks) if track.drums]
         made[:, drums] = self.chain.last[:, drums] if self.chain.last is not None else made[:, drums]
         self.chain.observe(made)  # the next bar hears what the band plays now

@@ -235,8 +235,8 @@ class Scheduler:
 
         A pending note-off of the group is dropped when a pending note-on of the group on the
         same key comes before it (it would close that note); otherwise it closes a note already
-        sounding and stays, moved to ``close_at`` (clock seconds) when that is earlier. Returns
-        how many messages were dropped.
+        sounding and stays, moved to ``close_at`` (clock seconds) when that is earlier, but never
+        before what an output already holds ahead of time. Returns how many messages were dropped.
         """
         if group is None:
             raise ValueError("cancel needs a group; use panic() to drop everything")
@@ -258,7 +258,9 @@ class Scheduler:
                 else:
                     dropped.add(seq)
             self._heap = [e for e in self._heap if e[1] not in dropped]
-            if close_at is not None:  # the notes of the group still sounding close now
+            if close_at is not None:  # the notes of the group still sounding close now: after whatever
+                # the output already holds ahead of time (a note-on handed over must not outlive its note-off)
+                close_at = max(close_at, self._clock() + self._lookahead_s())
                 self._heap = [(min(e[0], close_at), *e[1:]) if e[4] == group and is_note_off(e[3]) else e
                               for e in self._heap]
             heapq.heapify(self._heap)

@@ -325,7 +325,15 @@ class BarChain:
              heard: np.ndarray | None = None) -> np.ndarray:
         """The next bar of each chain, bool ``(n, T, S, P)``; ``chord`` ``(n, 13)`` or ``(1, 13)``
         for a model that hears chords."""
-        previous = self.condition(heard)
+        bars = self.draw(self.condition(heard), rng, threshold, chord)
+        self.observe(bars)
+        self.played += 1
+        return bars
+
+    def draw(self, previous: np.ndarray | None, rng: np.random.Generator, threshold: float,
+             chord: np.ndarray | None = None) -> np.ndarray:
+        """The bar each chain would play next on ``previous`` (``(n, T, S, P)``, or None), chosen as
+        :meth:`step` chooses, without taking it as played (a bar made again over a new chord)."""
         k = 1 if self.rules is None else self.rules.candidates
         draws = self.model.candidate_bars(previous, rng, threshold, k, self.n, chord)  # (n, K, T, S, P)
         if chord is not None and self.rules is not None and self.rules.chord_tone_share > 0:
@@ -355,8 +363,6 @@ class BarChain:
             if self.running is not None:  # among the fewest out of range, the one nearest in style
                 score = score * 1e3 + self._style_gaps(bar_counts(flat, self.spec).reshape(self.n, k, *self.running.shape[1:]))
             bars = draws[np.arange(self.n), score.argmin(axis=1)]
-        self.observe(bars)
-        self.played += 1
         return bars
 
     def _style_gaps(self, candidate_counts: np.ndarray) -> np.ndarray:

@@ -375,3 +375,66 @@ def test_every_message_written_is_reported_to_the_sent_hook(clock: FakeClock, ou
     scheduler.panic()
     assert [m for _, m, _ in seen] == [on(60), off(60), cc(ALL_NOTES_OFF, 0)]
     assert all(p == DEFAULT_PORT and t == clock() for p, _, t in seen)
+
+
+class TimedOutput:
+    """An output that takes messages ahead of time, as Antiphon's own JACK client does: records
+    (due time, message) and hands back what it still holds on discard."""
+
+    lookahead_s = 0.04
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.written: list[tuple[float, mido.Message]] = []
+
+    def send(self, msg: mido.Message) -> None:
+        self.written.append((self.clock(), msg))
+
+    def send_at(self, time_s: float, msg: mido.Message) -> None:
+        self.written.append((max(time_s, self.clock()), msg))
+
+    def discard(self) -> list[mido.Message]:
+        held = [m for t, m in self.written if t > self.clock()]
+        self.written = [(t, m) for t, m in self.written if t <= self.clock()]
+        return held
+
+
+def test_an_output_that_takes_times_gets_messages_ahead_with_their_due_time(clock: FakeClock) -> None:
+    out = TimedOutput(clock)
+    scheduler = Scheduler({"out": out}, clock=clock)
+    t0 = clock()
+    scheduler.schedule(t0 + 0.1, on(60))
+    scheduler.schedule(t0 + 0.3, off(60))
+    clock.advance(0.07)  # 30 ms before the note-on: within the look-ahead
+    scheduler.pump()
+    assert out.written == [(t0 + 0.1, on(60))], "handed over early, written at its own time"
+
+
+def test_closing_a_cancelled_group_never_puts_a_note_off_before_a_note_on_handed_over(clock: FakeClock) -> None:
+    out = TimedOutput(clock)
+    scheduler = Scheduler({"out": out}, clock=clock)
+    t0 = clock()
+    scheduler.schedule(t0 + 0.1, on(60), group="bar")
+    scheduler.schedule(t0 + 0.5, off(60), group="bar")
+    clock.advance(0.07)
+    scheduler.pump()  # the note-on is with the output, due at t0 + 0.1
+    scheduler.cancel("bar", close_at=clock())
+    clock.advance(0.1)
+    scheduler.pump()
+    times = {m.type: t for t, m in out.written}
+    assert times["note_off"] >= times["note_on"], out.written
+    assert not scheduler.sounding()
+
+
+def test_a_panic_takes_back_what_the_output_holds_ahead_and_closes_it(clock: FakeClock) -> None:
+    out = TimedOutput(clock)
+    scheduler = Scheduler({"out": out}, clock=clock)
+    t0 = clock()
+    scheduler.schedule(t0 + 0.1, on(60))
+    scheduler.schedule(t0 + 0.12, off(60))
+    clock.advance(0.09)
+    scheduler.pump()  # both with the output
+    scheduler.panic()
+    later = [m for t, m in out.written if t > clock()]
+    assert not later, "nothing is left to sound after the panic"
+    assert any(m.type == "note_off" and m.note == 60 for _, m in out.written)
