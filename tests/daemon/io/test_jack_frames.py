@@ -41,7 +41,7 @@ def test_own_jack_client_writes_every_note_on_at_its_grid_frame(tmp_path: Path, 
     report(f"own JACK client, |note-on - grid frame|: under jack_midi_clock median {clock['median_ms']:.4f} ms, p99 "
            f"{clock['p99_ms']:.4f} ms (n={clock['n']}); internal clock median {internal['median_ms']:.4f} ms, p99 "
            f"{internal['p99_ms']:.4f} ms (n={internal['n']}); rtmidi path jitter p99 {rtmidi['p99_ms']:.2f} ms")
-    assert clock["n"] >= 50 and internal["n"] >= 50
+    assert clock["n"] >= 50 and internal["n"] >= 30
     assert clock["p99_ms"] <= 0.1 and clock["median_ms"] <= 0.02
     assert internal["p99_ms"] <= 0.1 and internal["median_ms"] <= 0.02
     assert timing["derived"]["note-ons off the model's grid (nearest pulse not a step)"] == 0
