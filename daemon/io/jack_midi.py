@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 LOOKAHEAD_PERIODS = 3  # messages go to the JACK client this many periods before they are due...
 MIN_LOOKAHEAD_S = 0.040  # ...and at least this long before (a busy machine wakes Python threads late)
 FRAME_WRAP = 1 << 32  # jack_nframes_t wraps (every 24.8 h at 48 kHz)
+AHEAD_PERIODS = 2  # the clock runs at most this far past the last cycle's start (see FrameClock)
 REANCHOR_FRAMES = 1 << 28  # the clock's reference frame moves on after this many frames (93 min at 48 kHz)
 INSTALL_HINT = "pip install JACK-Client (and the JACK library: apt-get install libjack-jackd2-0)"
 
@@ -122,17 +123,27 @@ class FrameClock:
     def now(self) -> float:
         client = self._client
         value = (time.perf_counter() + self._perf_offset_s if client is None
-                 else self.seconds_of(int(client.frame_time)))
+                 else self.seconds_of(self._current_frame(client)))
         with self._lock:
             if value < self._last_s:
                 return self._last_s
             self._last_s = value
             return value
 
+    @staticmethod
+    def _current_frame(client: Any) -> int:
+        """JACK's estimate of the frame now, at most :data:`AHEAD_PERIODS` periods past the start of
+        the last cycle: while the graph stalls (a client joining, a busy machine) JACK's estimate
+        runs on with the wall clock, then falls back when the cycles resume; the frames themselves
+        wait, and so does this clock, so a pulse stamped after the stall is not a second "late"."""
+        last = int(client.last_frame_time)
+        ahead = _signed_frames(int(client.frame_time) - last)
+        return (last + min(max(ahead, 0), AHEAD_PERIODS * int(client.blocksize))) % FRAME_WRAP
+
     def attach(self, client: Any) -> None:
         """Follow ``client``'s frames from now on, carrying on from the clock's current reading."""
         now = self.now()
-        frame = int(client.frame_time)
+        frame = self._current_frame(client)
         with self._lock:
             self._samplerate = int(client.samplerate)
             self._ref_frame, self._ref_s = frame, now

@@ -461,7 +461,7 @@ def test_the_jack_watcher_sees_ports_come_and_go(peer: Peer, observer: JackWatch
 
 @pytest.mark.jack
 def test_the_port_lister_lists_through_clients_it_holds(peer: Peer) -> None:
-    lister = PortLister("jack", "AntiphonTestLister")
+    lister = PortLister("jack-rtmidi", "AntiphonTestLister")
     try:
         for _ in range(3):
             seen = lister.names()
@@ -472,7 +472,8 @@ def test_the_port_lister_lists_through_clients_it_holds(peer: Peer) -> None:
 
 @pytest.mark.jack
 def test_thousands_of_checks_cost_microseconds_and_no_memory(peer: Peer, report: Callable[[str], None]) -> None:
-    link = MidiLink("jack", InputQueue(), f"{peer.keys_name} Out", f"{peer.monitor_name} In", "AntiphonTestLink")
+    # in this process beside the rtmidi peer: rtmidi's libjack (one libjack a process)
+    link = MidiLink("jack-rtmidi", InputQueue(), f"{peer.keys_name} Out", f"{peer.monitor_name} In", "AntiphonTestLink")
     link.open()
     try:
         for _ in range(1000):  # warm up: first-use allocations are not a leak
@@ -498,7 +499,7 @@ def test_a_named_port_lost_and_found_twenty_times_leaks_no_port_or_memory(
     monitor = jack_port(f":{peer.monitor_name} In")
     ports_before = len(observer.midi_ports(outputs=True)) + len(observer.midi_ports(outputs=False))
     clock = FakeClock()
-    link = MidiLink("jack", InputQueue(), None, f"{peer.monitor_name} In", "AntiphonTestCycle")
+    link = MidiLink("jack-rtmidi", InputQueue(), None, f"{peer.monitor_name} In", "AntiphonTestCycle")
     link.open()
     watch = PortWatch(link, clock=clock)
     sizes = []

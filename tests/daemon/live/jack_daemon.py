@@ -145,13 +145,28 @@ def heard_notes(timed: list[tuple[float, mido.Message]], channels: set[int] | No
     return sorted(out, key=lambda h: h.on_s)
 
 
-def grid_phase(daemon: Daemon, bpm: float) -> Callable[[float], float]:
-    """Beat position (beats, fractional) of the daemon's clock at a perf_counter time, from one status reply."""
-    status = daemon.status()
-    _, _, _, position = status["clock"]
-    received = (status["status_sent_s"] + status["clock_received_s"]) / 2  # the position was read in between
-    beat_s = 60.0 / bpm
-    return lambda when: position + (when - received) / beat_s
+class GridPhase:
+    """Beat position (beats, fractional) of the daemon's clock at a perf_counter time: from one
+    status reply at the nominal tempo, or through two (``since`` an earlier one) at the rate the
+    daemon's clock really ran against perf_counter. With Antiphon's own JACK client the daemon's
+    clock is JACK's frame counter, which the dummy driver does not run at exactly the wall
+    clock's rate on a busy machine; two readings around what is measured take that out."""
+
+    def __init__(self, daemon: Daemon, bpm: float, since: GridPhase | None = None) -> None:
+        status = daemon.status()
+        self.position = float(status["clock"][3])
+        self.received = (status["status_sent_s"] + status["clock_received_s"]) / 2  # read in between
+        self.beats_per_s = bpm / 60.0
+        if since is not None and self.received - since.received > 0.5:
+            self.beats_per_s = (self.position - since.position) / (self.received - since.received)
+
+    def __call__(self, when: float) -> float:
+        return self.position + (when - self.received) * self.beats_per_s
+
+
+def grid_phase(daemon: Daemon, bpm: float, since: GridPhase | None = None) -> GridPhase:
+    """:class:`GridPhase` now (through ``since`` too, when given)."""
+    return GridPhase(daemon, bpm, since)
 
 
 def grid_error_s(beats: float, unit_beats: float, beat_s: float) -> float:

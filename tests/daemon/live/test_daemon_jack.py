@@ -71,9 +71,10 @@ def test_a_corpus_phrase_is_answered_in_key_on_the_grid_and_every_note_closes(
         rig: tuple[Daemon, Peer], setup: Setup, phrase: Phrase, report: Callable[[str], None]) -> None:
     daemon, peer = rig
     reset(daemon, peer)
-    position = grid_phase(daemon, setup.bpm)
+    before = grid_phase(daemon, setup.bpm)
     start, answer = play_and_hear_answer(daemon, peer, setup, phrase.notes)
     assert answer, f"no answer came: {daemon.stderr()}"
+    position = grid_phase(daemon, setup.bpm, since=before)
     phrase_end = start + (max(n.end for n in phrase.notes) / 12 + 1.0) * setup.beat_s  # one beat of silence
     assert answer[0].on_s > phrase_end - ONSET_TOLERANCE_S, "the answer started before the phrase ended"
     first_error = grid_error_s(position(answer[0].on_s), 1.0, setup.beat_s)  # start = "beat"

@@ -105,7 +105,9 @@ def test_the_groove_band_keeps_drumming_under_a_players_chords(
     assert all_closed(timed)
     report(f"groove band under held triads (bundled gan-grooves): drums in bars {drums}, bass in bars {bass} "
            f"of {list(made)}")
-    assert drums == list(made), f"the band dropped its drums: drum bars {drums} of {list(made)}"
+    # the band may sit a bar out now and then (its drums rest in about 8 % of bars, as the grooves' do)
+    assert len(drums) >= len(made) - 1, f"the band dropped its drums: drum bars {drums} of {list(made)}"
+    assert all(b in drums or b + 1 in drums for b in made[:-1]), f"two bars without drums: {drums}"
 
 
 # ------------------------------------------------------------------ signals
