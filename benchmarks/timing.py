@@ -255,6 +255,15 @@ def _step_pulses(model: Path) -> int:
     return max(1, bar_pulses // spec.steps_per_bar)
 
 
+def _timing_daemon(workdir: Path, model_path: Path, threshold: float, midi_api: str) -> Daemon:
+    """The daemon on the timing preset (written into ``workdir``), accompanying on ``midi_api``."""
+    folder = workdir / "presets"
+    folder.mkdir()
+    (folder / "timing.toml").write_text(PRESET.format(model=model_path, bpm=BPM, beats=BEATS_PER_BAR,
+                                                      threshold=threshold))
+    return Daemon("--preset", "timing", "--seed", "1", env={"ANTIPHON_PRESETS_DIR": str(folder)}, midi_api=midi_api)
+
+
 def measure(run_s: float, model: Path | None = None, jack_running: bool = False, midi_api: str = "jack") -> dict[str, Any]:
     """Run the daemon (on ``midi_api``: ``jack``, its own JACK client, or ``jack-rtmidi``) under
     ``jack_midi_clock`` for ``run_s`` seconds and analyse both listeners.
@@ -271,14 +280,9 @@ def measure(run_s: float, model: Path | None = None, jack_running: bool = False,
     step = _step_pulses(model_path)
     with tempfile.TemporaryDirectory(prefix="antiphon-timing-") as tmp:
         workdir = Path(tmp)
-        folder = workdir / "presets"
-        folder.mkdir()
-        (folder / "timing.toml").write_text(PRESET.format(model=model_path, bpm=BPM, beats=BEATS_PER_BAR,
-                                                          threshold=threshold))
         with jack_for(jack_running, workdir / "jackd.log"):
             peer = Peer()
-            daemon = Daemon("--preset", "timing", "--seed", "1", env={"ANTIPHON_PRESETS_DIR": str(folder)},
-                            midi_api=midi_api)
+            daemon = _timing_daemon(workdir, model_path, threshold, midi_api)
             master: MidiClockMaster | None = None
             dump: FrameDump | None = None
             dumped = ""
@@ -340,13 +344,8 @@ def measure_internal(run_s: float, model: Path | None = None, jack_running: bool
     step = _step_pulses(model_path)
     with tempfile.TemporaryDirectory(prefix="antiphon-timing-") as tmp:
         workdir = Path(tmp)
-        folder = workdir / "presets"
-        folder.mkdir()
-        (folder / "timing.toml").write_text(PRESET.format(model=model_path, bpm=BPM, beats=BEATS_PER_BAR,
-                                                          threshold=threshold))
         with jack_for(jack_running, workdir / "jackd.log"):
-            daemon = Daemon("--preset", "timing", "--seed", "1", env={"ANTIPHON_PRESETS_DIR": str(folder)},
-                            midi_api=midi_api)
+            daemon = _timing_daemon(workdir, model_path, threshold, midi_api)
             dump: FrameDump | None = None
             dumped = ""
             try:
