@@ -26,8 +26,8 @@ written at export from the training bars and chosen on the validation split); a 
 them chains plainly. The chord of each bar, for a model that hears chords, is the caller's:
 the progression of ``antiphon bars --chords`` or the chord a player holds.
 
-Not thread-safe: one owner (the engine thread, or an offline command). This module must not
-import torch, ``training`` or ``export``.
+Not thread-safe: one owner (the engine thread, or an offline command).
+This module must not import torch, ``training`` or ``export``.
 """
 
 from __future__ import annotations
