@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import tempfile
 import threading
 import time
@@ -37,7 +36,7 @@ import numpy as np
 import presets
 from benchmarks import Section
 from benchmarks.jack_rig import TEST_JACK_PERIOD_FRAMES, Daemon, MidiClockMaster, Peer, RigError, jack_connect, note_off, note_on
-from benchmarks.jack_server import JackServer
+from benchmarks.jack_server import jack_server
 from benchmarks.soak import stuck_notes
 from daemon.errors import AntiphonError
 from daemon.music.harmony import Chord, parse_progression
@@ -117,6 +116,49 @@ def harmony_of(timed: list[tuple[float, mido.Message]], bars: list[tuple[float, 
             "counted": total}
 
 
+def _play(daemon: Daemon, run_s: float) -> tuple[list[tuple[float, float, Chord | None]], dict[str, Any],
+                                                list[tuple[float, mido.Message]]]:
+    """The player strikes the progression on the bar lines for ``run_s``; returns (bars, the daemon's
+    counts, what the monitor heard). Raises RigError."""
+    peer: Peer | None = None
+    master: MidiClockMaster | None = None
+    bars: list[tuple[float, float, Chord | None]] = []
+    bar_s = 4 * 60.0 / BPM
+    try:
+        daemon.wait_for("ready")
+        peer = Peer()
+        peer.wire(daemon)
+        master = MidiClockMaster(BPM)
+        jack_connect(master.port, daemon.port("Antiphon In"))
+        jack_connect(master.port, peer.monitor_port)  # the player hears the clock to find the bar lines
+        master.transport("locate 0")
+        master.transport("play")
+        daemon.wait_for("MIDI clock tempo", timeout_s=15.0)
+        first_bar = len(peer.pulses) // PULSES_PER_BAR + 2
+        for b in range(int(run_s / bar_s)):
+            line = peer.wait_pulse((first_bar + b) * PULSES_PER_BAR, timeout_s=30.0)
+            chord = None if b % REST_EVERY == REST_EVERY - 1 else PROGRESSION[b % len(PROGRESSION)]
+            if bars:
+                bars[-1] = (bars[-1][0], line, bars[-1][2])
+            bars.append((line, line + bar_s, chord))
+            if chord is not None:
+                pitches = voicing(chord)
+                for p in pitches:
+                    peer.send(note_on(p, 0, 90))
+                threading.Timer(HOLD_SHARE * bar_s, lambda ps=pitches: [peer.send(note_off(p, 0)) for p in ps]).start()
+        time.sleep(bar_s)
+        counts = daemon.status()
+        master.close()
+        master = None
+        time.sleep(1.5)
+        return bars, counts, peer.timed()
+    finally:
+        if master is not None:
+            master.proc.kill()
+        if peer is not None:
+            peer.close()
+
+
 def measure(run_s: float) -> dict[str, Any]:
     """Play the set; return the minutes' note counts, the harmony figures and the daemon's counts.
 
@@ -131,57 +173,14 @@ def measure(run_s: float) -> dict[str, Any]:
         folder = workdir / "presets"
         folder.mkdir()
         (folder / "band.toml").write_text(PRESET.format(gan=gan, bpm=BPM))
-        server = JackServer(workdir / "jackd.log", prefix="antiphon-band", period_frames=TEST_JACK_PERIOD_FRAMES)
-        previous_server = os.environ.get("JACK_DEFAULT_SERVER")
-        os.environ["JACK_DEFAULT_SERVER"] = server.name
-        server.start()
-        daemon = Daemon("--preset", "band", "--seed", "11", env={"ANTIPHON_PRESETS_DIR": str(folder)})
-        peer: Peer | None = None
-        master: MidiClockMaster | None = None
-        bars: list[tuple[float, float, Chord | None]] = []
-        try:
-            daemon.wait_for("ready")
-            peer = Peer()
-            peer.wire(daemon)
-            master = MidiClockMaster(BPM)
-            jack_connect(master.port, daemon.port("Antiphon In"))
-            jack_connect(master.port, peer.monitor_port)  # the player hears the clock to find the bar lines
-            master.transport("locate 0")
-            master.transport("play")
-            daemon.wait_for("MIDI clock tempo", timeout_s=15.0)
-            first_bar = len(peer.pulses) // PULSES_PER_BAR + 2
-            n_bars = int(run_s / (4 * 60.0 / BPM))
-            for b in range(n_bars):
-                line = peer.wait_pulse((first_bar + b) * PULSES_PER_BAR, timeout_s=30.0)
-                chord = None if b % REST_EVERY == REST_EVERY - 1 else PROGRESSION[b % len(PROGRESSION)]
-                bar_s = 4 * 60.0 / BPM
-                if bars:
-                    bars[-1] = (bars[-1][0], line, bars[-1][2])
-                bars.append((line, line + bar_s, chord))
-                if chord is not None:
-                    pitches = voicing(chord)
-                    for p in pitches:
-                        peer.send(note_on(p, 0, 90))
-                    threading.Timer(HOLD_SHARE * bar_s, lambda ps=pitches: [peer.send(note_off(p, 0)) for p in ps]).start()
-            time.sleep(4 * 60.0 / BPM)
-            counts = daemon.status()
-            master.close()
-            master = None
-            time.sleep(1.5)
-            timed = peer.timed()
-        except RigError as exc:
-            raise AntiphonError(f"band benchmark: {exc}") from exc
-        finally:
-            if master is not None:
-                master.proc.kill()
-            if peer is not None:
-                peer.close()
-            daemon.stop()
-            server.stop()
-            if previous_server is None:
-                os.environ.pop("JACK_DEFAULT_SERVER", None)
-            else:
-                os.environ["JACK_DEFAULT_SERVER"] = previous_server
+        with jack_server(workdir / "jackd.log", prefix="antiphon-band", period_frames=TEST_JACK_PERIOD_FRAMES):
+            daemon = Daemon("--preset", "band", "--seed", "11", env={"ANTIPHON_PRESETS_DIR": str(folder)})
+            try:
+                bars, counts, timed = _play(daemon, run_s)
+            except RigError as exc:
+                raise AntiphonError(f"band benchmark: {exc}") from exc
+            finally:
+                daemon.stop()
         lines = daemon.lines
     begin = bars[0][0]
     minutes = max(1, int(np.ceil((bars[-1][1] - begin) / 60.0)))

@@ -129,3 +129,19 @@ def test_a_short_set_with_a_jack_restart_ends_with_nothing_stuck(tmp_path: Path)
     answered, played = (int(x) for x in derived["phrases answered, played"].split(", "))
     assert played >= 4 and answered >= played - 1, derived
     assert derived["errors logged (daemon count; ERROR lines)"] == "0; 0", soak["notes"]
+
+
+def test_a_short_band_under_changing_chords_plays_every_part_and_leaves_nothing_stuck(tmp_path: Path) -> None:
+    """The band benchmark's --quick form, shorter: the bundled groove band under a player's chords."""
+    out = tmp_path / "band"
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--only", "band", "--band-s", "30"]
+    done = subprocess.run(command, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          env=dict(os.environ))
+    assert (out / "benchmarks.json").is_file(), f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    band = {s["name"]: s for s in json.loads((out / "benchmarks.json").read_text())["sections"]}["band"]
+    assert "error" not in band, band.get("error")
+    derived = band["derived"]
+    assert derived["stuck notes at the end"] == 0, derived
+    assert derived["errors logged"] == 0, band["notes"]
+    assert all(min(counts) > 0 for counts in band["data"]["per_minute"].values()), band["data"]
+    assert derived["harmony: bass and chord note time in the player's chord"] > 0.6, derived

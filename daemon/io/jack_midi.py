@@ -321,7 +321,20 @@ class JackMidiClient:
         self.shut_down.set()
 
 
-class JackMidiInput:
+class _JackPort:
+    """One of our client's ports; closing it unregisters it (and closes the client with its last port)."""
+
+    _client: JackMidiClient
+    _port: Any
+    closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._client.release_port(self._port)
+
+
+class JackMidiInput(_JackPort):
     """Our JACK MIDI input port; every message goes to ``sink`` stamped with its frame's time.
 
     Attributes:
@@ -334,18 +347,12 @@ class JackMidiInput:
         self._client = client
         self._port = client.client.midi_inports.register(port_name)
         self.name = source if source is not None else self._port.name
-        self.closed = False
         client.sink, client.in_port = sink, self._port
         if source is not None:
             _connect(client, source, self._port.name)
 
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._client.release_port(self._port)
 
-
-class JackMidiOutput:
+class JackMidiOutput(_JackPort):
     """Our JACK MIDI output port, written at the frame each message is due.
 
     Attributes:
@@ -359,7 +366,6 @@ class JackMidiOutput:
         self._client = client
         self._port = client.client.midi_outports.register(port_name)
         self.name = destination if destination is not None else self._port.name
-        self.closed = False
         client.out_port = self._port
         if destination is not None:
             _connect(client, self._port.name, destination)
@@ -383,11 +389,6 @@ class JackMidiOutput:
     def discard(self) -> list[mido.Message]:
         """Drop what was handed over ahead and not yet written (a panic, a stop); returns it."""
         return [mido.Message.from_bytes(data) for data in self._client.discard()]
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._client.release_port(self._port)
 
 
 def _connect(client: JackMidiClient, source: str, destination: str) -> None:

@@ -25,14 +25,14 @@ from daemon.music.bar_features import pitch_class_matrix
 from daemon.music.pianoroll import RollSpec
 
 STATISTICS = ("EB", "UPC", "QN", "PP", "DP", "TD")
-QN_MIN_BEATS = 0.75  # training.gan.metrics.QN_MIN_BEATS
-PP_MIN_PITCHES = 3  # training.gan.metrics.PP_MIN_PITCHES
-DP_GRID_BEATS = 0.5  # training.gan.metrics.DP_GRID_BEATS
+QN_MIN_BEATS = 0.75  # a qualified note: at least a dotted eighth (3 sixteenth steps)
+PP_MIN_PITCHES = 3  # a polyphonic step: at least 3 rows sound
+DP_GRID_BEATS = 0.5  # drum hits counted on the eighth-note grid
 
 
 def tonal_matrix(r1: float = 1.0, r2: float = 1.0, r3: float = 0.5) -> np.ndarray:
     """Harte et al.'s ``(6, 12)`` projection of chroma onto the circles of fifths, minor thirds and
-    major thirds (``training.gan.metrics.tonal_matrix``)."""
+    major thirds (the tonal centroids of the TD metric)."""
     pc = np.arange(12)
     return np.stack([
         r1 * np.sin(pc * 7 * np.pi / 6), r1 * np.cos(pc * 7 * np.pi / 6),

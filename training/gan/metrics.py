@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from daemon.music.bar_features import pitch_class_matrix
+from daemon.music.bar_stats import DP_GRID_BEATS, PP_MIN_PITCHES, QN_MIN_BEATS, tonal_matrix
 from daemon.music.keys import MAJOR_PROFILE, MINOR_PROFILE
 from daemon.music.pianoroll import RollSpec
 
@@ -62,9 +63,8 @@ KK_MAJOR, KK_MINOR = MAJOR_PROFILE, MINOR_PROFILE
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 NO_KEY = -1
 
-QN_MIN_BEATS = 0.75  # qualified note: at least a dotted eighth (3 sixteenth steps)
-PP_MIN_PITCHES = 3  # polyphonic step: at least 3 rows sound
-DP_GRID_BEATS = 0.5  # drum hits on the eighth-note grid
+# qualified notes last a dotted eighth (3 sixteenth steps); polyphonic steps have 3 rows; drum hits
+# on the eighth-note grid: defined once, with the daemon's per-bar counts (daemon/music/bar_stats.py)
 TRACK_METRICS = ("EB", "UPC", "QN", "PP", "DP")
 
 
@@ -189,17 +189,6 @@ def drum_pattern(active: np.ndarray, spec: RollSpec, grid_beats: float = DP_GRID
         if track.drums:
             out[t] = _safe_ratio(hits[t, on_grid].sum(), hits[t].sum())
     return out
-
-
-def tonal_matrix(r1: float = 1.0, r2: float = 1.0, r3: float = 0.5) -> np.ndarray:
-    """Harte et al.'s ``(6, 12)`` projection of chroma onto the circles of fifths, minor thirds
-    and major thirds."""
-    pc = np.arange(12)
-    return np.stack([
-        r1 * np.sin(pc * 7 * np.pi / 6), r1 * np.cos(pc * 7 * np.pi / 6),
-        r2 * np.sin(pc * 3 * np.pi / 2), r2 * np.cos(pc * 3 * np.pi / 2),
-        r3 * np.sin(pc * 2 * np.pi / 3), r3 * np.cos(pc * 2 * np.pi / 3),
-    ])
 
 
 def tonal_centroid(chroma_vectors: np.ndarray) -> np.ndarray:
