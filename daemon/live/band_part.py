@@ -62,6 +62,8 @@ class BandPart:
         """The player changed chord inside a bar the band plays: its bass and chords follow now."""
         accompanist = self._accompanist
         assert accompanist is not None
+        if not accompanist.model.hears_chords or accompanist.playing is None:
+            return  # nothing to follow: no state read on every note
         values = self._state.snapshot()
         threshold = threshold_for(self.preset.accompany.threshold, values["density"])
         changed = accompanist.revoice(tick, self.transport.grid, self._rng, threshold, values["accompany_channels"])
