@@ -79,8 +79,11 @@ def test_a_corpus_phrase_is_answered_in_key_on_the_grid_and_every_note_closes(
     assert answer[0].on_s > phrase_end - ONSET_TOLERANCE_S, "the answer started before the phrase ended"
     first_error = grid_error_s(position(answer[0].on_s), 1.0, setup.beat_s)  # start = "beat"
     step_errors = [grid_error_s(position(h.on_s), 1 / 12, setup.beat_s) for h in answer]
-    _assert_on_grid([first_error], "the first answer note vs its beat")
     _assert_on_grid(step_errors, "answer onsets vs grid steps")
+    # It starts on a beat, not a step beside it: nearer its beat than half a step, as under MIDI
+    # clock below (one onset's own jitter is held by the max above; the median bound is for many).
+    step_s = setup.beat_s / 12
+    assert abs(first_error) < step_s / 2, f"the first answer note is off its beat: {first_error * 1e3:.1f} ms"
     assert all(h.off_s is not None for h in answer), "an answer note was left sounding"
     assert all_closed(peer.timed())
     answer_as_notes = [Note(0, h.pitch, max(1, round((h.off_s - h.on_s) / setup.beat_s * 12))) for h in answer
