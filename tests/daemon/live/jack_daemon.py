@@ -205,8 +205,11 @@ def reset(daemon: Daemon, peer: Peer) -> None:
 
 
 def play_and_hear_answer(daemon: Daemon, peer: Peer, setup: Setup, notes: list[Note] | tuple[Note, ...],
-                         channel: int = 0) -> tuple[float, list[Heard]]:
-    """Play ``notes`` starting on a beat of the daemon's clock; wait for the whole answer; return (start, answer)."""
+                         channel: int = 0, phases: list[GridPhase] | None = None) -> tuple[float, list[Heard]]:
+    """Play ``notes`` starting on a beat of the daemon's clock; wait for the whole answer; return (start, answer).
+
+    ``phases``, when given, receives the daemon's grid read just after the answer's first note came
+    and again after the answer: readings beside the notes they judge."""
     position = grid_phase(daemon, setup.bpm)
     now = time.perf_counter()
     start = now + ((-position(now) % 1) + 1) * setup.beat_s  # the beat after next
@@ -215,7 +218,11 @@ def play_and_hear_answer(daemon: Daemon, peer: Peer, setup: Setup, notes: list[N
     answer_end = last_release + (2 + setup.answer_bars * setup.beats_per_bar) * setup.beat_s
     peer.wait_until(lambda got: any(is_note_on(m) and m.channel == setup.answer_channel for _, m in got),
                     timeout_s=answer_end - time.perf_counter() + 5.0, what="the answer's first note")
+    if phases is not None:
+        phases.append(grid_phase(daemon, setup.bpm))
     time.sleep(max(0.0, answer_end - time.perf_counter()) + 0.3)
+    if phases is not None:
+        phases.append(grid_phase(daemon, setup.bpm, since=phases[0]))
     return start, heard_notes([(t, m) for t, m in peer.timed() if t > last_release],
                               channels={setup.answer_channel})
 
