@@ -40,7 +40,7 @@ A preset names a bundled model and how to play it::
     bpm = 120.0
     numerator = 4
     denominator = 4
-    follow_midi_clock = true
+    source = "midi"                # follow MIDI clock when it comes; "internal"; "link" (Ableton Link)
     midi_clock_timeout_s = 1.0     # no pulse for this long: back to the internal clock
 
     [osc]                          # see daemon.control.osc_config.OscConfig
@@ -76,6 +76,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from daemon.control.cc_map import CcMapSection
+from daemon.control.clock_section import ClockSection
 from daemon.control.osc_config import OscConfig, OscConfigError
 from daemon.control.params import AUTO_KEY, SCALE_ALIASES, ParamError, key_name, live_density, validate
 from daemon.control.toml_schema import SECTION_BUILDERS, _build
@@ -98,7 +99,6 @@ PhraseEnd = Literal["silence", "bar", "silence-then-bar"]
 AnswerStart = Literal["step", "beat", "bar"]
 MAX_ECHO_WINDOW_MS = 1000.0  # an echo later than a second is no echo: it is the player
 MAX_OUTPUT_LATENCY_MS = 80.0  # the engine hands notes over 100 ms ahead: compensation must fit inside it
-MIN_CLOCK_TIMEOUT_S, MAX_CLOCK_TIMEOUT_S = 0.2, 10.0  # a MIDI clock pulse comes every 10-125 ms
 
 
 def _midi_channel(value: Any, where: str, omni: bool = False) -> int | None:
@@ -245,37 +245,6 @@ class AccompanySection:
         if not 0 < built.threshold < 1:
             raise PresetError(f"{where}.threshold must be between 0 and 1 (exclusive), got {built.threshold:g}")
         return dataclasses.replace(built, channels=tuple(c for c in inside if c is not None))
-
-
-@dataclass(frozen=True)
-class ClockSection:
-    """``[clock]``: tempo and meter while no MIDI clock arrives, and how to follow one.
-
-    Attributes:
-        bpm: quarter notes per minute of the internal clock (20-300).
-        numerator: beats in a bar (the 3 of 3/4), also used under MIDI clock (which has no meter).
-        denominator: note value of those beats (1, 2, 4, 8, 16 or 32).
-        follow_midi_clock: follow MIDI clock pulses when they arrive (False: always internal).
-        midi_clock_timeout_s: with no pulse for this many seconds, the internal clock takes over
-            at the last tempo heard.
-    """
-
-    bpm: float = 120.0
-    numerator: int = 4
-    denominator: int = 4
-    follow_midi_clock: bool = True
-    midi_clock_timeout_s: float = 1.0
-
-    @classmethod
-    def from_toml(cls, table: Mapping[str, Any], where: str) -> ClockSection:
-        built: ClockSection = _build(cls, table, where)
-        _live_check("bpm", built.bpm, f"{where}.bpm")
-        _live_check("meter_numerator", built.numerator, f"{where}.numerator")
-        _live_check("meter_denominator", built.denominator, f"{where}.denominator")
-        if not MIN_CLOCK_TIMEOUT_S <= built.midi_clock_timeout_s <= MAX_CLOCK_TIMEOUT_S:
-            raise PresetError(f"{where}.midi_clock_timeout_s must be {MIN_CLOCK_TIMEOUT_S:g}-"
-                              f"{MAX_CLOCK_TIMEOUT_S:g} seconds, got {built.midi_clock_timeout_s:g}")
-        return built
 
 
 def _osc_from_toml(table: Mapping[str, Any], where: str) -> OscConfig:

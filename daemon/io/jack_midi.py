@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import time
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,7 +56,7 @@ INSTALL_HINT = "pip install JACK-Client (and the JACK library: apt-get install l
 def _jack() -> Any:
     """The ``jack`` module (JACK-Client), or PortError saying how to get it."""
     try:
-        import jack  # noqa: PLC0415 (optional at import time: libjack may be missing)
+        import jack
     except (ImportError, OSError) as exc:
         raise PortError(f"the JACK MIDI backend needs JACK-Client and libjack ({exc}); {INSTALL_HINT}") from None
     return jack

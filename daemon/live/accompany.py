@@ -42,7 +42,7 @@ from daemon.music.bar_features import assign_tracks, last_bar
 from daemon.music.grid import DRUM_CHANNEL, MIDI_CLOCK_PPQN, Grid
 from daemon.music.harmony import Chord, chord_vector, recognise
 from daemon.music.notes import Note
-from daemon.music.pianoroll import Bars, binarise, bars_to_notes
+from daemon.music.pianoroll import Bars, bars_to_notes, binarise
 
 log = logging.getLogger(__name__)
 

@@ -57,6 +57,7 @@ from daemon.control.params import MODES
 from daemon.control.presets import DEFAULT_PRESET, Preset, live_values, load_preset
 from daemon.errors import PortError
 from daemon.io import jack_watch
+from daemon.io.link_session import LinkSession, LinkUnavailableError
 from daemon.io.midi import (
     DEFAULT_CLIENT_NAME,
     MIDI_API_CHOICES,
@@ -73,9 +74,9 @@ from daemon.io.osc_addresses import MIDI, MIDI_STATE
 from daemon.io.osc_feedback import OscFeedback
 from daemon.io.osc_server import OscServer
 from daemon.io.port_watch import MidiLink, PortWatch
-from daemon.timebase import use_clock
 from daemon.live.echo import EchoFilter
 from daemon.live.scheduler import DEFAULT_LATE_TOLERANCE_S, DEFAULT_PORT, Discard, Scheduler
+from daemon.timebase import use_clock
 
 if TYPE_CHECKING:
     from daemon.live.engine import Engine
@@ -124,6 +125,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-realtime", dest="realtime", action="store_false",
                         help=f"keep the scheduler thread at normal priority (default: ask for real-time "
                              f"priority {SCHEDULER_RT_PRIORITY}, as JACK does, and fall back if refused)")
+    parser.add_argument("--link", action="store_true",
+                        help="follow an Ableton Link session (tempo, bar phase, start/stop) instead of MIDI "
+                             "clock; the preset's [clock] source = \"link\" does the same (needs the [link] extra)")
     parser.add_argument("-v", "--verbose", dest="monitor", action="store_true",
                         help="MIDI monitor: log one line per message in and out")
     add_osc_arguments(parser)
@@ -178,6 +182,7 @@ def _serve(args: argparse.Namespace, preset: Preset, state: LiveState, models: M
     cc_map = CcMapper(preset.cc.bindings)
     feedback = OscFeedback.from_config(osc_config)
     link = MidiLink(api, inputs, in_port, out_port, args.client_name)
+    session = _open_link(args, preset)
     scheduler: Scheduler | None = None
     engine: Engine | None = None
     osc: OscServer | None = None
@@ -191,7 +196,7 @@ def _serve(args: argparse.Namespace, preset: Preset, state: LiveState, models: M
                               on_sent=_sent_hook(echo, monitor),
                               realtime_priority=SCHEDULER_RT_PRIORITY if args.realtime else None)
         engine = Engine(inputs, controls, scheduler, state, preset, models=models, cc_map=cc_map,
-                        feedback=feedback, echo=echo, monitor=monitor, seed=args.seed)
+                        feedback=feedback, echo=echo, monitor=monitor, seed=args.seed, link=session)
         engine.prepare()
         scheduler.start()
         engine.start()
@@ -221,10 +226,26 @@ def _serve(args: argparse.Namespace, preset: Preset, state: LiveState, models: M
         if link.output is not None:
             time.sleep(OUTPUT_DRAIN_S)
         link.close()
+        if session is not None:
+            session.close()
         jack_watch.restore_library_messages()
         feedback.close()
         if scheduler is not None and engine is not None:
             _log_counts(engine, scheduler, watch.losses if watch is not None else 0)
+
+
+def _open_link(args: argparse.Namespace, preset: Preset) -> LinkSession | None:
+    """The Ableton Link session asked for (``--link`` or ``[clock] source = "link"``), or None; when
+    Link cannot run, say why and play on MIDI clock or the internal clock."""
+    if not (getattr(args, "link", False) or preset.clock.source == "link"):
+        return None
+    try:
+        session = LinkSession(preset.clock.bpm, preset.clock.link_start_stop)
+    except LinkUnavailableError as exc:
+        log.warning("%s; following MIDI clock, or the internal clock at %g bpm, instead", exc, preset.clock.bpm)
+        return None
+    log.info("Ableton Link: joined (start/stop sync %s)", "on" if preset.clock.link_start_stop else "off")
+    return session
 
 
 class MidiRecovery:

@@ -207,7 +207,7 @@ class Controls:
         self._sampling.use_preset(preset)
         engine.echo.window_s = preset.midi.echo_window_ms / 1e3
         values = self._state.snapshot()
-        engine.transport.set_bpm(values["bpm"], self._clock())  # the clock keeps its place
+        engine.transport.set_bpm(values["bpm"], self._clock(), propose=False)  # keeps its place; a Link session its tempo
         engine.transport.set_meter(values["meter_numerator"], values["meter_denominator"])
         engine.play(preset, preset.mode, pair)
         log.info("preset: %s (mode %s)", preset.name, preset.mode)

@@ -58,17 +58,18 @@ from daemon.control.params import ACCOMPANY_MODES, MAX_BPM, MIN_BPM, RESPOND_MOD
 from daemon.control.presets import Preset, load_preset
 from daemon.io.midi import WAKE, InputQueue
 from daemon.live.accompany import Accompanist
-from daemon.live.band_part import BandPart
 from daemon.live.answering import Answering
+from daemon.live.band_part import BandPart
 from daemon.live.controls import Controls, LiveSampling
 from daemon.live.echo import EchoFilter
 from daemon.live.feedback import EngineCounts, Feedback
 from daemon.live.input_notes import ALL_SOUND_OFF, InputNotes, NoteEvent
+from daemon.live.link_clock import LinkClock, LinkPeer
 from daemon.live.model_store import ModelPair, ModelStore, models_for
 from daemon.live.plan import HANDOFF_S, Plan
 from daemon.live.respond import Responder
 from daemon.live.scheduler import ALL_NOTES_OFF, CONTROL_CHANGE, DEFAULT_PORT, Scheduler, is_note_off
-from daemon.live.transport import CLOCK_MESSAGES, MIDI, Transport, TransportEvent
+from daemon.live.transport import CLOCK_MESSAGES, MIDI, Transport, TransportEvent, pulse_grid
 from daemon.models.continuator import prompt_mode
 from daemon.music.grid import DRUM_CHANNEL, MIDI_CLOCK_PPQN, NOTE_OFF, NOTE_ON
 from daemon.timebase import Clock, now_s
@@ -122,7 +123,8 @@ class Engine(BandPart):
                  preset: Preset, *, models: ModelStore | None = None, cc_map: CcMapper | None = None,
                  feedback: Feedback | None = None, echo: EchoFilter | None = None,
                  preset_loader: Callable[[str], Preset] = load_preset, clock: Clock = now_s,
-                 port: str = DEFAULT_PORT, monitor: bool = False, seed: int | None = None) -> None:
+                 port: str = DEFAULT_PORT, monitor: bool = False, seed: int | None = None,
+                 link: LinkPeer | None = None) -> None:
         self._inputs = inputs
         self._events = controls
         controls.set_wake(inputs.wake)
@@ -138,8 +140,9 @@ class Engine(BandPart):
         self._rng = np.random.default_rng(seed if seed is not None else secrets.randbits(64))
         self._groups = itertools.count(1)
         values = state.snapshot()
+        follow = LinkClock(link, pulse_grid(), clock, preset.clock.link_start_stop) if link is not None else None
         self.transport = Transport(values["bpm"], clock(), values["meter_numerator"], values["meter_denominator"],
-                                   preset.clock.follow_midi_clock, preset.clock.midi_clock_timeout_s)
+                                   preset.clock.follow_midi_clock, preset.clock.midi_clock_timeout_s, follow)
         self.preset = preset
         self.mode: str = values["mode"]
         self.counts = EngineCounts()

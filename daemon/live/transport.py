@@ -14,6 +14,11 @@ The rule, in one place:
   while on the internal clock silences what plays but does not stop that clock; a Song
   Position Pointer heard then is kept for the next Continue.
 
+* **Ableton Link** (``[clock] source = "link"`` or ``--link``, decided when the daemon starts):
+  the session's tempo, beats and bar phase (:class:`~daemon.live.link_clock.LinkClock`); MIDI
+  clock is then not followed. The session's start/stop starts and silences the parts, Antiphon's
+  OSC ``bpm`` is proposed to the session, and tempo and peer changes are logged.
+
 Positions are grid ticks of a 24-ticks-per-beat grid (one tick per MIDI clock pulse), so both
 clocks count the same units; the meter only says where bar lines fall.
 
@@ -30,6 +35,7 @@ from enum import Enum
 
 from daemon.control.params import MAX_BPM, MIN_BPM
 from daemon.live.clock import InternalClock, MidiClock
+from daemon.live.link_clock import LinkClock
 from daemon.music.grid import MIDI_CLOCK_PPQN, Grid
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,9 @@ CLOCK_MESSAGES = frozenset({"clock", "start", "continue", "stop", "songpos"})  #
 
 INTERNAL = "internal"
 MIDI = "midi"
+LINK = "link"
+LINK_POLL_S = 0.01  # how often the engine looks at the Link session's start/stop and tempo
+LINK_TEMPO_REPORT_BPM = 0.05  # a Link tempo change this large is logged
 
 
 class TransportEvent(Enum):
@@ -50,6 +59,8 @@ class TransportEvent(Enum):
     STOPPED = "MIDI Stop"  # silence now
     LOCATED = "Song Position Pointer"  # positions jump (only while stopped)
     INTERNAL = "internal clock"  # no pulse for the timeout: the internal clock took over
+    LINK_STARTED = "Link start"  # the session started playing
+    LINK_STOPPED = "Link stop"  # the session stopped: silence now
 
 
 def pulse_grid(numerator: int = 4, denominator: int = 4) -> Grid:
@@ -67,30 +78,44 @@ class Transport:
         denominator: note value of a beat.
         follow_midi: False ignores MIDI clock and transport messages (always internal).
         timeout_s: seconds without a pulse after which the internal clock takes over.
+        link: a Link session's clock to follow instead of MIDI clock (its grid is replaced by the
+            transport's).
     """
 
     def __init__(self, bpm: float, now_s: float, numerator: int = 4, denominator: int = 4,
-                 follow_midi: bool = True, timeout_s: float = DEFAULT_MIDI_TIMEOUT_S) -> None:
+                 follow_midi: bool = True, timeout_s: float = DEFAULT_MIDI_TIMEOUT_S,
+                 link: LinkClock | None = None) -> None:
         self.grid = pulse_grid(numerator, denominator)
         self.internal = InternalClock(self.grid, bpm, origin_s=now_s)
         self.midi = MidiClock(self.grid, fallback_bpm=bpm)
-        self.follow_midi = follow_midi
+        self.link = link
+        self.follow_midi = follow_midi and link is None
         self.timeout_s = timeout_s
         self.source = INTERNAL
+        self._link_seen: tuple[bool, float, int] | None = None  # (playing, tempo logged, peers) last looked at
+        self._link_polled_s = now_s
+        if link is not None:
+            link.grid = self.grid
+            self.source = LINK
         self._last_heard_s: float | None = None  # last pulse or transport message from the DAW
         self._transport_seen = False  # a Start, Stop or Continue since following began
 
     # ------------------------------------------------------------------ the active clock
 
+    def _active(self) -> InternalClock | MidiClock | LinkClock:
+        if self.link is not None:
+            return self.link
+        return self.midi if self.source == MIDI else self.internal
+
     @property
     def bpm(self) -> float:
         """Tempo now, quarter notes per minute (the MIDI clock's smoothed estimate when following)."""
-        return self.midi.bpm if self.source == MIDI else self.internal.bpm
+        return self._active().bpm
 
     @property
     def running(self) -> bool:
-        """False while the DAW is stopped (positions frozen)."""
-        return self.midi.running if self.source == MIDI else self.internal.running
+        """False while the DAW (or the Link session) is stopped."""
+        return self._active().running
 
     @property
     def ticks_per_bar(self) -> int:
@@ -98,8 +123,7 @@ class Transport:
 
     def tick_at(self, now_s: float) -> float:
         """Position (ticks of 1/24 beat, fractional) at time ``now_s``."""
-        clock = self.midi if self.source == MIDI else self.internal
-        return clock.tick_at(now_s)
+        return self._active().tick_at(now_s)
 
     def time_of_tick(self, tick: float) -> float:
         """Time (seconds) of position ``tick`` at the current tempo estimate.
@@ -107,23 +131,30 @@ class Transport:
         Raises:
             LookupError: following MIDI clock after a Start, before its first pulse.
         """
-        clock = self.midi if self.source == MIDI else self.internal
-        return clock.time_of_tick(tick)
+        return self._active().time_of_tick(tick)
 
     # ------------------------------------------------------------------ settings
 
-    def set_bpm(self, bpm: float, now_s: float) -> None:
-        """The internal clock's tempo (keeps its position); the MIDI clock, when followed, wins."""
+    def set_bpm(self, bpm: float, now_s: float, propose: bool = True) -> None:
+        """The internal clock's tempo (keeps its position); the MIDI clock, when followed, wins.
+        Under Link, ``propose`` asks the session for the tempo (every peer follows)."""
         self.internal.set_bpm(bpm, now_s)
+        if self.link is not None and propose:
+            self.link.propose_tempo(bpm)
+            log.info("Link: proposed %.2f bpm to the session", bpm)
 
     def set_meter(self, numerator: int, denominator: int) -> None:
         """Where bar lines fall, for both clocks (positions do not move)."""
         self.grid = pulse_grid(numerator, denominator)
         self.internal.grid = self.grid
         self.midi.grid = self.grid
+        if self.link is not None:
+            self.link.grid = self.grid
 
     def deadline_s(self) -> float | None:
-        """When :meth:`check_timeout` would switch to the internal clock, or None."""
+        """When :meth:`check_timeout` would switch to the internal clock (or look at Link), or None."""
+        if self.link is not None:
+            return self._link_polled_s + LINK_POLL_S
         if self.source != MIDI or self._last_heard_s is None:
             return None
         return self._last_heard_s + self.timeout_s
@@ -178,7 +209,10 @@ class Transport:
         return True
 
     def check_timeout(self, now_s: float) -> TransportEvent | None:
-        """Switch to the internal clock when no pulse came for ``timeout_s``; say so if it did."""
+        """Switch to the internal clock when no pulse came for ``timeout_s``; say so if it did.
+        Under Link: the session's start or stop, if it changed."""
+        if self.link is not None:
+            return self._poll_link(self.link, now_s)
         deadline = self.deadline_s()
         if deadline is None or now_s < deadline:
             return None
@@ -190,3 +224,23 @@ class Transport:
         self._last_heard_s = None
         log.info("no MIDI clock for %.1f s: internal clock at %.2f bpm (the last tempo heard)", self.timeout_s, bpm)
         return TransportEvent.INTERNAL
+
+    def _poll_link(self, link: LinkClock, now_s: float) -> TransportEvent | None:
+        self._link_polled_s = now_s
+        state = link.state()
+        seen = self._link_seen
+        if seen is None:
+            self._link_seen = (state.playing, state.tempo, state.peers)
+            log.info("Link: %.2f bpm, %d peer(s), %s (quantum %g beats)", state.tempo, state.peers,
+                     "playing" if state.playing else "stopped", link.quantum)
+            return None
+        playing, tempo, peers = seen
+        if peers != state.peers:
+            log.info("Link: %d peer(s) in the session", state.peers)
+        if abs(tempo - state.tempo) >= LINK_TEMPO_REPORT_BPM:
+            log.info("Link tempo: %.2f bpm", state.tempo)
+            tempo = state.tempo
+        self._link_seen = (state.playing, tempo, state.peers)
+        if not link.start_stop or playing == state.playing:
+            return None
+        return TransportEvent.LINK_STARTED if state.playing else TransportEvent.LINK_STOPPED
