@@ -39,6 +39,7 @@ SECTIONS: tuple[str, ...] = (
     "benchmarks.training_speed",
     "benchmarks.soak",
     "benchmarks.band",
+    "benchmarks.link",
 )
 
 
@@ -162,6 +163,10 @@ TARGETS: tuple[Target, ...] = (
            "note-on |error| vs grid, JACK frames, internal clock", "p99", 0.1, "ms"),
     Target("No drift over the run (JACK frame times)", "timing", "drift, JACK frames (ms per minute)", "value", 0.1,
            "ms/min", "abs_at_most"),
+    Target("Link: bar-line note-ons vs the session's bar lines, own JACK client", "link",
+           "bar-line note-on |error| vs the Link session's bar lines", "p99", 1.0, "ms"),
+    Target("Link: Antiphon's tempo vs the session's", "link",
+           "Antiphon's tempo vs the session's after joining (bpm)", "value", 0.1, "bpm"),
     Target("Daemon resident memory (highest seen)", "footprint", "resident memory (VmRSS), all phases", "max",
            150.0, "MB"),
     Target("torch never imported by the daemon", "footprint", "torch never imported", "value", 0.0, "",

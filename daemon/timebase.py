@@ -32,6 +32,14 @@ def now_s() -> float:
     return _source()
 
 
+def tie_s() -> float:
+    """The daemon's time now for tying another clock to it (an Ableton Link session's): the clock's
+    ``estimate()`` where it has one (JACK's frame estimate, not held back while the graph stalls),
+    else :func:`now_s`."""
+    estimate = getattr(_source, "estimate", None)
+    return float(estimate()) if estimate is not None else _source()
+
+
 def use_clock(source: Clock | None) -> None:
     """Make ``source`` the daemon's clock (None: :func:`time.perf_counter` again). Call it before
     the threads start: every reading after it comes from ``source``."""

@@ -130,6 +130,13 @@ class FrameClock:
             self._last_s = value
             return value
 
+    def estimate(self) -> float:
+        """JACK's own estimate of the frame now, in the clock's seconds, neither capped nor kept from
+        going back: the reading to tie another clock to (an Ableton Link session's host clock), as
+        JACK ties its frames to the system's time. Without a client, :meth:`now`."""
+        client = self._client
+        return self.now() if client is None else self.seconds_of(int(client.frame_time))
+
     @staticmethod
     def _current_frame(client: Any) -> int:
         """JACK's estimate of the frame now, at most :data:`AHEAD_PERIODS` periods past the start of

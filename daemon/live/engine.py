@@ -72,7 +72,7 @@ from daemon.live.scheduler import ALL_NOTES_OFF, CONTROL_CHANGE, DEFAULT_PORT, S
 from daemon.live.transport import CLOCK_MESSAGES, MIDI, Transport, TransportEvent, pulse_grid
 from daemon.models.continuator import prompt_mode
 from daemon.music.grid import DRUM_CHANNEL, MIDI_CLOCK_PPQN, NOTE_OFF, NOTE_ON
-from daemon.timebase import Clock, now_s
+from daemon.timebase import Clock, now_s, tie_s
 
 log = logging.getLogger(__name__)
 monitor_log = logging.getLogger("daemon.monitor")
@@ -140,7 +140,8 @@ class Engine(BandPart):
         self._rng = np.random.default_rng(seed if seed is not None else secrets.randbits(64))
         self._groups = itertools.count(1)
         values = state.snapshot()
-        follow = LinkClock(link, pulse_grid(), clock, preset.clock.link_start_stop) if link is not None else None
+        follow = None if link is None else LinkClock(link, pulse_grid(), tie_s if clock is now_s else clock,
+                                                     preset.clock.link_start_stop)
         self.transport = Transport(values["bpm"], clock(), values["meter_numerator"], values["meter_denominator"],
                                    preset.clock.follow_midi_clock, preset.clock.midi_clock_timeout_s, follow)
         self.preset = preset

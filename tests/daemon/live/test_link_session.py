@@ -21,7 +21,7 @@ import pytest
 from daemon.io.link_session import LinkSession
 from daemon.live.link_clock import LinkClock
 from daemon.live.transport import Transport, TransportEvent, pulse_grid
-from tests.daemon.live.link_peer import PeerProcess
+from benchmarks.link_peer import PeerProcess
 
 if not os.environ.get("CI"):
     pytest.importorskip("link")  # in CI the [test] extra installs it: a missing package fails there

@@ -1,0 +1,52 @@
+"""The daemon on an Ableton Link session through JACK: ``python -m benchmarks --quick --only link``.
+
+A second Link peer in its own process founds the session at 97 bpm and listens to "Antiphon Out"
+on JACK; the daemon (``--link --midi-api jack``, the bundled groove band) joins, plays while the
+session plays, follows the jumps to 60 and 240 bpm, and stops with it (see :mod:`benchmarks.link`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.jack_rig import REPO_ROOT
+
+pytestmark = pytest.mark.jack
+
+TIMEOUT_S = 300
+BAR_LINE_MEDIAN_MS = 1.0
+
+
+def test_the_daemon_plays_on_the_link_sessions_grid_and_stops_with_it(tmp_path: Path,
+                                                                      report: Callable[[str], None]) -> None:
+    out = tmp_path / "link"
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--only", "link"]
+    done = subprocess.run(command, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          env=dict(os.environ))
+    assert (out / "benchmarks.json").is_file(), f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    link = {s["name"]: s for s in json.loads((out / "benchmarks.json").read_text())["sections"]}["link"]
+    assert "error" not in link, link.get("error")
+    rows = {t["name"]: t for t in link["timings"]}
+    derived = link["derived"]
+    grid = rows["note-on |error| vs the Link session's sixteenth grid, JACK frames"]
+    bars = rows["bar-line note-on |error| vs the Link session's bar lines"]
+    joined = derived["Antiphon's tempo after joining, the session at 97 bpm"]
+    jumps = derived["Antiphon's tempo after the jumps to 60 and 240 bpm"]
+    report(f"Link through JACK: Antiphon at {joined} bpm (the session 97); note-ons vs the session's grid median "
+           f"{grid['median_ms']:.3f} ms, p99 {grid['p99_ms']:.3f} ms (n={grid['n']}); bar lines median "
+           f"{bars['median_ms']:.3f} ms, p99 {bars['p99_ms']:.3f} ms (n={bars['n']}); after the jumps {jumps} bpm")
+    assert derived["Antiphon's tempo vs the session's after joining (bpm)"] <= 0.1
+    followed = [float(x) for x in jumps.split(",")]
+    assert np.allclose(followed, [60.0, 240.0], atol=0.1)
+    assert grid["n"] >= 40 and bars["n"] >= 5
+    assert bars["median_ms"] <= BAR_LINE_MEDIAN_MS
+    assert derived["note-ons after the session stopped (50 ms grace)"] == 0
+    assert derived["notes left sounding at the end"] == 0
