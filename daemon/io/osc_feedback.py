@@ -128,7 +128,7 @@ class OscFeedback:
         """``/antiphon/clock <source> <bpm> <running> <position>``.
 
         Args:
-            source: ``midi`` or ``internal``.
+            source: ``midi``, ``internal`` or ``link``.
             bpm: the tempo followed (MIDI clock: the smoothed estimate), quarter notes per minute.
             running: False while the DAW is stopped.
             position_beats: where the clock is as this is sent, in beats from its origin (the
