@@ -11,6 +11,7 @@ start/stop sync on and answers each command with one JSON line on stdout:
 * ``heard`` (with ``--listen``): every MIDI event heard so far as ``[micros, beat, tempo, status,
   data1, data2]``: the host time and the session's beat (quantum 4) of the JACK frame it arrived at,
   on the timeline the session had then (the peer keeps the timeline before each of its tempo changes);
+* ``frames`` (with ``--listen``): every MIDI event heard so far as ``[frame, status, data1, data2]``;
 * ``quit``: leave.
 
 With ``--listen`` the process is also a JACK client with one MIDI input (its name is in the first
@@ -148,6 +149,8 @@ def main() -> int:
             session.setTempo(float(words[1]), now)
             peer.commitAppSessionState(session)
             reply = {"micros": now}
+        elif command == "frames" and listener is not None:
+            reply = [[frame, *data[:3]] for frame, data in list(listener.events)]
         elif command == "heard" and listener is not None:
             time.sleep(0.1)  # the last events' frames get pairs after them
             reply = []
