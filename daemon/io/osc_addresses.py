@@ -36,13 +36,18 @@ CURRENT_PRESET = f"{ROOT}/preset/current"
 COUNT = f"{ROOT}/count"
 MIDI = f"{ROOT}/midi"  # the address an error about the MIDI ports names (nothing is sent to it)
 MIDI_STATE = f"{STATE_PREFIX}midi"  # "connected" or "lost"
+WATCH = f"{ROOT}/watch"
+HEARD = f"{ROOT}/heard"
+PLANNED = f"{ROOT}/planned"
+DROPPED = f"{ROOT}/dropped"
+SILENCED = f"{ROOT}/silenced"
 UNREADABLE = "(packet)"  # the address in an error reply about a packet whose address could not be read
 
 
 def known_addresses() -> list[str]:
     """Every address Antiphon answers to."""
     return ([f"{SET_PREFIX}{p.name}" for p in PARAMS] + [f"{ROOT}/{t}" for t in TRIGGERS]
-            + [PRESET, STATUS, LEARN])
+            + [PRESET, STATUS, LEARN, WATCH])
 
 
 COMMAND_ROWS: tuple[tuple[str, str, str], ...] = (
@@ -54,6 +59,9 @@ COMMAND_ROWS: tuple[tuple[str, str, str], ...] = (
      "forget the phrase heard so far and the model's state (parameters keep their values)"),
     (PRESET, "string: a preset name (1-64 of A-Z a-z 0-9 _ -)", "load that preset from the preset folders"),
     (STATUS, "—", f"reply with every parameter as `{STATE_PREFIX}<parameter>`, then `{STATUS_END} <count>`"),
+    (WATCH, "int: a UDP port on the sender's host",
+     (f"send everything Antiphon says, and the roll ({HEARD}, {PLANNED}, {DROPPED}, {SILENCED}), to that "
+      "port too, for 5 s: ask again every second (`antiphon console` does)")),
     (LEARN, f"string: a parameter, or `{NO_KEY}`",
      (f"MIDI learn: the next CC 0-119 received drives that parameter (confirmed by `{LEARNED}`); "
       f"`{NO_KEY}` stops learning")),
@@ -66,7 +74,7 @@ FEEDBACK_ROWS: tuple[tuple[str, str, str], ...] = (
      "for every note Antiphon plays"),
     (PHRASE, f"int notes, float duration (beats), string key (C ... B or {NO_KEY})",
      "for every phrase Antiphon hears end"),
-    (CLOCK, "string source (midi or internal), float tempo (BPM), int running (1 or 0), float position (beats)",
+    (CLOCK, "string source (midi, internal or link), float tempo (BPM), int running (1 or 0), float position (beats)",
      "in reply to status: the clock followed, its tempo estimate and where it is"),
     (CURRENT_PRESET, "string: preset name", "in reply to status"),
     (COUNT, "string name, int value",
@@ -78,6 +86,12 @@ FEEDBACK_ROWS: tuple[tuple[str, str, str], ...] = (
     (MIDI_STATE, "string: `lost` or `connected`",
      ("the MIDI server (JACK) or a port named with --in/--out went away (OSC and parameters stay live; "
       "Antiphon retries every 0.5-5 s), or is back and reconnected (hanging notes closed first)")),
+    (HEARD, "int pitch, int velocity (0: note-off), int channel 1-16, float position (beats)",
+     f"to watchers only ({WATCH}): a note heard from the player"),
+    (PLANNED, "int pitch, int velocity, int channel 1-16, float start (beats), float duration (beats), string group",
+     "to watchers only: a note Antiphon will play, when it is planned (before it sounds)"),
+    (DROPPED, "string group", "to watchers only: the planned notes of that group will not be played"),
+    (SILENCED, "string reason", "to watchers only: every sounding note closed, everything planned dropped"),
 )
 
 

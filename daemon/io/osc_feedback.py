@@ -8,11 +8,14 @@ This module must not import torch, ``training`` or ``export``.
 from __future__ import annotations
 
 import logging
+import socket
 import struct
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from pythonosc.osc_message_builder import build_msg
 from pythonosc.parsing import osc_types
 from pythonosc.udp_client import SimpleUDPClient
 
@@ -22,17 +25,24 @@ from daemon.io.osc_addresses import (
     CLOCK,
     COUNT,
     CURRENT_PRESET,
+    DROPPED,
     ERROR,
+    HEARD,
     LEARNED,
     LEARNING,
     NOTE,
     PHRASE,
+    PLANNED,
+    SILENCED,
     STATE_PREFIX,
     STATUS_END,
 )
 from daemon.io.osc_packet import MAX_SHOWN_ADDRESS_CHARS, _ascii, _cut
 
 log = logging.getLogger(__name__)
+
+WATCH_TTL_S = 5.0  # a watcher that has not asked again for this long is forgotten (the console asks every second)
+MAX_WATCHERS = 8
 
 
 class OscFeedback:
@@ -54,6 +64,8 @@ class OscFeedback:
         self._target: tuple[str, int] | None = None
         self.sent = 0
         self.failed = 0
+        self._watchers: dict[tuple[str, int], float] = {}  # (host, port) -> when it is forgotten (monotonic s)
+        self._watch_socket: socket.socket | None = None
         if port:
             try:
                 self._client = SimpleUDPClient(host, port)
@@ -79,18 +91,91 @@ class OscFeedback:
             address: the OSC address.
             *args: int, float or str arguments (strings are sent as ASCII, other characters escaped).
         """
-        if self._client is None:
+        if self._client is None and not self._watchers:
             return False
         clean = [_ascii(a) if isinstance(a, str) else a for a in args]
         with self._lock:
             try:
-                self._client.send_message(address, clean)
-            except (OSError, osc_types.BuildError, struct.error, ValueError) as exc:
+                message = build_msg(address, clean)
+            except (osc_types.BuildError, struct.error, ValueError) as exc:
+                self.failed += 1
+                log.debug("OSC %s not built: %s", address, exc)
+                return False
+            self._to_watchers(message.dgram)
+            if self._client is None:
+                return False
+            try:
+                self._client.send(message)
+            except OSError as exc:
                 self.failed += 1
                 log.debug("OSC %s to %s:%d not sent: %s", address, *self._target, exc)  # type: ignore[misc]
                 return False
             self.sent += 1
             return True
+
+    # ------------------------------------------------------------------ watchers (the console)
+
+    def watch(self, host: str, port: int) -> bool:
+        """``host:port`` gets everything, and the roll, for :data:`WATCH_TTL_S` from now."""
+        with self._lock:
+            if (host, port) not in self._watchers and len(self._watchers) >= MAX_WATCHERS:
+                return False
+            if self._watch_socket is None:
+                self._watch_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self._watch_socket.setblocking(False)
+            self._watchers[(host, port)] = time.monotonic() + WATCH_TTL_S
+            return True
+
+    @property
+    def watchers(self) -> list[tuple[str, int]]:
+        return list(self._watchers)
+
+    def _to_watchers(self, dgram: bytes) -> None:
+        """Send ``dgram`` to every watcher still asking (the lock is held)."""
+        if not self._watchers or self._watch_socket is None:
+            return
+        now = time.monotonic()
+        for target, until in list(self._watchers.items()):
+            if now > until:
+                del self._watchers[target]
+                continue
+            try:
+                self._watch_socket.sendto(dgram, target)
+            except OSError as exc:  # a console that went away: it stops asking, and is forgotten
+                log.debug("OSC to the watcher %s:%d not sent: %s", *target, exc)
+
+    def _roll(self, address: str, *args: Any) -> bool:
+        """One roll message, to the watchers only."""
+        if not self._watchers:
+            return False
+        clean = [_ascii(a) if isinstance(a, str) else a for a in args]
+        with self._lock:
+            try:
+                self._to_watchers(build_msg(address, clean).dgram)
+            except (osc_types.BuildError, struct.error, ValueError) as exc:
+                log.debug("OSC %s not built: %s", address, exc)
+                return False
+            return True
+
+    def heard(self, pitch: int, velocity: int, channel: int, position_beats: float) -> bool:
+        """``/antiphon/heard <pitch> <velocity> <channel 1-16> <position>``: a note-on (a note-off:
+        velocity 0) heard from the player, at ``position_beats`` on the clock; ``channel`` is 0-15."""
+        return self._roll(HEARD, int(pitch), int(velocity), int(channel) + 1, float(position_beats))
+
+    def planned(self, pitch: int, velocity: int, channel: int, start_beats: float, duration_beats: float,
+                group: str) -> bool:
+        """``/antiphon/planned <pitch> <velocity> <channel 1-16> <start> <duration> <group>``: a note
+        Antiphon will play (an answer's, a band bar's), sent when it is planned, ahead of its time."""
+        return self._roll(PLANNED, int(pitch), int(velocity), int(channel) + 1, float(start_beats),
+                          float(duration_beats), group)
+
+    def dropped(self, group: str) -> bool:
+        """``/antiphon/dropped <group>``: the planned notes of ``group`` will not be played."""
+        return self._roll(DROPPED, group)
+
+    def silenced(self, reason: str) -> bool:
+        """``/antiphon/silenced <reason>``: everything sounding closed, everything planned dropped."""
+        return self._roll(SILENCED, reason)
 
     def note(self, pitch: int, velocity: int, channel: int, duration_beats: float) -> bool:
         """``/antiphon/note <pitch> <velocity> <channel 1-16> <duration_beats>`` for a note played.
@@ -163,3 +248,7 @@ class OscFeedback:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+            if self._watch_socket is not None:
+                self._watch_socket.close()
+                self._watch_socket = None
+            self._watchers.clear()

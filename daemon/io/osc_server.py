@@ -65,7 +65,16 @@ from daemon.control.live_state import LiveState
 from daemon.control.osc_config import OscConfig, OscConfigError, OscMessageError, OscPacketError
 from daemon.control.params import NO_KEY, PARAMS, show, validate_args
 from daemon.errors import AntiphonError
-from daemon.io.osc_addresses import LEARN, PRESET, ROOT, SET_PREFIX, STATUS, UNREADABLE, known_addresses
+from daemon.io.osc_addresses import (
+    LEARN,
+    PRESET,
+    ROOT,
+    SET_PREFIX,
+    STATUS,
+    UNREADABLE,
+    WATCH,
+    known_addresses,
+)
 from daemon.io.osc_feedback import OscFeedback
 from daemon.io.osc_packet import (
     ADDRESS_RE,
@@ -175,6 +184,7 @@ class OscServer:
         self._controls = controls
         self._state = state
         self._feedback = feedback
+        self._sender: tuple[str, int] = ("127.0.0.1", 0)  # who sent the datagram being handled (the server's thread)
         self._cc_map = cc_map
         self._dispatcher = self._build_dispatcher()
         self._server: _UdpServer | None = None
@@ -275,6 +285,7 @@ class OscServer:
             self._refuse(exc.address or UNREADABLE, f"unreadable packet of {len(data)} bytes: {exc}",
                          client_address)
             return
+        self._sender = client_address
         for message in messages:
             self._counts["messages"] += 1
             try:
@@ -344,6 +355,7 @@ class OscServer:
         dispatcher.map(PRESET, self._on_preset)
         dispatcher.map(STATUS, self._on_status)
         dispatcher.map(LEARN, self._on_learn)
+        dispatcher.map(WATCH, self._on_watch)
         dispatcher.set_default_handler(self._on_unknown)
         return dispatcher
 
@@ -379,11 +391,19 @@ class OscServer:
         if self._feedback is not None:
             self._feedback.learning(param)
 
+    def _on_watch(self, address: str, *args: Any) -> None:
+        if len(args) != 1 or isinstance(args[0], bool) or not isinstance(args[0], int) or not 0 < args[0] < 65536:
+            raise OscMessageError(f"{address} takes one argument, a UDP port 1-65535 to send to, got {', '.join(show(a) for a in args) or 'nothing'}")
+        if self._feedback is None:
+            raise OscMessageError("this daemon sends no OSC feedback")
+        if not self._feedback.watch(self._sender[0], args[0]):
+            raise OscMessageError("too many watchers: at most 8 consoles at once")
+
     def _on_unknown(self, address: str, *args: Any) -> None:
         close = difflib.get_close_matches(address, known_addresses(), n=1, cutoff=0.75)
         hint = f"did you mean {close[0]}? " if close else ""
         raise OscMessageError(f"unknown address; {hint}addresses are {SET_PREFIX}<parameter>, "
-                              f"{', '.join(f'{ROOT}/{t}' for t in TRIGGERS)}, {PRESET}, {STATUS}, {LEARN}")
+                              f"{', '.join(f'{ROOT}/{t}' for t in TRIGGERS)}, {PRESET}, {STATUS}, {LEARN}, {WATCH}")
 
 
 def _no_args(address: str, args: Sequence[Any]) -> None:

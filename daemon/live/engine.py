@@ -62,7 +62,7 @@ from daemon.live.answering import Answering
 from daemon.live.band_part import BandPart
 from daemon.live.controls import Controls, LiveSampling
 from daemon.live.echo import EchoFilter
-from daemon.live.feedback import EngineCounts, Feedback
+from daemon.live.feedback import EngineCounts, Feedback, RollFeed
 from daemon.live.input_notes import ALL_SOUND_OFF, InputNotes, NoteEvent
 from daemon.live.link_clock import LinkClock, LinkPeer
 from daemon.live.model_store import ModelPair, ModelStore, models_for
@@ -147,7 +147,7 @@ class Engine(BandPart):
         self.preset = preset
         self.mode: str = values["mode"]
         self.counts = EngineCounts()
-        self._plan = Plan()
+        self._plan = Plan(RollFeed(feedback) if feedback is not None else None)
         self._input = InputNotes()
         self.answering: Answering | None = None
         self._accompanist: Accompanist | None = None
@@ -269,6 +269,8 @@ class Engine(BandPart):
     def _hear(self, tick: float, events: list[NoteEvent]) -> None:
         """Hand paired note-ons and note-offs to the parts that listen (drums condition the band only)."""
         for event in events:
+            if self._feedback is not None:
+                self._feedback.heard(event.pitch, event.velocity, event.channel, tick / MIDI_CLOCK_PPQN)
             if self.answering is not None and event.channel != DRUM_CHANNEL:
                 self.answering.hear(tick, event)
             if self._accompanist is not None:
@@ -448,6 +450,8 @@ class Engine(BandPart):
         if self._accompanist is not None:
             self._accompanist.reset()
         log.info("silenced: %s", why)
+        if self._feedback is not None:
+            self._feedback.silenced(why)
 
     def play(self, preset: Preset, mode: str, pair: ModelPair) -> None:
         """Play ``preset`` in ``mode`` with ``pair``'s models (the caller silenced what sounded)."""

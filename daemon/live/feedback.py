@@ -5,8 +5,12 @@ This module must not import torch, ``training`` or ``export``.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
+
+from daemon.music.grid import MIDI_CLOCK_PPQN
+from daemon.music.notes import Note
 
 
 class Feedback(Protocol):
@@ -21,6 +25,33 @@ class Feedback(Protocol):
     def clock(self, source: str, bpm: float, running: bool, position_beats: float) -> bool: ...
     def current_preset(self, name: str) -> bool: ...
     def count(self, name: str, value: int) -> bool: ...
+    def heard(self, pitch: int, velocity: int, channel: int, position_beats: float) -> bool: ...
+    def planned(self, pitch: int, velocity: int, channel: int, start_beats: float, duration_beats: float,
+                group: str) -> bool: ...
+    def dropped(self, group: str) -> bool: ...
+    def silenced(self, reason: str) -> bool: ...
+
+
+def group_name(group: Hashable) -> str:
+    """A plan group as the roll names it: ``bar 12``, ``harmony 12``, ``answer 3``."""
+    if isinstance(group, tuple):
+        return " ".join(str(part) for part in group)
+    return f"answer {group}"
+
+
+class RollFeed:
+    """The plan's watch (:class:`daemon.live.plan.PlanWatch`): every note planned and group dropped,
+    as roll feedback (positions in beats of the pulse grid's clock)."""
+
+    def __init__(self, feedback: Feedback) -> None:
+        self._feedback = feedback
+
+    def planned(self, note: Note, group: Hashable) -> None:
+        self._feedback.planned(note.pitch, note.velocity, note.channel, note.start / MIDI_CLOCK_PPQN,
+                               note.duration / MIDI_CLOCK_PPQN, group_name(group))
+
+    def dropped(self, group: Hashable) -> None:
+        self._feedback.dropped(group_name(group))
 
 
 @dataclass

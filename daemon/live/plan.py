@@ -15,6 +15,7 @@ import heapq
 import itertools
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from daemon.music.notes import Note
 
@@ -41,12 +42,25 @@ class PlannedNote:
     group: Hashable = field(compare=False)
 
 
-class Plan:
-    """Planned notes ordered by start; one owner (the engine thread)."""
+class PlanWatch(Protocol):
+    """Who hears of what is planned and dropped (the console's roll, through OSC feedback)."""
 
-    def __init__(self) -> None:
+    def planned(self, note: Note, group: Hashable) -> None: ...
+
+    def dropped(self, group: Hashable) -> None: ...
+
+
+class Plan:
+    """Planned notes ordered by start; one owner (the engine thread).
+
+    Args:
+        watch: told of every note planned and every group dropped (None: nobody).
+    """
+
+    def __init__(self, watch: PlanWatch | None = None) -> None:
         self._heap: list[PlannedNote] = []
         self._seq = itertools.count()
+        self._watch = watch
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -55,6 +69,8 @@ class Plan:
         """Plan ``notes`` (pulse-grid ticks) under ``group``."""
         for note in notes:
             heapq.heappush(self._heap, PlannedNote(note.start, next(self._seq), note, group))
+            if self._watch is not None:
+                self._watch.planned(note, group)
 
     def remove(self, group: Hashable) -> int:
         """Drop every planned note of ``group``; returns how many."""
@@ -63,6 +79,8 @@ class Plan:
         if dropped:
             self._heap = kept
             heapq.heapify(self._heap)
+            if self._watch is not None:
+                self._watch.dropped(group)
         return dropped
 
     def clear(self) -> None:
