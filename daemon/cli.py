@@ -23,10 +23,15 @@ log = logging.getLogger("antiphon")
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run", "daemon.live.app", "run the daemon on a preset (the default command)"),
     ("ports", "daemon.offline.ports", "list the MIDI ports there are"),
+    ("console", "daemon.console.command", "a terminal console for a running daemon (needs the [console] extra)"),
     ("train", "training.cli", "build training data, train and evaluate models (needs the [train] extra)"),
     ("export", "export.cli", "export a checkpoint to ONNX and check parity (needs the [train] extra)"),
     ("continue", "daemon.offline.continuation", "continue a MIDI file with an LSTM preset, offline"),
+    ("compose", "daemon.offline.compose", "compose whole ABC tunes from a header with the ABC model, offline"),
     ("bars", "daemon.offline.bars", "sample bars from a GAN preset into a MIDI file, offline"),
+    ("morph", "daemon.offline.morph", "morph between the last 2 bars of two MIDI files with a phrase VAE, offline"),
+    ("vary", "daemon.offline.vary", "variations of a MIDI file's last 2 bars from a phrase VAE, offline"),
+    ("sample", "daemon.offline.sample", "sample 2-bar phrases from a phrase VAE's prior, offline"),
 )
 
 
