@@ -40,6 +40,7 @@ SECTIONS: tuple[str, ...] = (
     "benchmarks.soak",
     "benchmarks.band",
     "benchmarks.link",
+    "benchmarks.console",
 )
 
 

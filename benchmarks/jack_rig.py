@@ -47,6 +47,7 @@ JACK_START_TIMEOUT_S = 15.0
 READY_TIMEOUT_S = 45.0  # a cold interpreter loading onnxruntime on a busy 2-core machine
 EXIT_TIMEOUT_S = 10.0
 WAIT_S = 5.0
+CONSOLE_START_S = 4.0  # Textual's start on a busy 2-core machine, and its first ask to watch
 
 
 class RigError(AntiphonError):
@@ -224,6 +225,35 @@ class Daemon:
     def stderr(self) -> str:
         with self._changed:
             return "\n".join(self.lines)
+
+
+class ConsoleBeside:
+    """``antiphon console --headless`` attached to ``daemon`` (its own process, drawing 10 times a
+    second), for the benchmarks that measure the daemon with a console watching it."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "console", "--osc-port", str(daemon.osc_port), "--headless",
+             "--seconds", "86400"], cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        self._daemon = daemon
+
+    def wait_attached(self, settle_s: float = CONSOLE_START_S) -> None:
+        """Give the console ``settle_s`` to start and ask to watch; a console that ended is an error."""
+        deadline = time.monotonic() + settle_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RigError(f"the console ended: {self.proc.stderr.read()[-1000:] if self.proc.stderr else ''}")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(EXIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 class OscListener:

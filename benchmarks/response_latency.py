@@ -52,6 +52,7 @@ import numpy as np
 
 from benchmarks import Section, Timing
 from benchmarks.jack_rig import (
+    ConsoleBeside,
     Daemon,
     MidiClockMaster,
     Peer,
@@ -118,7 +119,7 @@ def _ticks_per_step(model: Path) -> int:
 
 
 def measure(quick: bool, model: Path | None = None, trials: int | None = None,
-            jack_running: bool = False) -> dict[str, Any]:
+            jack_running: bool = False, console: bool = False) -> dict[str, Any]:
     """Run the benchmark, once per clock; return every latency (ms) and a summary per clock.
 
     Returns:
@@ -147,21 +148,27 @@ def measure(quick: bool, model: Path | None = None, trials: int | None = None,
         results = {}
         for clock in CLOCKS:
             with jack_for(jack_running, workdir / f"jackd-{clock}.log"):
-                results[clock] = _trials(folder, n_trials, model_note, clock, step)
+                results[clock] = _trials(folder, n_trials, model_note, clock, step, console)
         return results
 
 
-def _trials(folder: Path, n_trials: int, model_note: str, clock: str, step: int) -> dict[str, Any]:
+def _trials(folder: Path, n_trials: int, model_note: str, clock: str, step: int,
+            console: bool = False) -> dict[str, Any]:
     """Time ``n_trials`` phrase answers, then ``n_trials`` OSC-triggered ones, with the daemon following
-    ``clock`` (``"midi"`` or ``"internal"``); ``step`` is the model's grid step in pulses."""
+    ``clock`` (``"midi"`` or ``"internal"``); ``step`` is the model's grid step in pulses; ``console``:
+    with ``antiphon console`` attached (headless) all along."""
     peer = Peer()
     daemon = Daemon("--preset", "bench", "--seed", "1", env={"ANTIPHON_PRESETS_DIR": str(folder)})
     master: MidiClockMaster | None = None
     latencies: list[float] = []
     jitter: list[float] = []
     misses = 0
+    watching: ConsoleBeside | None = None
     try:
         daemon.wait_for("ready")
+        if console:
+            watching = ConsoleBeside(daemon)
+            watching.wait_attached()
         peer.wire(daemon)
         bar_time: _MidiBars | _InternalBars
         if clock == "midi":
@@ -201,6 +208,8 @@ def _trials(folder: Path, n_trials: int, model_note: str, clock: str, step: int)
     except RigError as exc:
         raise AntiphonError(f"response latency benchmark: {exc}") from exc
     finally:
+        if watching is not None:
+            watching.close()
         if master is not None:
             master.close()
         daemon.stop()

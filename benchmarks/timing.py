@@ -55,6 +55,7 @@ import numpy as np
 from benchmarks import Section, Timing
 from benchmarks.jack_rig import (
     JACK_SAMPLE_RATE_HZ,
+    ConsoleBeside,
     Daemon,
     MidiClockMaster,
     Peer,
@@ -264,9 +265,11 @@ def _timing_daemon(workdir: Path, model_path: Path, threshold: float, midi_api: 
     return Daemon("--preset", "timing", "--seed", "1", env={"ANTIPHON_PRESETS_DIR": str(folder)}, midi_api=midi_api)
 
 
-def measure(run_s: float, model: Path | None = None, jack_running: bool = False, midi_api: str = "jack") -> dict[str, Any]:
+def measure(run_s: float, model: Path | None = None, jack_running: bool = False, midi_api: str = "jack",
+            console: bool = False) -> dict[str, Any]:
     """Run the daemon (on ``midi_api``: ``jack``, its own JACK client, or ``jack-rtmidi``) under
-    ``jack_midi_clock`` for ``run_s`` seconds and analyse both listeners.
+    ``jack_midi_clock`` for ``run_s`` seconds and analyse both listeners; ``console``: with
+    ``antiphon console`` attached (headless) all along.
 
     Returns:
         ``frames`` and ``wall``: :class:`Analysis` of the JACK-frame and perf_counter listeners;
@@ -285,9 +288,13 @@ def measure(run_s: float, model: Path | None = None, jack_running: bool = False,
             daemon = _timing_daemon(workdir, model_path, threshold, midi_api)
             master: MidiClockMaster | None = None
             dump: FrameDump | None = None
+            watching: ConsoleBeside | None = None
             dumped = ""
             try:
                 daemon.wait_for("ready")
+                if console:
+                    watching = ConsoleBeside(daemon)
+                    watching.wait_attached()
                 dump = FrameDump(workdir / "dump.txt")
                 out_port = daemon.port("Antiphon Out")
                 master = MidiClockMaster(BPM)
@@ -303,6 +310,8 @@ def measure(run_s: float, model: Path | None = None, jack_running: bool = False,
             except RigError as exc:
                 raise AntiphonError(f"timing benchmark: {exc}") from exc
             finally:
+                if watching is not None:
+                    watching.close()
                 if master is not None:
                     master.close()
                 if dump is not None:
