@@ -9,16 +9,12 @@ its internal clock with no clock master.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from benchmarks.jack_rig import REPO_ROOT
+from tests.benchmark_section import run_section
 
 pytestmark = pytest.mark.jack
 
@@ -27,13 +23,7 @@ TIMEOUT_S = 600
 
 
 def test_own_jack_client_writes_every_note_on_at_its_grid_frame(tmp_path: Path, report: Callable[[str], None]) -> None:
-    out = tmp_path / "timing"
-    command = [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--only", "timing", "--timing-s", RUN_S]
-    done = subprocess.run(command, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env=dict(os.environ))
-    assert (out / "benchmarks.json").is_file(), f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    timing = {s["name"]: s for s in json.loads((out / "benchmarks.json").read_text())["sections"]}["timing"]
-    assert "error" not in timing, timing.get("error")
+    timing = run_section(tmp_path / "timing", "timing", "--timing-s", RUN_S, timeout_s=TIMEOUT_S)
     rows = {t["name"]: t for t in timing["timings"]}
     clock = rows["note-on |error| vs grid, JACK frames"]
     internal = rows["note-on |error| vs grid, JACK frames, internal clock"]

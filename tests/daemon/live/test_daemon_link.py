@@ -7,17 +7,13 @@ session plays, follows the jumps to 60 and 240 bpm, and stops with it (see :mod:
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.jack_rig import REPO_ROOT
+from tests.benchmark_section import run_section
 
 pytestmark = pytest.mark.jack
 
@@ -27,13 +23,7 @@ BAR_LINE_MEDIAN_MS = 1.0
 
 def test_the_daemon_plays_on_the_link_sessions_grid_and_stops_with_it(tmp_path: Path,
                                                                       report: Callable[[str], None]) -> None:
-    out = tmp_path / "link"
-    command = [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--only", "link"]
-    done = subprocess.run(command, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env=dict(os.environ))
-    assert (out / "benchmarks.json").is_file(), f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    link = {s["name"]: s for s in json.loads((out / "benchmarks.json").read_text())["sections"]}["link"]
-    assert "error" not in link, link.get("error")
+    link = run_section(tmp_path / "link", "link", timeout_s=TIMEOUT_S)
     rows = {t["name"]: t for t in link["timings"]}
     derived = link["derived"]
     grid = rows["note-on |error| vs the Link session's sixteenth grid, JACK frames"]
