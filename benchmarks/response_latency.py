@@ -338,9 +338,10 @@ class _InternalBars:
         else:
             times = np.array([t for t, _ in self._readings])
             beats_read = np.array([b for _, b in self._readings])
-            self._beat_s, intercept = np.polyfit(beats_read, times, 1)
+            t0, b0 = times[0], beats_read[0]  # fitted around the first reading: large numbers condition it badly
+            self._beat_s, intercept = np.polyfit(beats_read - b0, times - t0, 1)
             beats = float(beats_read[-1])
-            at_s = float(intercept + self._beat_s * beats)
+            at_s = float(t0 + intercept + self._beat_s * (beats - b0))
         self.origin_s = at_s - beats * self._beat_s
 
     def time(self, bar: int, pulses: int = 0) -> float:
