@@ -73,6 +73,8 @@ TITLE = "Phrase end -> first answer note-on (JACK dummy 48 kHz / 64 frames, MIDI
 TRIALS_QUICK = 30
 TRIALS_FULL = 200
 FIT_READINGS = 8  # the internal clock's rate: a line through this many status readings (a trial each)
+MIN_FIT_SPAN_S = 1.0  # readings closer together than this give no rate of their own (the nominal tempo is used)
+MAX_RATE_ERROR = 0.02  # a fitted rate more than 2 % off the tempo is a bad reading, not the clock
 BPM = 300.0  # fast, so that 200 trials take under three minutes
 BEATS_PER_BAR = 2  # 2/4: a bar is 48 pulses
 PULSES_PER_BAR = 24 * BEATS_PER_BAR
@@ -332,16 +334,16 @@ class _InternalBars:
         # the position was read between the request leaving and the reply arriving (~0.1-0.5 ms apart)
         self._readings = [*self._readings[-(FIT_READINGS - 1):],
                           ((status["status_sent_s"] + status["clock_received_s"]) / 2, float(position))]
-        if len(self._readings) < 2:
-            self._beat_s = 60.0 / BPM
-            at_s, beats = self._readings[0]
-        else:
-            times = np.array([t for t, _ in self._readings])
-            beats_read = np.array([b for _, b in self._readings])
-            t0, b0 = times[0], beats_read[0]  # fitted around the first reading: large numbers condition it badly
-            self._beat_s, intercept = np.polyfit(beats_read - b0, times - t0, 1)
-            beats = float(beats_read[-1])
-            at_s = float(t0 + intercept + self._beat_s * (beats - b0))
+        times = np.array([t for t, _ in self._readings])
+        beats_read = np.array([b for _, b in self._readings])
+        at_s, beats = float(times[-1]), float(beats_read[-1])
+        self._beat_s = 60.0 / BPM
+        if times[-1] - times[0] >= MIN_FIT_SPAN_S:
+            x, y = beats_read - beats_read.mean(), times - times.mean()  # centred: the numbers are large
+            slope = float((x * y).sum() / (x * x).sum())
+            if np.isfinite(slope) and abs(slope * BPM / 60.0 - 1.0) < MAX_RATE_ERROR:
+                self._beat_s = slope
+                at_s = float(times.mean() + slope * (beats - beats_read.mean()))
         self.origin_s = at_s - beats * self._beat_s
 
     def time(self, bar: int, pulses: int = 0) -> float:
