@@ -17,6 +17,10 @@ TRAIN_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("eval", "training.lstm.evaluate", "evaluate an LSTM checkpoint on the test split against baselines"),
     ("gan", "training.gan.train", "train a WGAN-GP bar model"),
     ("gan-eval", "training.gan.evaluate", "evaluate a GAN checkpoint with the MuseGAN metrics"),
+    ("abc", "training.abc.train", "train the ABC character LSTM on the folk collections' text"),
+    ("abc-eval", "training.abc.evaluate", "evaluate an ABC LSTM: bits per character and note, generated tunes"),
+    ("vae", "training.vae.train", "train the phrase VAE on 2-bar phrases of the folk tunes"),
+    ("vae-eval", "training.vae.evaluate", "evaluate a phrase VAE: reconstruction, KL, active units, samples, morphs"),
     ("gan-chains", "training.gan.chains", "play long chains of an exported GAN file and measure them window by window"),
 )
 

@@ -48,6 +48,9 @@ class ModelPair:
     gan: Any = None
 
 
+ANSWER_KINDS = ("lstm", "abc")  # kinds that answer phrases in the respond modes
+
+
 def models_for(preset: Preset, mode: str, store: ModelStore) -> ModelPair:
     """Load what ``mode`` needs from ``preset``: ``[model]`` (either kind), and ``[accompany] model``.
 
@@ -60,7 +63,7 @@ def models_for(preset: Preset, mode: str, store: ModelStore) -> ModelPair:
     if not preset.model.file:
         raise ModelError(f"mode {mode!r} needs a model, and preset {where} has no [model] file")
     main = store.get(preset.model_path)
-    lstm = main if getattr(main, "kind", None) == "lstm" else None
+    lstm = main if getattr(main, "kind", None) in ANSWER_KINDS else None
     gan = main if getattr(main, "kind", None) == "gan" else None
     if mode in RESPOND_MODES and lstm is None:
         raise ModelError(f"mode {mode!r} answers with an LSTM, but {preset.model_path.name} (preset {where}) "

@@ -14,16 +14,18 @@ from typing import Any
 import onnxruntime as ort
 
 from daemon.errors import ModelError
+from daemon.models.abc import AbcModel
 from daemon.models.gan import load_gan
 from daemon.models.lstm import LstmModel
 from daemon.models.onnx_file import ModelInfo, open_session
+from daemon.models.vae import VaeModel
 
 log = logging.getLogger(__name__)
 ModelLoader = Callable[[ort.InferenceSession, ModelInfo], Any]
 
 
 # Runner per ``antiphon.kind``: a callable (session, info) -> model. One row per model kind.
-RUNNERS: dict[str, ModelLoader] = {"lstm": LstmModel, "gan": load_gan}
+RUNNERS: dict[str, ModelLoader] = {"lstm": LstmModel, "gan": load_gan, "abc": AbcModel, "vae": VaeModel}
 
 
 def load_model(path: str | Path, intra_op_num_threads: int = 1, inter_op_num_threads: int = 1) -> Any:

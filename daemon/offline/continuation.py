@@ -1,5 +1,7 @@
 """``antiphon continue in.mid -o out.mid``: continue a MIDI file with an LSTM, offline.
 
+An ``.abc`` input is continued by the ABC model instead (:mod:`daemon.offline.abc_continue`).
+
 Reads the file on the model's grid, picks the prompt (drums on channel 10 are never part of
 it), samples ``--bars`` bars, and writes prompt + continuation (on the prompt's channel, at
 the file's tempo and meter), optionally with a WAV preview through FluidSynth.
@@ -80,6 +82,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "(default: the prompt's)")
     parser.add_argument("--wav", type=Path, help="also render a WAV preview with FluidSynth")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    parser.add_argument("--tune", type=int, help="for an .abc file with several tunes: which one (1 = the first)")
 
 
 def _sampling_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -140,6 +143,10 @@ def main(args: argparse.Namespace) -> int:
     from daemon.music.sampling import SamplingParams, resolve_key
     from daemon.music.scales import SCALES
 
+    if args.input.suffix.lower() == ".abc":
+        from daemon.offline.abc_continue import continue_abc
+
+        return continue_abc(args)
     if args.preset is None and args.model is None:
         args.preset = DEFAULT_PRESET  # the bundled default, as `antiphon run` uses
     if args.preset is not None:

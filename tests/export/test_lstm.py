@@ -112,8 +112,8 @@ def test_unknown_format_and_kind_are_refused(tiny: tuple[Path, Path], tmp_path: 
     _, onnx_path = tiny
     with pytest.raises(ModelError, match="format 7"):
         load_model(_rewrite_metadata(onnx_path, tmp_path / "f.onnx", format="7"))
-    with pytest.raises(ModelError, match="'vae' model"):
-        load_model(_rewrite_metadata(onnx_path, tmp_path / "k.onnx", kind="vae"))
+    with pytest.raises(ModelError, match="'transformer' model"):
+        load_model(_rewrite_metadata(onnx_path, tmp_path / "k.onnx", kind="transformer"))
     with pytest.raises(ModelError, match="needs an LSTM"):
         load_lstm(_rewrite_metadata(onnx_path, tmp_path / "g.onnx", kind="gan"))
 

@@ -409,12 +409,12 @@ def load_pieces(data_dir: str | Path, sources: Sequence[str], split: str, voices
     if not root.is_dir():
         raise TrainingDataError(
             f"no training data in {root}; run `antiphon train data --source {','.join(sources)} --out {root}` first")
-    from training.data import records  # the corpus module parses music21 files; import it only when asked
+    from training.data.records import load_split  # imported only when asked, as the corpus modules are
     pieces: list[PieceRecord] = []
     notes: list[list[Note]] = []
     for source in sources:
         try:
-            records = records.load_split(root, source, split)
+            records = load_split(root, source, split)
         except FileNotFoundError as exc:
             raise TrainingDataError(
                 f"no {split!r} split of {source!r} in {root} ({exc}); "

@@ -251,7 +251,8 @@ def test_thru_needs_no_model(tmp_path: Path) -> None:
     assert load_preset_file(write(tmp_path, "thru", 'mode = "thru"\n')).mode == "thru"
 
 
-BUNDLED_MODELS = {"folk-events.onnx", "bach-events.onnx", "bach-chords.onnx", "gan-grooves.onnx", "gan-chorales.onnx"}
+BUNDLED_MODELS = {"folk-events.onnx", "bach-events.onnx", "bach-chords.onnx", "gan-grooves.onnx", "gan-chorales.onnx",
+                  "folk-abc.onnx"}
 
 
 def test_the_bundled_presets_load_and_name_the_bundled_models() -> None:

@@ -1,0 +1,151 @@
+"""Figures of 2-bar phrases for the phrase VAE's evaluation (numpy only).
+
+* :func:`note_matches` -- reconstruction accuracy: notes of the original phrase found in the
+  decoded one with the same onset, pitch and duration.
+* :func:`phrase_figures` -- pitch-class entropy, scale consistency, notes per bar, groove
+  consistency (bar 1 against bar 2), polyphony, mean pitch and pitch range
+  (the LSTM's continuation figures, :mod:`training.lstm.metrics`, on one phrase).
+* :func:`figure_distance` -- how far apart two phrases are in those figures, each figure's
+  difference divided by its spread over real phrases.
+* :func:`attribute_values` -- the four attributes the latent directions are fitted to.
+* :func:`crossfade` / :func:`splice` -- the naive ways to blend two phrases that a latent
+  interpolation's midpoint is compared with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from daemon.music.keys import estimate_key
+from daemon.music.notes import Note
+from training.lstm.metrics import groove_consistency, pitch_class_entropy, polyphony, scale_consistency
+
+PHRASE_BARS = 2
+# polyphony is left out: a folk phrase is one line (its spread is ~0), so any chord would dominate the
+# mean; it is reported on its own beside the distances
+DISTANCE_FIGURES = ("pitch_class_entropy", "scale_consistency", "notes_per_bar", "groove_consistency", "mean_pitch",
+                    "pitch_range")
+ATTRIBUTES = ("density", "register", "busyness", "major")
+SHORT_NOTE_TICKS = 3  # a sixteenth at 12 ticks per beat: notes this short or shorter make a phrase busy
+
+
+def note_matches(original: Sequence[Note], decoded: Sequence[Note]) -> tuple[int, int]:
+    """(notes of ``original`` found in ``decoded`` with the same onset, pitch and duration, notes
+    of ``original``); each decoded note matches at most once."""
+    left = {}
+    for n in decoded:
+        key = (n.start, n.pitch, n.duration)
+        left[key] = left.get(key, 0) + 1
+    hits = 0
+    for n in original:
+        key = (n.start, n.pitch, n.duration)
+        if left.get(key, 0) > 0:
+            left[key] -= 1
+            hits += 1
+    return hits, len(original)
+
+
+def phrase_figures(notes: Sequence[Note], ticks_per_bar: int) -> dict[str, float]:
+    """Figures of one phrase (NaN where a figure needs notes it does not have)."""
+    pitches = np.array([n.pitch for n in notes], np.float64)
+    return {
+        "pitch_class_entropy": pitch_class_entropy(notes),
+        "scale_consistency": scale_consistency(notes),
+        "notes_per_bar": len(notes) / PHRASE_BARS,
+        "groove_consistency": groove_consistency(notes, ticks_per_bar, 0, PHRASE_BARS),
+        "polyphony": polyphony(notes),
+        "mean_pitch": float(pitches.mean()) if len(pitches) else float("nan"),
+        "pitch_range": float(pitches.max() - pitches.min()) if len(pitches) else float("nan"),
+    }
+
+
+def figure_spread(rows: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Per figure over phrases: mean, standard deviation, 5th and 95th percentiles (NaNs left out)."""
+    out = {}
+    for key in rows[0] if rows else ():
+        values = np.array([r[key] for r in rows], np.float64)
+        values = values[~np.isnan(values)]
+        if not len(values):
+            out[key] = {"mean": float("nan"), "std": float("nan"), "p5": float("nan"), "p95": float("nan"), "n": 0}
+            continue
+        out[key] = {"mean": float(values.mean()), "std": float(values.std()), "p5": float(np.percentile(values, 5)),
+                    "p95": float(np.percentile(values, 95)), "n": len(values)}
+    return out
+
+
+def figure_distance(a: Mapping[str, float], b: Mapping[str, float], scale: Mapping[str, float]) -> float:
+    """Mean over :data:`DISTANCE_FIGURES` of ``|a - b| / scale`` (figures NaN in either are left out)."""
+    terms = [abs(a[k] - b[k]) / scale[k] for k in DISTANCE_FIGURES
+             if not (np.isnan(a[k]) or np.isnan(b[k])) and scale[k] > 0]
+    return float(np.mean(terms)) if terms else float("nan")
+
+
+def crossfade(a: Sequence[Note], b: Sequence[Note]) -> list[Note]:
+    """The naive blend of two phrases: both note lists at once, each at half its velocity."""
+    return sorted(Note(n.start, n.pitch, n.duration, max(1, n.velocity // 2), n.channel) for n in [*a, *b])
+
+
+def splice(a: Sequence[Note], b: Sequence[Note], ticks_per_bar: int) -> list[Note]:
+    """Bar 1 of ``a`` then bar 2 of ``b`` (notes of ``a`` cut at the bar line)."""
+    first = [Note(n.start, n.pitch, min(n.duration, ticks_per_bar - n.start), n.velocity, n.channel)
+             for n in a if n.start < ticks_per_bar]
+    return sorted([*first, *(n for n in b if n.start >= ticks_per_bar)])
+
+
+def attribute_values(notes: Sequence[Note]) -> dict[str, float]:
+    """``density`` notes per bar, ``register`` mean pitch, ``busyness`` share of notes of a
+    sixteenth or shorter, ``major`` 1 for a major key estimate, 0 for minor (NaN: no key)."""
+    if not notes:
+        return {k: float("nan") for k in ATTRIBUTES}
+    key = estimate_key(notes)
+    return {
+        "density": len(notes) / PHRASE_BARS,
+        "register": float(np.mean([n.pitch for n in notes])),
+        "busyness": float(np.mean([n.duration <= SHORT_NOTE_TICKS for n in notes])),
+        "major": float("nan") if key is None else float(not key.minor),
+    }
+
+
+def attribute_vectors(mus: np.ndarray, values: Sequence[Mapping[str, float]],
+                      quantile: float = 0.25) -> dict[str, np.ndarray]:
+    """Latent direction per attribute: mean code of the phrases in its top ``quantile`` minus the
+    mean code of its bottom ``quantile`` (``major``: major phrases minus minor ones)."""
+    out = {}
+    for name in ATTRIBUTES:
+        v = np.array([row[name] for row in values], np.float64)
+        ok = ~np.isnan(v)
+        if name == "major":
+            high, low = ok & (v == 1.0), ok & (v == 0.0)
+        else:
+            lo_cut, hi_cut = np.quantile(v[ok], [quantile, 1 - quantile])
+            high, low = ok & (v >= hi_cut), ok & (v <= lo_cut)
+        if high.sum() and low.sum():
+            out[name] = (mus[high].mean(axis=0) - mus[low].mean(axis=0)).astype(np.float32)
+    return out
+
+
+def nan_mean(values: Sequence[float] | np.ndarray) -> float:
+    """Mean of the values that are not NaN (NaN when none is)."""
+    v = np.asarray(values, np.float64)
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if len(v) else float("nan")
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties; NaN when either side is constant)."""
+    def ranks(values: np.ndarray) -> np.ndarray:
+        order = np.argsort(values, kind="stable")
+        r = np.empty(len(values))
+        r[order] = np.arange(len(values), dtype=np.float64)
+        for v in np.unique(values):
+            tie = values == v
+            r[tie] = r[tie].mean()
+        return r
+    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
