@@ -16,25 +16,22 @@ Imports torch at module level: import it from training code only.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from daemon.errors import AntiphonError
 from daemon.music.chords import ChordCodec
 from daemon.music.codecs import codec_from_dict
 from daemon.music.events import NoteEventCodec
+from training.data.checkpoint_files import (  # CheckpointError: callers catch it from here
+    CheckpointError,
+    read_checkpoint,
+    write_checkpoint,
+)
 from training.lstm.model import EventLSTM, LSTMConfig
 
 KIND = "lstm"
-
-
-class CheckpointError(AntiphonError):
-    """A checkpoint that is missing, unreadable or not an LSTM checkpoint."""
 
 
 @dataclass
@@ -73,10 +70,7 @@ def save_checkpoint(path: Path, model: EventLSTM, codec: NoteEventCodec | ChordC
     }
     if resume is not None:
         payload["resume"] = dict(resume)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    write_checkpoint(path, payload)
 
 
 def read_payload(path: str | Path) -> dict[str, Any]:
@@ -85,17 +79,7 @@ def read_payload(path: str | Path) -> dict[str, Any]:
     Raises:
         CheckpointError: the file is missing, unreadable or not an LSTM checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}; train one with `antiphon train lstm --out {path.parent}`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("kind") != KIND:
-        kind = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{path} is not an LSTM checkpoint (kind {kind!r})")
-    return payload
+    return read_checkpoint(path, KIND, "an LSTM", "train lstm")
 
 
 def load_checkpoint(path: str | Path) -> LoadedCheckpoint:

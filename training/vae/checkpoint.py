@@ -16,24 +16,21 @@ Imports torch at module level: import it from training code only.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from daemon.errors import AntiphonError
 from daemon.music.codecs import codec_from_dict
 from daemon.music.events import NoteEventCodec
+from training.data.checkpoint_files import (  # CheckpointError: callers catch it from here
+    CheckpointError,
+    read_checkpoint,
+    write_checkpoint,
+)
 from training.vae.model import PhraseVAE, VAEConfig
 
 KIND = "vae"
-
-
-class CheckpointError(AntiphonError):
-    """A checkpoint that is missing, unreadable or not a phrase VAE checkpoint."""
 
 
 @dataclass
@@ -77,29 +74,16 @@ def save_checkpoint(path: Path, model: PhraseVAE, codec: NoteEventCodec, phrase:
     }
     if resume is not None:
         payload["resume"] = dict(resume)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    write_checkpoint(path, payload)
 
 
 def read_payload(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dictionary.
 
     Raises:
-        CheckpointError: the file is missing, unreadable or not a VAE checkpoint.
+        CheckpointError: the file is missing, unreadable or not a phrase VAE checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}; train one with `antiphon train vae --out {path.parent}`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("kind") != KIND:
-        kind = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{path} is not a phrase VAE checkpoint (kind {kind!r})")
-    return payload
+    return read_checkpoint(path, KIND, "a phrase VAE", "train vae")
 
 
 def load_vae(path: str | Path) -> LoadedVAE:
