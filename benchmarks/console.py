@@ -6,7 +6,9 @@ console --headless`` attached to the daemon (its own process, drawing the roll t
 asking to watch every second, so the daemon sends it everything and the roll). Response: phrase end
 -> first answer note-on and OSC generate -> note-on vs its step, on the internal clock and under
 ``jack_midi_clock``; jitter: every note-on's JACK frame against its pulse, through Antiphon's own
-JACK client and through rtmidi.
+JACK client and through rtmidi, and on the internal clock against its grid in frames. The
+internal-clock response rows are the peer's (rtmidi stamps against bar lines placed from status
+replies): a third busy process moves them; the frame rows are the daemon's own timing.
 
 Length: ``--quick``: 30 trials and 45 s runs; else 100 trials and 120 s runs. This module must not
 import torch.
@@ -19,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import Section, Timing
-from benchmarks import response_latency, timing
+from benchmarks import Section, Timing, response_latency, timing
 
 NAME = "console"
 TITLE = "The console beside the daemon: response and jitter with it off and on"
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
             section.timings.append(Timing(f"note-on jitter, JACK frames, {shown}, {label}",
                                           measured["frames"].jitter_ms / 1e3, "|error - median error|", rate=False))
             late[f"{shown} timing run, {label}"] = measured["daemon_counts"].get("late_dropped", 0)
+        internal = timing.measure_internal(run_s, gan, running, console=console)
+        section.timings.append(Timing(f"note-on |error| vs grid, JACK frames, internal clock, {label}",
+                                      np.abs(internal["errors_ms"]) / 1e3, "own JACK client", rate=False))
     section.derived["late note-ons dropped by the daemon, per run"] = "; ".join(f"{k}: {v}" for k, v in late.items())
     section.notes.append(f"{trials} trials per clock and {run_s:g} s per MIDI path, each with the console off and "
                          "then on, in this one run; the console is `antiphon console --headless` attached over OSC")

@@ -341,7 +341,7 @@ def grid_residuals(note_frames: np.ndarray, step_frames: float) -> np.ndarray:
 
 
 def measure_internal(run_s: float, model: Path | None = None, jack_running: bool = False,
-                     midi_api: str = "jack") -> dict[str, Any]:
+                     midi_api: str = "jack", console: bool = False) -> dict[str, Any]:
     """The daemon accompanying on its internal clock (no clock master) for ``run_s`` seconds; every
     note-on's JACK frame against a straight sixteenth grid fitted through them (:func:`grid_residuals`).
 
@@ -356,15 +356,21 @@ def measure_internal(run_s: float, model: Path | None = None, jack_running: bool
         with jack_for(jack_running, workdir / "jackd.log"):
             daemon = _timing_daemon(workdir, model_path, threshold, midi_api)
             dump: FrameDump | None = None
+            watching: ConsoleBeside | None = None
             dumped = ""
             try:
                 daemon.wait_for("ready")
+                if console:
+                    watching = ConsoleBeside(daemon)
+                    watching.wait_attached()
                 dump = FrameDump(workdir / "dump.txt")
                 jack_connect(daemon.port("Antiphon Out"), dump.port)
                 time.sleep(run_s)
             except RigError as exc:
                 raise AntiphonError(f"timing benchmark: {exc}") from exc
             finally:
+                if watching is not None:
+                    watching.close()
                 if dump is not None:
                     dumped = dump.close()
                 daemon.stop()
