@@ -460,7 +460,11 @@ def test_every_bundled_model_has_a_card_linked_from_the_index() -> None:
     index = Markdown.read(MODEL_CARDS / "README.md")
     linked = {(MODEL_CARDS / t.partition("#")[0]).resolve() for t in relative_links(index)}
     for model in sorted((REPO_ROOT / "presets").glob("*.onnx")):
-        card = MODEL_CARDS / f"{model.stem}.md"
+        # A phrase VAE is two files; its encoder (NAME.encoder.onnx) is on the card of its decoder NAME.onnx.
+        encoder = model.name.endswith(".encoder.onnx")
+        decoder = model.with_name(model.name.removesuffix(".encoder.onnx") + ".onnx") if encoder else model
+        assert decoder.is_file(), f"{model.name} is an encoder without its decoder {decoder.name}"
+        card = MODEL_CARDS / f"{decoder.stem}.md"
         assert card.is_file(), f"{model.name} has no card {_rel(card)}"
         assert card.resolve() in linked, f"docs/models/README.md does not link {card.name}"
 

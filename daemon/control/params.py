@@ -170,6 +170,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("density", Kind.FLOAT, 0.5, low=0.0, high=1.0,
               renews=_SAMPLE,
               help="how busy generated parts are: 0 sparse, 0.5 as the model learned, 1 busy"),
+    ParamSpec("morph", Kind.FLOAT, 1.0, low=0.0, high=1.0,
+              renews=_SAMPLE,
+              help="a phrase VAE answers from between your last two phrases: 0 the one before, 1 the one "
+                   "just played (other models ignore it)"),
     ParamSpec("answer_bars", Kind.INT, 2, low=1, high=32, unit="bars",
               renews=frozenset({Renews.ANSWER}),
               help="length of each answer"),

@@ -340,6 +340,7 @@ def live_values(preset: Preset) -> dict[str, Any]:
         "top_k": sampling.top_k,
         "top_p": sampling.top_p,
         "density": live_density(sampling.density),
+        "morph": sampling.morph,
         "answer_bars": preset.respond.answer_bars,
         "phrase_end_beats": preset.respond.phrase_end_beats,
         "hold_limit_beats": preset.respond.hold_limit_beats,

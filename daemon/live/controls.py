@@ -100,7 +100,7 @@ class LiveSampling:
                 temperature=values["temperature"], top_k=values["top_k"], top_p=values["top_p"], key_root=key,
                 scale=scale, pitch_low=values["pitch_low"], pitch_high=values["pitch_high"],
                 max_polyphony=extras.max_polyphony, max_repeats=extras.max_repeats,
-                density=sampler_density(values["density"]), follow_key=follow_key)
+                density=sampler_density(values["density"]), follow_key=follow_key, morph=values["morph"])
         except SamplingError as exc:
             self._error("/antiphon/set", f"{exc}; keeping the previous sampling settings")
             params = self._last_good or extras

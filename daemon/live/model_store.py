@@ -48,7 +48,7 @@ class ModelPair:
     gan: Any = None
 
 
-ANSWER_KINDS = ("lstm", "abc")  # kinds that answer phrases in the respond modes
+ANSWER_KINDS = ("lstm", "abc", "vae")  # kinds that answer phrases in the respond modes
 
 
 def models_for(preset: Preset, mode: str, store: ModelStore) -> ModelPair:
@@ -66,8 +66,9 @@ def models_for(preset: Preset, mode: str, store: ModelStore) -> ModelPair:
     lstm = main if getattr(main, "kind", None) in ANSWER_KINDS else None
     gan = main if getattr(main, "kind", None) == "gan" else None
     if mode in RESPOND_MODES and lstm is None:
-        raise ModelError(f"mode {mode!r} answers with an LSTM, but {preset.model_path.name} (preset {where}) "
-                         f"is a {getattr(main, 'kind', '?')} model; choose mode 'accompany' or an LSTM preset")
+        raise ModelError(f"mode {mode!r} answers with an LSTM, ABC or VAE model, but {preset.model_path.name} "
+                         f"(preset {where}) is a {getattr(main, 'kind', '?')} model; choose mode 'accompany' or a "
+                         "preset that answers")
     if mode in ACCOMPANY_MODES and gan is None:
         path = preset.accompany_model_path
         if path is None:

@@ -50,6 +50,7 @@ import numpy as np
 from daemon.errors import RepresentationError
 from daemon.models.abc_answer import AbcContinuator
 from daemon.models.continuator import Continuator, StepModel
+from daemon.models.vae_answer import VaeContinuator
 from daemon.music.grid import MIDI_CLOCK_PPQN, Grid
 from daemon.music.keys import Key, estimate_key
 from daemon.music.notes import Note
@@ -160,9 +161,11 @@ class Responder:
             raise RepresentationError(f"a model on a grid of {tpb} ticks per beat cannot follow MIDI clock")
         self.ticks_per_model_tick = MIDI_CLOCK_PPQN // tpb
         self.prompt = prompt
-        # The ABC model answers by writing the phrase as ABC text (daemon/models/abc_answer.py).
-        self.continuator: Continuator | AbcContinuator = (
-            AbcContinuator(model) if getattr(model, "kind", None) == "abc" else Continuator(model))
+        # The ABC model answers by writing the phrase as ABC text (daemon/models/abc_answer.py), the
+        # phrase VAE by decoding near the phrase's code (daemon/models/vae_answer.py).
+        kind = getattr(model, "kind", None)
+        self.continuator: Continuator | AbcContinuator | VaeContinuator = (
+            AbcContinuator(model) if kind == "abc" else VaeContinuator(model) if kind == "vae" else Continuator(model))
         self._sounding: dict[tuple[int, int], list[_Sounding]] = {}
         self._sustained: dict[tuple[int, int], list[_Sounding]] = {}
         self._pedal: set[int] = set()

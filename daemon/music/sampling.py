@@ -111,6 +111,8 @@ class SamplingParams:
         follow_key: mask to the key of the phrase being answered (``key_root = "auto"``):
             :func:`resolve_key` sets ``key_root`` and a major or minor ``scale`` from the
             phrase's notes; excludes ``key_root``.
+        morph: where a phrase VAE's answer is decoded between the previous phrase's code (0)
+            and this phrase's (1) (:mod:`daemon.models.vae_answer`); other models ignore it.
     """
 
     temperature: float = 1.0
@@ -124,6 +126,7 @@ class SamplingParams:
     max_repeats: int = 4
     density: float = 1.0
     follow_key: bool = False
+    morph: float = 1.0
 
     def __post_init__(self) -> None:
         if self.follow_key and self.key_root is not None:
@@ -159,6 +162,8 @@ class SamplingParams:
                 raise SamplingError(f"{name} must be a whole number >= 0 (0 = no limit), got {value!r}")
         if not (isinstance(self.density, (int, float)) and math.isfinite(self.density) and self.density > 0):
             raise SamplingError(f"density must be a number above 0 (1 = as the model likes), got {self.density!r}")
+        if isinstance(self.morph, bool) or not (isinstance(self.morph, (int, float)) and 0.0 <= self.morph <= 1.0):
+            raise SamplingError(f"morph must be a number 0-1 (0 = the previous phrase, 1 = this one), got {self.morph!r}")
 
     def allowed_pitches(self) -> np.ndarray:
         """Bool ``(128,)``: the MIDI pitches range and scale allow."""

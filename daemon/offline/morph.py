@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from daemon.offline.vae_phrases import (
+    DEFAULT_VAE_MODEL,
     add_decoding_arguments,
     count_argument,
     decoding_params,
@@ -30,8 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("first", type=Path, help="MIDI file the morph starts from (its last 2 bars)")
     parser.add_argument("second", type=Path, help="MIDI file the morph ends at (its last 2 bars)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write")
-    parser.add_argument("--model", type=Path, required=True,
-                        help="the VAE decoder .onnx file (its encoder .encoder.onnx beside it)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_VAE_MODEL,
+                        help="the VAE decoder .onnx file (its encoder .encoder.onnx beside it; "
+                             "default presets/folk-vae.onnx)")
     parser.add_argument("--steps", type=count_argument, default=8,
                         help="phrases along the way, both ends included (default 8)")
     add_decoding_arguments(parser)

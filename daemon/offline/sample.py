@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from daemon.offline.vae_phrases import (
+    DEFAULT_VAE_MODEL,
     add_decoding_arguments,
     count_argument,
     decoding_params,
@@ -20,8 +21,9 @@ from daemon.offline.vae_phrases import (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``antiphon sample``."""
-    parser.add_argument("--vae", type=Path, required=True,
-                        help="the VAE decoder .onnx file to sample from (its encoder beside it)")
+    parser.add_argument("--vae", type=Path, default=DEFAULT_VAE_MODEL,
+                        help="the VAE decoder .onnx file to sample from (its encoder beside it; "
+                             "default presets/folk-vae.onnx)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write")
     parser.add_argument("--count", type=count_argument, default=8, help="phrases to draw (default 8)")
     parser.add_argument("--bpm", type=float, default=120.0, help="tempo of the written file (default 120)")

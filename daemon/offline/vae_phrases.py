@@ -26,8 +26,11 @@ from daemon.music.notes import Note
 from daemon.music.phrases import PHRASE_BARS, check_phrase, last_phrase
 from daemon.music.sampling import SamplingParams
 from daemon.offline.continuation import choose_prompt
+from presets import PRESETS_DIR
 
 log = logging.getLogger(__name__)
+
+DEFAULT_VAE_MODEL = PRESETS_DIR / "folk-vae.onnx"  # the bundled folk VAE (its encoder beside it)
 
 PHRASE_METERS = frozenset({(4, 4), (2, 2), (2, 4)})  # the meters the bundled VAE learned from
 MAX_OUTPUT_PHRASES = 64

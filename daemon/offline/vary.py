@@ -16,6 +16,7 @@ import numpy as np
 
 from daemon.errors import AntiphonError
 from daemon.offline.vae_phrases import (
+    DEFAULT_VAE_MODEL,
     add_decoding_arguments,
     count_argument,
     decoding_params,
@@ -44,8 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``antiphon vary``."""
     parser.add_argument("input", type=Path, help="MIDI file whose last 2 bars are varied")
     parser.add_argument("-o", "--output", type=Path, required=True, help="MIDI file to write")
-    parser.add_argument("--model", type=Path, required=True,
-                        help="the VAE decoder .onnx file (its encoder .encoder.onnx beside it)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_VAE_MODEL,
+                        help="the VAE decoder .onnx file (its encoder .encoder.onnx beside it; "
+                             "default presets/folk-vae.onnx)")
     parser.add_argument("--amount", type=float, default=0.3,
                         help=f"how far from the phrase's code, in prior standard deviations (0-{MAX_AMOUNT:g}; default 0.3)")
     parser.add_argument("--count", type=count_argument, default=4, help="variations to write (default 4)")

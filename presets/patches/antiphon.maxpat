@@ -226,6 +226,61 @@
       },
       {
         "box": {
+          "id": "obj-32",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [
+            690,
+            50,
+            100,
+            20
+          ],
+          "text": "morph 0-1"
+        }
+      },
+      {
+        "box": {
+          "id": "obj-33",
+          "maxclass": "flonum",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "patching_rect": [
+            690,
+            75,
+            60,
+            22
+          ],
+          "outlettype": [
+            "",
+            "bang"
+          ],
+          "parameter_enable": 0,
+          "format": 6,
+          "minimum": 0.0,
+          "maximum": 1.0
+        }
+      },
+      {
+        "box": {
+          "id": "obj-34",
+          "maxclass": "newobj",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "patching_rect": [
+            690,
+            110,
+            190,
+            22
+          ],
+          "outlettype": [
+            ""
+          ],
+          "text": "prepend /antiphon/set/morph"
+        }
+      },
+      {
+        "box": {
           "id": "obj-12",
           "maxclass": "comment",
           "numinlets": 1,
@@ -636,6 +691,30 @@
         "patchline": {
           "source": [
             "obj-11",
+            0
+          ],
+          "destination": [
+            "obj-2",
+            0
+          ]
+        }
+      },
+      {
+        "patchline": {
+          "source": [
+            "obj-33",
+            0
+          ],
+          "destination": [
+            "obj-34",
+            0
+          ]
+        }
+      },
+      {
+        "patchline": {
+          "source": [
+            "obj-34",
             0
           ],
           "destination": [

@@ -31,7 +31,7 @@ from daemon.music.scales import SCALES
 REQUIRED = {
     "temperature", "top_k", "top_p", "mode", "answer_bars", "phrase_end_beats", "density", "key", "scale",
     "pitch_low", "pitch_high", "channel_in", "channel_out", "accompany_channels", "bpm", "meter_numerator",
-    "meter_denominator", "hold_limit_beats",
+    "meter_denominator", "hold_limit_beats", "morph",
 }
 
 

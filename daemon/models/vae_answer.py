@@ -1,0 +1,155 @@
+"""A phrase VAE's answer to a phrase: the phrase encoded to its code, an answer decoded near it.
+
+When a phrase ends, its last two bars (:func:`daemon.music.phrases.last_phrase`) are encoded to
+their code (the encoder's mean). The answer is decoded from ``slerp(previous, current, morph)``:
+the previous phrase's code at ``morph`` 0, this phrase's at 1 (the live parameter ``morph``,
+carried by :class:`~daemon.music.sampling.SamplingParams`). The first phrase has no previous code
+and is answered from its own. A phrase the VAE cannot read (fewer than two pitched notes, drums
+only, nothing) is answered from the previous code, or, before any, from a draw of the prior;
+it is counted in :attr:`VaeContinuator.fallbacks`.
+
+The decoder writes two 4/4 bars at a time; a longer answer decodes the same code again (each
+pass sampled afresh). Notes keep their place from the answer's first bar line.
+
+This module must not import torch, ``training`` or ``export``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from daemon.errors import ModelError, RepresentationError
+from daemon.models.vae import VaeModel, slerp
+from daemon.music.grid import DRUM_CHANNEL, Grid
+from daemon.music.notes import Note
+from daemon.music.phrases import MIN_PHRASE_NOTES, last_phrase
+from daemon.music.sampling import SamplingParams
+
+log = logging.getLogger(__name__)
+
+DECODE_TRIES = 3  # a pass that decodes no note is sampled again, this many times at most
+
+
+class VaeContinuator:
+    """The VAE as :class:`daemon.live.respond.Responder` uses a continuator: notes fed as they are
+    played (model ticks, from ``origin``, a bar line), an answer asked for when the phrase ends.
+
+    The phrase is encoded when the answer is asked for (:meth:`answer_steps`); the answer is
+    decoded whole on the iterator's first step. A new phrase (:meth:`reset`) makes the code of the
+    one before it the previous code.
+
+    Attributes:
+        previous: the previous phrase's code, or None before the second phrase.
+        current: the code of the phrase being answered, or None before it is encoded.
+        fallbacks: answers prepared without a code of their own (also while a phrase is played: the
+            engine prepares an answer at every silence, which may follow its first note alone).
+        read: notes of the phrase the last encoding read (its last two bars, pitched notes).
+        encode_s: seconds the last encoding took; decode_s: the last answer's decoding.
+
+    Not thread-safe: the engine thread is its only caller.
+    """
+
+    def __init__(self, model: VaeModel, origin: int = 0, channel: int = 0) -> None:
+        self.model = model
+        self.channel = channel
+        self.previous: np.ndarray | None = None
+        self.current: np.ndarray | None = None
+        self.fallbacks = 0
+        self.read = 0
+        self.encode_s = 0.0
+        self.decode_s = 0.0
+        self.reset(origin)
+
+    def reset(self, origin: int = 0) -> None:
+        """A new phrase from bar line ``origin``; the last phrase's code becomes the previous one."""
+        if self.current is not None:
+            self.previous = self.current
+        self.current = None
+        self.origin = origin
+        self.notes: list[Note] = []
+
+    @property
+    def end(self) -> int:
+        return max([self.origin, *(n.end for n in self.notes)])
+
+    def feed(self, note: Note) -> None:
+        if note.start < self.origin:
+            log.warning("dropped a note at tick %d, before the phrase's bar line %d", note.start, self.origin)
+            return
+        self.notes.append(note)
+
+    def feed_notes(self, notes: Sequence[Note]) -> None:
+        for note in sorted(notes, key=lambda n: (n.start, n.pitch)):
+            self.feed(note)
+
+    def flush(self) -> None:
+        """Nothing to do: the phrase is encoded when the answer is asked for."""
+
+    def phrase(self, grid: Grid) -> list[Note]:
+        """The notes the VAE reads: the pitched notes of the phrase's last two bars, from tick 0."""
+        pitched = [Note(n.start - self.origin, n.pitch, n.duration, n.velocity, n.channel)
+                   for n in self.notes if n.channel != DRUM_CHANNEL]
+        return last_phrase(pitched, grid.ticks_per_bar, self.model.phrase_ticks)[1]
+
+    def encode_phrase(self, grid: Grid, rng: np.random.Generator) -> np.ndarray:
+        """This phrase's code (kept as :attr:`current`), or the fallback (see the module docstring)."""
+        phrase = self.phrase(grid)
+        self.read = len(phrase)
+        code: np.ndarray | None = None
+        self.encode_s = 0.0
+        if len(phrase) >= MIN_PHRASE_NOTES:
+            began = time.perf_counter()
+            try:
+                code = self.model.encode(phrase)[0]
+            except ModelError as exc:
+                log.warning("the VAE cannot read the phrase: %s", exc)
+            self.encode_s = time.perf_counter() - began
+        if code is None:
+            self.fallbacks += 1
+            code = self.previous if self.previous is not None else self.model.prior(rng)[0]
+            log.debug("a phrase of %d pitched notes has no code of its own: answering from %s", len(phrase),
+                      "the previous phrase" if self.previous is not None else "a draw of the prior")
+        self.current = np.asarray(code, np.float32)
+        return self.current
+
+    def answer_steps(self, length: int, params: SamplingParams | None = None,
+                     seed: int | np.random.Generator | None = None, channel: int | None = None,
+                     grid: Grid | None = None) -> Iterator[list[Note]]:
+        """The answer, ``length`` ticks from the bar line it starts on (see the class docstring).
+
+        Raises:
+            RepresentationError: ``length`` < 1.
+        """
+        if length < 1:
+            raise RepresentationError(f"an answer lasts at least one tick, not {length}")
+        params = params or SamplingParams()
+        grid = grid or self.model.codec.grid
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        code = self.encode_phrase(grid, rng)
+        if self.previous is None:
+            z, source = code, "this phrase's code"
+        else:
+            z = slerp(self.previous, code, params.morph).astype(np.float32)
+            source = f"morph {params.morph:.2f} between the previous phrase's code and this one's"
+        return self._steps(z, source, length, params, rng, self.channel if channel is None else channel)
+
+    def _steps(self, z: np.ndarray, source: str, length: int, params: SamplingParams, rng: np.random.Generator,
+               channel: int) -> Iterator[list[Note]]:
+        began = time.perf_counter()
+        span = self.model.phrase_ticks
+        notes: list[Note] = []
+        for offset in range(0, length, span):
+            for _ in range(DECODE_TRIES):
+                part = self.model.decode(z, params, rng, channel)
+                if part:
+                    break
+            notes.extend(Note(offset + n.start, n.pitch, min(n.duration, length - offset - n.start), n.velocity,
+                              n.channel) for n in part if offset + n.start < length)
+        self.decode_s = time.perf_counter() - began
+        log.info("VAE answer to a phrase of %d notes, from %s: %d notes (encoding %.1f ms, decoding %.1f ms)",
+                 self.read, source, len(notes), 1000 * self.encode_s, 1000 * self.decode_s)
+        yield notes
