@@ -113,15 +113,16 @@ def jack_server(log_path: Path, prefix: str = "antiphon-bench",
 
 
 @contextmanager
-def jack_for(running: bool, log_path: Path) -> Iterator[str]:
+def jack_for(running: bool, log_path: Path, period_frames: int = JACK_PERIOD_FRAMES) -> Iterator[str]:
     """The JACK server a benchmark uses: the one ``JACK_DEFAULT_SERVER`` names when ``running``
-    (a test's session server), else a fresh one from :func:`jack_server`; yields its name.
+    (a test's session server), else a fresh one from :func:`jack_server` with ``period_frames``;
+    yields its name.
 
     Raises:
         RigError: ``running`` and no server answers.
     """
     if not running:
-        with jack_server(log_path) as name:
+        with jack_server(log_path, period_frames=period_frames) as name:
             yield name
         return
     name = os.environ.get("JACK_DEFAULT_SERVER", "default")

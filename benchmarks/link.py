@@ -1,6 +1,7 @@
 """Ableton Link: the daemon on a Link session's grid, through JACK, against a second peer.
 
-All real: a JACK server (dummy driver, 48 kHz, 256-frame periods), a second Link peer in its own
+All real: a JACK server (dummy driver, 48 kHz, 256-frame periods: fewer stalls of the whole
+graph on two shared cores than 64), a second Link peer in its own
 process (:mod:`benchmarks.link_peer`, LinkPython-extern) that founds the session at
 :data:`PEER_BPM` with start/stop sync, and the daemon as a subprocess (``--link --midi-api jack``,
 the bundled groove band, ``accompany``). The peer is also a JACK client listening to "Antiphon
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import Section, Timing
-from benchmarks.jack_rig import Daemon, RigError, jack_connect
+from benchmarks.jack_rig import TEST_JACK_PERIOD_FRAMES, Daemon, RigError, jack_connect
 from benchmarks.jack_server import jack_for
 from benchmarks.link_peer import PeerProcess
 from daemon.errors import AntiphonError
@@ -77,7 +78,7 @@ def _wait_tempo(daemon: Daemon, bpm: float, timeout_s: float) -> tuple[float | N
 def measure(play_s: float, jack_running: bool = False) -> dict[str, Any]:
     """The run of the module docstring; what the peer heard and what the daemon said."""
     with tempfile.TemporaryDirectory(prefix="antiphon-link-") as tmp, \
-            jack_for(jack_running, Path(tmp) / "jackd.log"):
+            jack_for(jack_running, Path(tmp) / "jackd.log", period_frames=TEST_JACK_PERIOD_FRAMES):
         peer = PeerProcess(PEER_BPM, listen=f"linkpeer{uuid.uuid4().hex[:6]}")
         daemon: Daemon | None = None
         try:

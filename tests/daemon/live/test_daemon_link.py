@@ -18,7 +18,11 @@ from tests.benchmark_section import run_section
 pytestmark = pytest.mark.jack
 
 TIMEOUT_S = 300
-BAR_LINE_MEDIAN_MS = 1.0
+# The 1 ms, at the median; the slowest 1 % within a quarter of a sixteenth at 97 bpm (never
+# nearer the next step): the dummy driver's frames wander against the system clock Link keeps time
+# by when the graph stalls (the benchmark's note says why), which a sound card's do not.
+GRID_MEDIAN_MS = 1.0
+GRID_P99_MS = 60e3 / 97 / 4 / 4
 
 
 def test_the_daemon_plays_on_the_link_sessions_grid_and_stops_with_it(tmp_path: Path,
@@ -37,6 +41,7 @@ def test_the_daemon_plays_on_the_link_sessions_grid_and_stops_with_it(tmp_path: 
     followed = [float(x) for x in jumps.split(",")]
     assert np.allclose(followed, [60.0, 240.0], atol=0.1)
     assert grid["n"] >= 40 and bars["n"] >= 5
-    assert bars["median_ms"] <= BAR_LINE_MEDIAN_MS
+    assert bars["median_ms"] <= GRID_MEDIAN_MS and grid["median_ms"] <= GRID_MEDIAN_MS
+    assert grid["p99_ms"] <= GRID_P99_MS and bars["p99_ms"] <= GRID_P99_MS
     assert derived["note-ons after the session stopped (50 ms grace)"] == 0
     assert derived["notes left sounding at the end"] == 0
