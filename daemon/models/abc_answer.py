@@ -20,6 +20,7 @@ import numpy as np
 
 from daemon.errors import RepresentationError
 from daemon.models.abc import AbcModel, AbcSampling
+from daemon.models.phrase_buffer import PhraseBuffer
 from daemon.music.abc import AbcError, parse_tune
 from daemon.music.abc_keys import AbcKey, parse_abc_key
 from daemon.music.abc_text import header_text
@@ -103,7 +104,7 @@ def answer_phrase(model: AbcModel, phrase: Sequence[Note], grid: Grid, answer_ba
     raise AbcError(f"no answer that parses in {len(failures)} tries (last: {failures[-1]})")
 
 
-class AbcContinuator:
+class AbcContinuator(PhraseBuffer):
     """The ABC model as :class:`daemon.live.respond.Responder` uses a continuator: notes fed as
     they are played (model ticks, from ``origin``, a bar line), an answer asked for when the
     phrase ends. The answer is sampled whole on the iterator's first step (a few hundred
@@ -121,26 +122,6 @@ class AbcContinuator:
         self.failures = 0
         self.reset(origin)
 
-    def reset(self, origin: int = 0) -> None:
-        self.origin = origin
-        self.notes: list[Note] = []
-
-    @property
-    def end(self) -> int:
-        return max([self.origin, *(n.end for n in self.notes)])
-
-    def feed(self, note: Note) -> None:
-        if note.start < self.origin:
-            log.warning("dropped a note at tick %d, before the phrase's bar line %d", note.start, self.origin)
-            return
-        self.notes.append(note)
-
-    def feed_notes(self, notes: Sequence[Note]) -> None:
-        for note in sorted(notes, key=lambda n: (n.start, n.pitch)):
-            self.feed(note)
-
-    def flush(self) -> None:
-        """Nothing to do: the phrase is written as ABC when the answer is asked for."""
 
     def answer_steps(self, length: int, params: SamplingParams | None = None,
                      seed: int | np.random.Generator | None = None, channel: int | None = None,

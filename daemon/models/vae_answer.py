@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import numpy as np
 
 from daemon.errors import ModelError, RepresentationError
+from daemon.models.phrase_buffer import PhraseBuffer
 from daemon.models.vae import VaeModel, slerp
 from daemon.music.grid import DRUM_CHANNEL, Grid
 from daemon.music.notes import Note
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 DECODE_TRIES = 3  # a pass that decodes no note is sampled again, this many times at most
 
 
-class VaeContinuator:
+class VaeContinuator(PhraseBuffer):
     """The VAE as :class:`daemon.live.respond.Responder` uses a continuator: notes fed as they are
     played (model ticks, from ``origin``, a bar line), an answer asked for when the phrase ends.
 
@@ -69,25 +70,7 @@ class VaeContinuator:
         if self.current is not None:
             self.previous = self.current
         self.current = None
-        self.origin = origin
-        self.notes: list[Note] = []
-
-    @property
-    def end(self) -> int:
-        return max([self.origin, *(n.end for n in self.notes)])
-
-    def feed(self, note: Note) -> None:
-        if note.start < self.origin:
-            log.warning("dropped a note at tick %d, before the phrase's bar line %d", note.start, self.origin)
-            return
-        self.notes.append(note)
-
-    def feed_notes(self, notes: Sequence[Note]) -> None:
-        for note in sorted(notes, key=lambda n: (n.start, n.pitch)):
-            self.feed(note)
-
-    def flush(self) -> None:
-        """Nothing to do: the phrase is encoded when the answer is asked for."""
+        super().reset(origin)
 
     def phrase(self, grid: Grid) -> list[Note]:
         """The notes the VAE reads: the pitched notes of the phrase's last two bars, from tick 0."""
