@@ -2,7 +2,8 @@
 
 ``antiphon export lstm CHECKPOINT -o model.onnx [--quantize int8]`` (:mod:`export.lstm_cli`),
 ``antiphon export gan CHECKPOINT -o model.onnx`` (:mod:`export.gan_cli`),
-``antiphon export vae CHECKPOINT -o model.onnx`` (:mod:`export.vae_cli`). Modules expose
+``antiphon export vae CHECKPOINT -o model.onnx`` (:mod:`export.vae_cli`),
+``antiphon export restyle CHECKPOINT -o model.onnx`` (:mod:`export.restyle_cli`). Modules expose
 ``configure(parser)`` and ``main(args) -> int`` and import torch only inside ``main``, so
 ``antiphon --help`` stays light.
 """
@@ -19,6 +20,7 @@ EXPORT_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("abc", "export.abc_cli", "export an ABC character LSTM checkpoint to an ONNX step graph and check parity"),
     ("gan", "export.gan_cli", "export a GAN checkpoint's generator to ONNX and check parity"),
     ("vae", "export.vae_cli", "export a phrase VAE checkpoint to ONNX (encoder + decoder step) and check parity"),
+    ("restyle", "export.restyle_cli", "export a restyle checkpoint (both directions) to ONNX and check parity"),
 )
 
 

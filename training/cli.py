@@ -15,6 +15,8 @@ TRAIN_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("data", "training.data.cli", "parse the real corpora into cached, split training data"),
     ("lstm", "training.lstm.train", "train an LSTM phrase model"),
     ("eval", "training.lstm.evaluate", "evaluate an LSTM checkpoint on the test split against baselines"),
+    ("memory-eval", "training.lstm.memory_eval",
+     "measure the session memory: each piece's second half with and without its first half remembered"),
     ("gan", "training.gan.train", "train a WGAN-GP bar model"),
     ("gan-eval", "training.gan.evaluate", "evaluate a GAN checkpoint with the MuseGAN metrics"),
     ("abc", "training.abc.train", "train the ABC character LSTM on the folk collections' text"),
@@ -22,6 +24,9 @@ TRAIN_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("vae", "training.vae.train", "train the phrase VAE on 2-bar phrases of the folk tunes"),
     ("vae-eval", "training.vae.evaluate", "evaluate a phrase VAE: reconstruction, KL, active units, samples, morphs"),
     ("gan-chains", "training.gan.chains", "play long chains of an exported GAN file and measure them window by window"),
+    ("style-classifier", "training.restyle.classifier", "train the style classifier that judges restyled bars"),
+    ("restyle", "training.restyle.train", "train the restyle CycleGAN between two style families of groove bars"),
+    ("restyle-eval", "training.restyle.evaluate", "evaluate a restyle checkpoint on the test bars of both styles"),
 )
 
 

@@ -7,7 +7,8 @@ itself on construction, so the engine never has to.
 
 * :class:`SetParam` -- a live parameter changed (internal value, see :mod:`daemon.control.params`).
 * :class:`Trigger` -- ``generate`` (answer now), ``panic`` (silence everything),
-  ``reset`` (forget the phrase heard so far and the model's state; parameters stay).
+  ``reset`` (forget the phrase heard so far and the model's state; parameters stay),
+  ``forget`` (clear the session memory, :mod:`daemon.models.session_memory`).
 * :class:`SwitchPreset` -- load another preset by plain name.
 * :class:`StatusRequest` -- someone asked for the state; the OSC thread has already answered
   with every parameter, the engine may add lines of its own or ignore it.
@@ -28,7 +29,7 @@ from daemon.control.params import show, spec, validate
 from daemon.errors import AntiphonError, PresetError
 
 CONTROL_QUEUE_SIZE = 256  # events held before new ones are refused (a few seconds of knob sweeps)
-TRIGGERS = ("generate", "panic", "reset")
+TRIGGERS = ("generate", "panic", "reset", "forget")
 PRESET_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # no dots, no slashes: never a path
 
 
@@ -71,7 +72,7 @@ class Trigger:
     """A one-shot command: one of :data:`TRIGGERS`.
 
     Attributes:
-        name: ``generate``, ``panic`` or ``reset``.
+        name: ``generate``, ``panic``, ``reset`` or ``forget``.
     """
 
     name: str

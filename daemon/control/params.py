@@ -48,6 +48,17 @@ MODES = ("respond", "accompany", "both", "thru")
 RESPOND_MODES = frozenset({"respond", "both"})  # the modes that answer phrases
 ACCOMPANY_MODES = frozenset({"accompany", "both"})  # the modes where the band plays
 METER_DENOMINATORS = (1, 2, 4, 8, 16, 32)  # note values a time signature may count in
+# A phrase VAE's attribute vectors, moved along live as /antiphon/set/attribute_<name> (the model file
+# carries the directions, antiphon.attributes). An amount is in units of the stored vector: the mean code of the
+# quarter of the training phrases highest in the attribute minus that of the lowest quarter.
+ATTRIBUTE_PREFIX = "attribute_"
+VAE_ATTRIBUTES: Mapping[str, str] = {
+    "density": "more notes (+) or fewer (-)",
+    "register": "higher (+) or lower (-)",
+    "busyness": "more short notes (+) or longer ones (-)",
+    "major": "toward major (+) or minor (-)",
+}
+ATTRIBUTE_RANGE = (-2.0, 2.0)
 # Live density 0..1 maps onto the sampler's density factor DENSITY_SPAN ** (2 * (d - 0.5)):
 # 0 -> 1/4 (gaps of a beat four times likelier), 0.5 -> 1 (as the model learned), 1 -> 4.
 DENSITY_SPAN = 4.0
@@ -141,7 +152,7 @@ class ParamSpec:
             return ", ".join(self.choices) + (f" ({'; '.join(aliases)})" if aliases else "")
         if self.choices:
             return ", ".join(_num(c) for c in self.choices)
-        text = f"{_num(self.low)}-{_num(self.high)}"
+        text = f"{_num(self.low)}{' to ' if self.low is not None and self.low < 0 else '-'}{_num(self.high)}"
         if self.kind is Kind.CHANNEL and self.low == 0:
             return f"{text} (0 = every channel)"
         if self.kind is Kind.CHANNELS:
@@ -174,6 +185,15 @@ PARAMS: tuple[ParamSpec, ...] = (
               renews=_SAMPLE,
               help="a phrase VAE answers from between your last two phrases: 0 the one before, 1 the one "
                    "just played (other models ignore it)"),
+    *(ParamSpec(f"{ATTRIBUTE_PREFIX}{name}", Kind.FLOAT, 0.0, low=ATTRIBUTE_RANGE[0], high=ATTRIBUTE_RANGE[1],
+                renews=_SAMPLE,
+                help=f"a phrase VAE moves the code of your phrase along its {name} vector before decoding the "
+                     f"answer: {effect}; 0 = not moved (other models ignore it)")
+      for name, effect in VAE_ATTRIBUTES.items()),
+    ParamSpec("memory", Kind.FLOAT, 0.0, low=0.0, high=1.0,
+              renews=_SAMPLE,
+              help="how much an LSTM's answers lean on what you played this session (a cache of your phrases): "
+                   "0 off, 0.3 as measured best; /antiphon/forget clears it"),
     ParamSpec("answer_bars", Kind.INT, 2, low=1, high=32, unit="bars",
               renews=frozenset({Renews.ANSWER}),
               help="length of each answer"),
@@ -411,6 +431,12 @@ def live_density(factor: float) -> float:
     if not factor > 0:
         return 0.0
     return min(1.0, max(0.0, 0.5 + math.log(factor) / (2.0 * math.log(DENSITY_SPAN))))
+
+
+def live_attributes(values: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    """The attribute moves a live state asks for (``attribute_<name>`` values other than 0), by name."""
+    return tuple((name, float(values[f"{ATTRIBUTE_PREFIX}{name}"])) for name in VAE_ATTRIBUTES
+                 if values.get(f"{ATTRIBUTE_PREFIX}{name}"))
 
 
 def defaults() -> dict[str, Any]:

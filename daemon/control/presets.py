@@ -78,8 +78,17 @@ from typing import Any, Literal
 from daemon.control.cc_map import CcMapSection
 from daemon.control.clock_section import ClockSection
 from daemon.control.osc_config import OscConfig, OscConfigError
-from daemon.control.params import AUTO_KEY, SCALE_ALIASES, ParamError, key_name, live_density, validate
-from daemon.control.toml_schema import SECTION_BUILDERS, _build
+from daemon.control.params import (
+    ATTRIBUTE_PREFIX,
+    AUTO_KEY,
+    SCALE_ALIASES,
+    VAE_ATTRIBUTES,
+    ParamError,
+    key_name,
+    live_density,
+    validate,
+)
+from daemon.control.toml_schema import SECTION_BUILDERS, _build, _convert
 from daemon.errors import PresetError
 from daemon.music.sampling import SamplingError, SamplingParams
 from daemon.music.scales import SCALES, parse_key_root, parse_scale
@@ -256,6 +265,17 @@ def _osc_from_toml(table: Mapping[str, Any], where: str) -> OscConfig:
         raise PresetError(f"{where}: {exc}") from exc
 
 
+def _attributes(table: Any, where: str) -> tuple[tuple[str, float], ...]:
+    """``attributes = { density = 1.0, ... }`` (a phrase VAE's moves) as (name, amount) pairs."""
+    if not isinstance(table, Mapping):
+        raise PresetError(f"{where} must be a table of amounts, e.g. {{ density = 1.0 }}, got {table!r}")
+    unknown = sorted(set(table) - set(VAE_ATTRIBUTES))
+    if unknown:
+        raise PresetError(f"{where}: unknown attribute {unknown[0]!r}; the live attributes are "
+                          f"{', '.join(VAE_ATTRIBUTES)}")
+    return tuple((name, _convert(table[name], float, f"{where}.{name}")) for name in VAE_ATTRIBUTES if name in table)
+
+
 def _sampling_from_toml(table: Mapping[str, Any], where: str) -> SamplingParams:
     data = dict(table)
     try:
@@ -265,7 +285,8 @@ def _sampling_from_toml(table: Mapping[str, Any], where: str) -> SamplingParams:
             data["key_root"] = parse_key_root(data["key_root"])
         if isinstance(data.get("scale"), str):
             data["scale"] = parse_scale(data["scale"])
-        return _build(SamplingParams, data, where)
+        attributes = _attributes(data.pop("attributes", {}), f"{where}.attributes")
+        return dataclasses.replace(_build(SamplingParams, data, where), attributes=attributes)
     except SamplingError as exc:
         raise PresetError(f"{where}: {exc}") from exc
 
@@ -341,6 +362,8 @@ def live_values(preset: Preset) -> dict[str, Any]:
         "top_p": sampling.top_p,
         "density": live_density(sampling.density),
         "morph": sampling.morph,
+        "memory": sampling.memory,
+        **{f"{ATTRIBUTE_PREFIX}{name}": dict(sampling.attributes).get(name, 0.0) for name in VAE_ATTRIBUTES},
         "answer_bars": preset.respond.answer_bars,
         "phrase_end_beats": preset.respond.phrase_end_beats,
         "hold_limit_beats": preset.respond.hold_limit_beats,

@@ -3,7 +3,7 @@
 * ``/antiphon/set/<param> <value>`` -- one address per live parameter of
   :data:`daemon.control.params.PARAMS` (a separate ``set/`` branch, so a parameter can never
   shadow a command); accepted changes are echoed as ``/antiphon/state/<param> <value>``.
-* ``/antiphon/generate``, ``/antiphon/panic``, ``/antiphon/reset`` -- no arguments.
+* ``/antiphon/generate``, ``/antiphon/panic``, ``/antiphon/reset``, ``/antiphon/forget`` -- no arguments.
 * ``/antiphon/preset <name>``, ``/antiphon/learn <param>`` (``none`` stops learning),
   ``/antiphon/status``.
 
@@ -56,7 +56,10 @@ COMMAND_ROWS: tuple[tuple[str, str, str], ...] = (
      ("silence everything: a note-off for every sounding note, and CC 123 (all notes off) "
       "on every channel used")),
     (f"{ROOT}/reset", "—",
-     "forget the phrase heard so far and the model's state (parameters keep their values)"),
+     ("forget the phrase heard so far and the model's state (parameters keep their values, the session memory "
+      "what it holds)")),
+    (f"{ROOT}/forget", "—",
+     "clear the session memory: answers lean on nothing played before (`memory` sets how much they lean)"),
     (PRESET, "string: a preset name (1-64 of A-Z a-z 0-9 _ -)", "load that preset from the preset folders"),
     (STATUS, "—", f"reply with every parameter as `{STATE_PREFIX}<parameter>`, then `{STATUS_END} <count>`"),
     (WATCH, "int: a UDP port on the sender's host",

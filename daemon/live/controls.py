@@ -20,9 +20,18 @@ from typing import Any, Protocol
 from daemon.control.cc_map import CcMapper
 from daemon.control.events import ControlEvent, SetParam, StatusRequest, SwitchPreset, Trigger
 from daemon.control.live_state import LiveState
-from daemon.control.params import AUTO_KEY, ParamError, Renews, sampler_density, spec, to_edge
+from daemon.control.params import (
+    AUTO_KEY,
+    ParamError,
+    Renews,
+    live_attributes,
+    sampler_density,
+    spec,
+    to_edge,
+)
 from daemon.control.presets import Preset, live_values
 from daemon.errors import ModelError, PresetError
+from daemon.live.answering import Answering
 from daemon.live.echo import EchoFilter
 from daemon.live.feedback import EngineCounts, Feedback
 from daemon.live.model_store import ModelPair, ModelStore, models_for
@@ -45,6 +54,7 @@ class Conductor(Protocol):
     transport: Transport
     echo: EchoFilter
     counts: EngineCounts
+    answering: Answering | None
 
     def silence(self, why: str) -> None: ...
     def play(self, preset: Preset, mode: str, pair: ModelPair) -> None: ...
@@ -100,7 +110,8 @@ class LiveSampling:
                 temperature=values["temperature"], top_k=values["top_k"], top_p=values["top_p"], key_root=key,
                 scale=scale, pitch_low=values["pitch_low"], pitch_high=values["pitch_high"],
                 max_polyphony=extras.max_polyphony, max_repeats=extras.max_repeats,
-                density=sampler_density(values["density"]), follow_key=follow_key, morph=values["morph"])
+                density=sampler_density(values["density"]), follow_key=follow_key, morph=values["morph"],
+                attributes=live_attributes(values), memory=values["memory"])
         except SamplingError as exc:
             self._error("/antiphon/set", f"{exc}; keeping the previous sampling settings")
             params = self._last_good or extras
@@ -169,6 +180,10 @@ class Controls:
         elif name == "reset":
             engine.reset_parts()
             log.info("reset: the phrase and the model's state are forgotten")
+        elif name == "forget":
+            if engine.answering is not None:
+                engine.answering.responder.forget()
+            log.info("forget: the session memory is cleared")
         elif name == "generate":
             refused = engine.answer_now(GENERATE_LEAD_S)
             if refused is not None:

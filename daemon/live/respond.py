@@ -198,6 +198,11 @@ class Responder:
         self.answers = []
         return dropped
 
+    def forget(self) -> None:
+        """Clear the session memory (an LSTM's; ABC and VAE answers keep none)."""
+        if isinstance(self.continuator, Continuator):
+            self.continuator.forget()
+
     def discard(self) -> Answer | None:
         """Drop the answer prepared during the silence (the player went on); returns it, or None."""
         answer, self.pending = self.pending, None

@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from daemon.errors import RepresentationError
+from daemon.models.session_memory import Recall, SessionMemory
 from daemon.music.chords import ChordCodec, unchordify
 from daemon.music.events import NoteEventCodec
 from daemon.music.grid import DEFAULT_VELOCITY, Grid
@@ -119,6 +120,10 @@ class Continuator:
     later onset arrives (or :meth:`flush`), so a chord goes in as the codec orders it. Chord
     models chordify what was fed at :meth:`flush` / :meth:`generate` time.
 
+    Everything fed is also remembered in :attr:`memory` (:mod:`daemon.models.session_memory`),
+    which :meth:`reset` keeps and :meth:`forget` clears; answers lean on it by the sampling
+    parameters' ``memory`` weight (0: not at all).
+
     Args:
         model: a step model (see :class:`StepModel`).
         origin: the tick the token timeline starts at (a bar line at or before the first note).
@@ -132,6 +137,7 @@ class Continuator:
         self.model = model
         self.codec: NoteEventCodec | ChordCodec = codec
         self.channel = channel
+        self.memory = SessionMemory(codec)
         self.reset(origin)
 
     def reset(self, origin: int = 0) -> None:
@@ -148,6 +154,10 @@ class Continuator:
         if start is not None:
             self._step(start, advance=0)
 
+    def forget(self) -> None:
+        """Forget the session's memory (the phrase being fed stays)."""
+        self.memory.forget()
+
     @property
     def end(self) -> int:
         """Tick at which the notes fed so far have all stopped sounding (``origin`` if none)."""
@@ -162,6 +172,7 @@ class Continuator:
         self._context.append((self._time, token))
         self._time += self._advance(token) if advance is None else advance
         self.logits, self.state = self.model.step(token, self.state)
+        self.memory.observe(token)
         self.events_fed += 1
 
     def feed(self, note: Note) -> None:
@@ -247,10 +258,12 @@ class Continuator:
         max_events = max(MIN_MAX_EVENTS, MAX_EVENTS_PER_BEAT * -(-(stop - self._time) // grid.ticks_per_beat))
 
         sampler = self._sampler(params, rng)
+        recall = Recall(self.memory, params.memory)
         logits, state = self.logits, self.state
         tokens: list[tuple[int, np.ndarray]] = []  # (onset in relative ticks, token)
         for _ in range(max_events):
-            token = sampler.sample(logits)
+            token = sampler.sample(recall.mix(logits))
+            recall.push(token)
             onset = sampler.now if isinstance(self.codec, NoteEventCodec) else sampler.now - sampler.advance(token)
             if onset >= stop:
                 break
@@ -313,17 +326,20 @@ class Continuator:
         beats = -(-(length + max_wait + max(0, begin - self._time)) // grid.ticks_per_beat)
         max_events = max(MIN_MAX_EVENTS, MAX_EVENTS_PER_BEAT * beats)
         sampler = self._sampler(params, rng)
-        return self._answer_events(sampler, self.logits, self.state, begin, length, max_wait, max_events, channel)
+        recall = Recall(self.memory, params.memory)
+        return self._answer_events(sampler, recall, self.logits, self.state, begin, length, max_wait, max_events,
+                                   channel)
 
-    def _answer_events(self, sampler: Any, logits: list[np.ndarray], state: Any, begin: int, length: int,
-                       max_wait: int, max_events: int, channel: int) -> Iterator[list[Note]]:
+    def _answer_events(self, sampler: Any, recall: Recall, logits: list[np.ndarray], state: Any, begin: int,
+                       length: int, max_wait: int, max_events: int, channel: int) -> Iterator[list[Note]]:
         codec = self.codec
         events = isinstance(codec, NoteEventCodec)
         model = self.model
         first: int | None = None
         segments: list[tuple[tuple[int, ...], int]] = []  # chords: (chord, duration) from the first sounding one
         for _ in range(max_events):
-            token = sampler.sample(logits)
+            token = sampler.sample(recall.mix(logits))
+            recall.push(token)
             onset = sampler.now if events else sampler.now - sampler.advance(token)
             if first is None and onset - begin > max_wait:
                 log.info("the model played nothing for %d ticks after the phrase: a silent answer", max_wait)

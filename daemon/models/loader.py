@@ -18,6 +18,7 @@ from daemon.models.abc import AbcModel
 from daemon.models.gan import load_gan
 from daemon.models.lstm import LstmModel
 from daemon.models.onnx_file import ModelInfo, open_session
+from daemon.models.restyle import RestyleModel
 from daemon.models.vae import VaeModel
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,8 @@ ModelLoader = Callable[[ort.InferenceSession, ModelInfo], Any]
 
 
 # Runner per ``antiphon.kind``: a callable (session, info) -> model. One row per model kind.
-RUNNERS: dict[str, ModelLoader] = {"lstm": LstmModel, "gan": load_gan, "abc": AbcModel, "vae": VaeModel}
+RUNNERS: dict[str, ModelLoader] = {"lstm": LstmModel, "gan": load_gan, "abc": AbcModel, "vae": VaeModel,
+                                 "restyle": RestyleModel}
 
 
 def load_model(path: str | Path, intra_op_num_threads: int = 1, inter_op_num_threads: int = 1) -> Any:

@@ -113,6 +113,10 @@ class SamplingParams:
             phrase's notes; excludes ``key_root``.
         morph: where a phrase VAE's answer is decoded between the previous phrase's code (0)
             and this phrase's (1) (:mod:`daemon.models.vae_answer`); other models ignore it.
+        attributes: ``(name, amount)`` pairs: a phrase VAE moves the code it decodes by ``amount``
+            times the file's attribute vector ``name``; other models ignore them.
+        memory: 0-1, how much an answer leans on what the player played this session
+            (:mod:`daemon.models.session_memory`); 0 = not at all.
     """
 
     temperature: float = 1.0
@@ -127,6 +131,8 @@ class SamplingParams:
     density: float = 1.0
     follow_key: bool = False
     morph: float = 1.0
+    attributes: tuple[tuple[str, float], ...] = ()
+    memory: float = 0.0
 
     def __post_init__(self) -> None:
         if self.follow_key and self.key_root is not None:
@@ -164,6 +170,12 @@ class SamplingParams:
             raise SamplingError(f"density must be a number above 0 (1 = as the model likes), got {self.density!r}")
         if isinstance(self.morph, bool) or not (isinstance(self.morph, (int, float)) and 0.0 <= self.morph <= 1.0):
             raise SamplingError(f"morph must be a number 0-1 (0 = the previous phrase, 1 = this one), got {self.morph!r}")
+        if isinstance(self.memory, bool) or not (isinstance(self.memory, (int, float)) and 0.0 <= self.memory <= 1.0):
+            raise SamplingError(f"memory must be a number 0-1 (0 = off), got {self.memory!r}")
+        if not isinstance(self.attributes, tuple) or not all(
+                isinstance(a, tuple) and len(a) == 2 and isinstance(a[0], str) and not isinstance(a[1], bool)
+                and isinstance(a[1], (int, float)) and math.isfinite(a[1]) for a in self.attributes):
+            raise SamplingError(f"attributes must be (name, amount) pairs of finite amounts, got {self.attributes!r}")
 
     def allowed_pitches(self) -> np.ndarray:
         """Bool ``(128,)``: the MIDI pitches range and scale allow."""

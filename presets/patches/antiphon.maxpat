@@ -281,6 +281,61 @@
       },
       {
         "box": {
+          "id": "obj-35",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [
+            900,
+            50,
+            100,
+            20
+          ],
+          "text": "memory 0-1"
+        }
+      },
+      {
+        "box": {
+          "id": "obj-36",
+          "maxclass": "flonum",
+          "numinlets": 1,
+          "numoutlets": 2,
+          "patching_rect": [
+            900,
+            75,
+            60,
+            22
+          ],
+          "outlettype": [
+            "",
+            "bang"
+          ],
+          "parameter_enable": 0,
+          "format": 6,
+          "minimum": 0.0,
+          "maximum": 1.0
+        }
+      },
+      {
+        "box": {
+          "id": "obj-37",
+          "maxclass": "newobj",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "patching_rect": [
+            900,
+            110,
+            190,
+            22
+          ],
+          "outlettype": [
+            ""
+          ],
+          "text": "prepend /antiphon/set/memory"
+        }
+      },
+      {
+        "box": {
           "id": "obj-12",
           "maxclass": "comment",
           "numinlets": 1,
@@ -420,6 +475,24 @@
             ""
           ],
           "text": "/antiphon/reset"
+        }
+      },
+      {
+        "box": {
+          "id": "obj-38",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "patching_rect": [
+            210,
+            360,
+            180,
+            22
+          ],
+          "outlettype": [
+            ""
+          ],
+          "text": "/antiphon/forget"
         }
       },
       {
@@ -947,6 +1020,42 @@
           ],
           "destination": [
             "obj-31",
+            0
+          ]
+        }
+      },
+      {
+        "patchline": {
+          "source": [
+            "obj-36",
+            0
+          ],
+          "destination": [
+            "obj-37",
+            0
+          ]
+        }
+      },
+      {
+        "patchline": {
+          "source": [
+            "obj-37",
+            0
+          ],
+          "destination": [
+            "obj-2",
+            0
+          ]
+        }
+      },
+      {
+        "patchline": {
+          "source": [
+            "obj-38",
+            0
+          ],
+          "destination": [
+            "obj-2",
             0
           ]
         }

@@ -20,6 +20,7 @@ from daemon.control.params import (
     edge_args,
     invalid_example,
     key_name,
+    live_attributes,
     parse_key,
     to_edge,
     validate,
@@ -31,7 +32,8 @@ from daemon.music.scales import SCALES
 REQUIRED = {
     "temperature", "top_k", "top_p", "mode", "answer_bars", "phrase_end_beats", "density", "key", "scale",
     "pitch_low", "pitch_high", "channel_in", "channel_out", "accompany_channels", "bpm", "meter_numerator",
-    "meter_denominator", "hold_limit_beats", "morph",
+    "meter_denominator", "hold_limit_beats", "morph", "attribute_density", "attribute_register",
+    "attribute_busyness", "attribute_major", "memory",
 }
 
 
@@ -53,6 +55,7 @@ def test_every_default_is_valid_and_round_trips() -> None:
     ("temperature", 0.05, 5.0), ("top_k", 0, 512), ("top_p", 0.01, 1.0), ("answer_bars", 1, 32),
     ("phrase_end_beats", 0.25, 16.0), ("density", 0.0, 1.0), ("pitch_low", 0, 127), ("pitch_high", 0, 127),
     ("bpm", 20.0, 400.0), ("hold_limit_beats", 1.0, 64.0), ("channel_in", 0, 16), ("channel_out", 1, 16),
+    ("attribute_density", -2.0, 2.0), ("attribute_major", -2.0, 2.0),
 ])
 def test_numeric_ranges_are_as_documented(name: str, low: float, high: float) -> None:
     assert (SPECS[name].low, SPECS[name].high) == (low, high)
@@ -186,3 +189,10 @@ def test_validate_of_to_edge_is_the_identity(p: Any, data: st.DataObject) -> Non
         edge = data.draw(st.sampled_from(p.choices))
     inside = validate(p.name, edge)
     assert validate(p.name, to_edge(p.name, inside)) == inside
+
+
+def test_the_attribute_moves_asked_for_are_the_nonzero_attribute_values_by_name() -> None:
+    values = defaults()
+    assert live_attributes(values) == ()
+    values.update(attribute_register=-0.5, attribute_density=1.5)
+    assert live_attributes(values) == (("density", 1.5), ("register", -0.5))

@@ -120,7 +120,7 @@ def test_status_replies_with_every_parameter_then_an_end_marker(rig: Rig) -> Non
     assert StatusRequest() in rig.controls.drain()
 
 
-@pytest.mark.parametrize("trigger", ["generate", "panic", "reset"])
+@pytest.mark.parametrize("trigger", ["generate", "panic", "reset", "forget"])
 def test_triggers_enqueue_their_event(rig: Rig, trigger: str) -> None:
     start = rig.replies.mark()
     rig.send(f"/antiphon/{trigger}")
