@@ -33,6 +33,7 @@ import numpy as np
 SECTIONS: tuple[str, ...] = (
     "benchmarks.model_speed",
     "benchmarks.gan_speed",
+    "benchmarks.vae_speed",
     "benchmarks.response_latency",
     "benchmarks.timing",
     "benchmarks.footprint",
@@ -154,6 +155,8 @@ TARGETS: tuple[Target, ...] = (
            "onnxruntime fp32 speed-up over PyTorch eager (median)", "value", 10.0, "x", "at_least"),
     Target("GAN bar, onnxruntime (daemon path)", "gan_speed", "onnxruntime: one bar (daemon path)", "median", 2.0,
            "ms"),
+    Target("Phrase VAE: encode + 2-bar answer, onnxruntime (live path), within a bar at 180 bpm", "vae_speed",
+           "onnxruntime: encode + 2-bar answer (live path)", "p99", 1333.0, "ms"),
     Target("Output jitter under jack_midi_clock (JACK frame times)", "timing",
            "note-on jitter, JACK frames (|error - median error|)", "p99", 1.0, "ms"),
     Target("Note-on vs its pulse's frame under jack_midi_clock, own JACK client", "timing",

@@ -32,6 +32,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("morph", "daemon.offline.morph", "morph between the last 2 bars of two MIDI files with a phrase VAE, offline"),
     ("vary", "daemon.offline.vary", "variations of a MIDI file's last 2 bars from a phrase VAE, offline"),
     ("sample", "daemon.offline.sample", "sample 2-bar phrases from a phrase VAE's prior, offline"),
+    ("restyle", "daemon.offline.restyle", "play a 4/4 groove file bar by bar in another style, offline"),
 )
 
 

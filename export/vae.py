@@ -14,8 +14,9 @@ The encoder graph (``OUT.encoder.onnx``, ``antiphon.kind = "vae-encoder"``)
 Metadata (``metadata_props``, JSON values) of both: ``antiphon.format``, ``kind``,
 ``representation`` (the codec's ``to_dict()``), ``model_config`` (``asdict(VAEConfig)``),
 ``inputs``, ``outputs``, ``training``, ``metrics``, ``phrase`` (bars, ticks, meters); the
-decoder adds ``encoder`` (the encoder's file name, next to it) and ``attributes`` (name ->
-latent direction, from ``--attributes``; ``{}`` without).
+decoder adds ``encoder`` (the encoder's file name, next to it), ``attributes`` (name ->
+latent direction, from ``--attributes``; ``{}`` without) and ``attributes_by_tonic`` (name ->
+12 directions, one per tonic C..B, when the file has them; ``{}`` otherwise).
 
 Imports torch and onnx: run by ``antiphon export``, never by the daemon.
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ from daemon.models.vae import (
     ENCODER_KIND,
     ENCODER_OUTPUTS,
     KIND,
+    TONICS,
+    VaeModel,
     decoder_outputs,
     load_vae,
 )
@@ -84,6 +87,49 @@ class Encoder(nn.Module):
         return self.model.encode_one(tokens)
 
 
+class TorchVaeSession:
+    """A PyTorch module behind the small part of the onnxruntime session API that
+    :class:`~daemon.models.vae.VaeModel` uses (``get_inputs``, ``run``), so the daemon's own
+    encoding and decoding code runs on PyTorch eager too (``benchmarks/vae_speed.py``).
+
+    Args:
+        module: :class:`DecoderStep` or :class:`Encoder`.
+        inputs: its graph input names, in order.
+        outputs: its graph output names, in order.
+    """
+
+    @dataclass(frozen=True)
+    class _Arg:
+        name: str
+
+    def __init__(self, module: nn.Module, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> None:
+        self.module = module.eval()
+        self._inputs = inputs
+        self._outputs = outputs
+
+    def get_inputs(self) -> list[Any]:
+        return [self._Arg(name) for name in self._inputs]
+
+    def get_outputs(self) -> list[Any]:
+        return [self._Arg(name) for name in self._outputs]
+
+    def run(self, output_names: Sequence[str], feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        with torch.inference_mode():
+            out = self.module(*(torch.from_numpy(np.asarray(feed[n])) for n in self._inputs))
+        by_name = dict(zip(self._outputs, out))
+        return [by_name[n].numpy() for n in output_names]
+
+
+def torch_vae_model(checkpoint: Path, exported: VaeModel) -> VaeModel:
+    """:class:`VaeModel` with the checkpoint's PyTorch modules in place of the two onnxruntime
+    sessions (the metadata of ``exported``, the file exported from the same checkpoint)."""
+    model = load_checkpoint(checkpoint).model
+    fields = tuple(exported.fields)
+    decoder = TorchVaeSession(DecoderStep(model), DECODER_INPUTS, decoder_outputs(fields))
+    encoder = TorchVaeSession(Encoder(model), ENCODER_INPUTS, ENCODER_OUTPUTS)
+    return VaeModel(decoder, exported.info, encoder)  # type: ignore[arg-type]
+
+
 def encoder_path(decoder_path: Path) -> Path:
     """``folk-vae.onnx`` -> ``folk-vae.encoder.onnx`` (beside it)."""
     return decoder_path.with_name(decoder_path.stem + ".encoder.onnx")
@@ -111,24 +157,30 @@ def _export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, input
     onnx.save(model, str(path))
 
 
-def read_attributes(path: Path | None, latent: int) -> dict[str, list[float]]:
-    """Attribute directions from a JSON file ``{"attributes": {name: [Z floats]}}`` (None: none).
+def read_attributes(path: Path | None, latent: int) -> tuple[dict[str, list[float]], dict[str, list[list[float]]]]:
+    """Attribute directions from a JSON file ``{"attributes": {name: [Z floats]},
+    "attributes_by_tonic": {name: [12 x [Z floats]]}}`` (the second optional; None: none).
 
     Raises:
         ModelError: an unreadable file or a vector of the wrong size.
     """
     if path is None:
-        return {}
+        return {}, {}
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         vectors = {str(k): [float(x) for x in v] for k, v in data["attributes"].items()}
+        by_tonic = {str(k): [[float(x) for x in row] for row in v]
+                    for k, v in data.get("attributes_by_tonic", {}).items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelError(f"cannot read attribute vectors from {path} ({exc}); write them with "
                          "`antiphon train vae-eval --attributes-out`") from exc
     for name, vector in vectors.items():
         if len(vector) != latent:
             raise ModelError(f"{path}: attribute {name!r} has {len(vector)} values, the latent has {latent}")
-    return vectors
+    for name, rows in by_tonic.items():
+        if len(rows) != TONICS or any(len(row) != latent for row in rows):
+            raise ModelError(f"{path}: attribute {name!r} by tonic is not {TONICS} vectors of {latent} values")
+    return vectors, by_tonic
 
 
 def export_vae(checkpoint: Path, out: Path, attributes: Path | None = None) -> tuple[Path, Path]:
@@ -146,7 +198,8 @@ def export_vae(checkpoint: Path, out: Path, attributes: Path | None = None) -> t
     axes = {"z": {0: BATCH_AXIS}, "token": {0: BATCH_AXIS}, "h": {1: BATCH_AXIS}, "c": {1: BATCH_AXIS},
             "start": {0: BATCH_AXIS}, **{name: {0: BATCH_AXIS} for name in dec_outputs[:-2]},
             "h_out": {1: BATCH_AXIS}, "c_out": {1: BATCH_AXIS}}
-    extra = {"encoder": enc_path.name, "attributes": read_attributes(attributes, config.latent)}
+    vectors, by_tonic = read_attributes(attributes, config.latent)
+    extra = {"encoder": enc_path.name, "attributes": vectors, "attributes_by_tonic": by_tonic}
     _export(DecoderStep(model), (z, token, h, h.clone(), start), out, DECODER_INPUTS, dec_outputs, axes,
             _metadata(ckpt, KIND, DECODER_INPUTS, dec_outputs, extra))
     tokens = torch.as_tensor(np.array([[[0, 60, 6, 80], [6, 62, 6, 80], [6, 64, 12, 80]]], np.int64))

@@ -22,7 +22,7 @@ import pytest
 from benchmarks import TARGETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("model_speed", "gan_speed", "timing", "footprint", "training_speed")
+SECTIONS = ("model_speed", "gan_speed", "vae_speed", "timing", "footprint", "training_speed")
 TIMEOUT_S = 240  # a generous ceiling on a loaded machine; the run usually takes well under a minute
 
 pytestmark = pytest.mark.jack
@@ -37,16 +37,19 @@ def results(tmp_path_factory: pytest.TempPathFactory, jack_server: str) -> dict[
     pytest.importorskip("torch")
     from tests.export.tiny_gan import cached_tiny_gan
     from tests.export.tiny_lstm import cached_tiny_model
+    from tests.export.tiny_vae import tiny_vae
 
     lstm_checkpoint, lstm = cached_tiny_model(tmp_path_factory, "events")
     _, gan = cached_tiny_gan(tmp_path_factory, "grooves")
     out = tmp_path_factory.mktemp("bench")
-    empty_data = tmp_path_factory.mktemp("no-data")  # training_speed falls back to synthetic data
+    empty_data = tmp_path_factory.mktemp("no-data")  # training_speed and vae_speed fall back to synthetic data
+    vae_checkpoint, vae = tiny_vae(tmp_path_factory.mktemp("vae"))
     command = [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--only", *SECTIONS,
                "--jack-running", "--lstm-model", str(lstm), "--gan-model", str(gan),
                "--model", str(lstm), "--checkpoint", str(lstm_checkpoint), "--gan-bars", "100",
                "--timing-s", "8", "--footprint-starts", "1", "--footprint-window-s", "1",
-               "--train-steps", "1", "--train-data", str(empty_data)]
+               "--train-steps", "1", "--train-data", str(empty_data), "--vae-model", str(vae),
+               "--vae-checkpoint", str(vae_checkpoint), "--vae-phrases", "10", "--vae-data", str(empty_data)]
     done = subprocess.run(command, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S,
                           env=dict(os.environ))
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
@@ -112,6 +115,11 @@ def test_the_sections_report_what_the_readme_promises(results: dict[str, Any]) -
     assert "SYNTHETIC" in " ".join(training["notes"])
     model = sections["model_speed"]
     assert _finite(model["derived"]["onnxruntime fp32 speed-up over PyTorch eager (median)"])
+    vae = sections["vae_speed"]
+    assert {t["name"] for t in vae["timings"]} >= {"onnxruntime: encode + 2-bar answer (live path)",
+                                                   "PyTorch eager: encode + 2-bar answer (same path)"}
+    assert _finite(vae["derived"]["onnxruntime speed-up over PyTorch eager (median)"])
+    assert vae["derived"]["p99 fits between the phrase end and the next bar line at 180 bpm (1,333 ms)"] in (True, False)
 
 
 def test_a_short_set_with_a_jack_restart_ends_with_nothing_stuck(tmp_path: Path) -> None:

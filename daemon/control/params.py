@@ -44,9 +44,11 @@ MAX_SHOWN_CHARS = 40  # a rejected value is shown in an error message up to this
 
 SCALE_ALIASES = {"pentatonic": "major-pentatonic"}  # extra names accepted for a scale
 MIN_BPM, MAX_BPM = 20.0, 400.0  # every tempo: the internal clock, MIDI clock followed, offline files
-MODES = ("respond", "accompany", "both", "thru")
+MODES = ("respond", "accompany", "both", "restyle", "thru")
 RESPOND_MODES = frozenset({"respond", "both"})  # the modes that answer phrases
-ACCOMPANY_MODES = frozenset({"accompany", "both"})  # the modes where the band plays
+ACCOMPANY_MODES = frozenset({"accompany", "both", "restyle"})  # the modes where the band plays bar by bar
+# The styles a restyle model may make (training.restyle.families); "auto" is the model's own second style.
+RESTYLE_STYLES = ("auto", "rock", "latin", "swing")
 METER_DENOMINATORS = (1, 2, 4, 8, 16, 32)  # note values a time signature may count in
 # A phrase VAE's attribute vectors, moved along live as /antiphon/set/attribute_<name> (the model file
 # carries the directions, antiphon.attributes). An amount is in units of the stored vector: the mean code of the
@@ -168,7 +170,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("mode", Kind.CHOICE, "respond", choices=MODES,
               renews=frozenset({Renews.MODE}),
               help="what Antiphon plays: respond answers each phrase you play, accompany plays bars along "
-                   "with you, both does both, thru passes what you play straight out"),
+                   "with you, both does both, restyle plays each bar you play back a bar later in another "
+                   "style, thru passes what you play straight out"),
     ParamSpec("temperature", Kind.FLOAT, 1.0, low=TEMPERATURE_RANGE[0], high=TEMPERATURE_RANGE[1],
               renews=_SAMPLE,
               help="randomness of the generated notes: below 1 safer, above 1 wilder"),
@@ -224,6 +227,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("accompany_channels", Kind.CHANNELS, (10, 2, 3), low=1, high=MIDI_CHANNELS,
               help="MIDI channels of the accompaniment's tracks, in the model's track order "
                    "(e.g. drums, bass, chords)"),
+    ParamSpec("style", Kind.CHOICE, "auto", choices=RESTYLE_STYLES,
+              help="the style restyle mode plays your bars in (the model's two styles; auto = its second, "
+                   "latin for the bundled one)"),
     ParamSpec("bpm", Kind.FLOAT, 120.0, low=MIN_BPM, high=MAX_BPM, unit="BPM",
               renews=frozenset({Renews.TEMPO}),
               help="tempo in quarter notes per minute, used only while no MIDI clock arrives "

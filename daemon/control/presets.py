@@ -4,7 +4,7 @@ A preset names a bundled model and how to play it::
 
     name = "bach"
     description = "Chorale-style continuations"
-    mode = "respond"               # respond | accompany | both | thru
+    mode = "respond"               # respond | accompany | both | restyle | thru
 
     [model]
     file = "bach-events.onnx"      # relative to the preset's folder (presets/ when bundled);
@@ -35,6 +35,7 @@ A preset names a bundled model and how to play it::
     model = "gan-grooves.onnx"     # when [model] is the LSTM (mode "both")
     channels = [10, 2, 3]          # per track of the model; [] = the model's own channels
     threshold = 0.5                # note-on probability a step needs (0-1)
+    style = "auto"                 # mode "restyle": the style your bars come back in
 
     [clock]                        # used while no MIDI clock arrives
     bpm = 120.0
@@ -103,7 +104,7 @@ PRESETS_ENV = "ANTIPHON_PRESETS_DIR"
 PRESET_SUFFIX = ".toml"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PromptMode = Literal["auto", "top", "all"]
-Mode = Literal["respond", "accompany", "both", "thru"]
+Mode = Literal["respond", "accompany", "both", "restyle", "thru"]
 PhraseEnd = Literal["silence", "bar", "silence-then-bar"]
 AnswerStart = Literal["step", "beat", "bar"]
 MAX_ECHO_WINDOW_MS = 1000.0  # an echo later than a second is no echo: it is the player
@@ -235,11 +236,13 @@ class AccompanySection:
             empty = the channels the model was trained with.
         threshold: a step sounds when the model's probability for it is above this (0-1 exclusive);
             the live ``density`` moves it.
+        style: the style mode ``restyle`` plays the bars in (the live ``style``).
     """
 
     model: str = ""
     channels: tuple[int, ...] = ()
     threshold: float = 0.5
+    style: str = "auto"
 
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], where: str) -> AccompanySection:
@@ -253,6 +256,7 @@ class AccompanySection:
         inside = tuple(_midi_channel(c, f"{where}.channels") for c in channels)
         if not 0 < built.threshold < 1:
             raise PresetError(f"{where}.threshold must be between 0 and 1 (exclusive), got {built.threshold:g}")
+        _live_check("style", built.style, f"{where}.style")
         return dataclasses.replace(built, channels=tuple(c for c in inside if c is not None))
 
 
@@ -363,6 +367,7 @@ def live_values(preset: Preset) -> dict[str, Any]:
         "density": live_density(sampling.density),
         "morph": sampling.morph,
         "memory": sampling.memory,
+        "style": preset.accompany.style,
         **{f"{ATTRIBUTE_PREFIX}{name}": dict(sampling.attributes).get(name, 0.0) for name in VAE_ATTRIBUTES},
         "answer_bars": preset.respond.answer_bars,
         "phrase_end_beats": preset.respond.phrase_end_beats,
@@ -414,7 +419,7 @@ def preset_from_dict(data: Mapping[str, Any], path: Path | None = None) -> Prese
         raise PresetError(f"{where}: {exc}") from exc
     name = preset.name or (path.stem if path is not None else "")
     preset = dataclasses.replace(preset, name=name, path=path)
-    if preset.mode in ("respond", "accompany", "both") and not preset.model.file:
+    if preset.mode in ("respond", "accompany", "both", "restyle") and not preset.model.file:
         raise PresetError(f"{where}: mode {preset.mode!r} plays a model, but the preset has no [model] table; "
                           "add [model] with file = \"NAME.onnx\" (an LSTM answers, a GAN accompanies)")
     live_values(preset)  # a value the live table refuses is refused now, by name

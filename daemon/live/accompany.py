@@ -35,14 +35,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daemon.errors import ModelError
+from daemon.live.heard_bars import HeardBars
 from daemon.models.gan import GanModel
 from daemon.models.gan_chain import BarChain, chain_rules_of
-from daemon.music.bar_features import assign_tracks, last_bar
 from daemon.music.grid import DRUM_CHANNEL, MIDI_CLOCK_PPQN, Grid
 from daemon.music.harmony import Chord, chord_vector, recognise
 from daemon.music.notes import Note
-from daemon.music.pianoroll import Bars, bars_to_notes, binarise
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +54,6 @@ CHORD_MEMORY_TICKS = 4 * MIDI_CLOCK_PPQN  # a chord released up to a bar ago is 
 def threshold_for(base: float, live_density: float) -> float:
     """The binarisation threshold for a preset's ``base`` and the live density (0-1, 0.5 = as set)."""
     return float(min(MAX_THRESHOLD, max(MIN_THRESHOLD, base - (live_density - 0.5) * DENSITY_THRESHOLD_SPAN)))
-
-
-@dataclass
-class _Heard:
-    start: float  # pulse-grid position
-    end: float | None  # None while the key is down
-    pitch: int
-    velocity: int
-    channel: int
 
 
 @dataclass
@@ -86,7 +75,7 @@ class BarMade:
     notes: list[Note]
 
 
-class Accompanist:
+class Accompanist(HeardBars):
     """Heard notes, and one GAN bar at a time.
 
     Not thread-safe: the engine thread is its only caller.
@@ -95,18 +84,10 @@ class Accompanist:
         model: the GAN generator.
     """
 
+    lead_s = LEAD_S
+
     def __init__(self, model: GanModel) -> None:
-        self.model = model
-        self.spec = model.spec
-        tpb = self.spec.grid.ticks_per_beat
-        if MIDI_CLOCK_PPQN % tpb:
-            raise ModelError(f"a GAN on a grid of {tpb} ticks per beat cannot follow MIDI clock")
-        self.ticks_per_model_tick = MIDI_CLOCK_PPQN // tpb
-        self._heard: list[_Heard] = []
-        self.next_bar: int | None = None  # index of the next bar to make
-        self.bars_made = 0
-        self.revoiced = 0
-        self._warned_meter = False
+        super().__init__(model)
         self.chain = BarChain(model, chain_rules_of(model))
         self.playing: BarMade | None = None  # the last bar made (playing now, or next)
         self._last_chord: Chord | None = None
@@ -118,32 +99,10 @@ class Accompanist:
 
     def reset(self) -> None:
         """Forget what was heard, the band's bars and where the next bar is (a clock jump, a mode switch)."""
-        self._heard.clear()
+        super().reset()
         self.chain.reset()
         self.playing = None
         self._last_chord = None
-        self.next_bar = None
-
-    def note_on(self, tick: float, channel: int, pitch: int, velocity: int) -> None:
-        self._heard.append(_Heard(tick, None, pitch, velocity, channel))
-
-    def note_off(self, tick: float, channel: int, pitch: int) -> None:
-        for heard in self._heard:
-            if heard.end is None and heard.channel == channel and heard.pitch == pitch:
-                heard.end = tick
-                return
-
-    def due_tick(self, now_tick: float, grid: Grid) -> int:
-        """Pulse-grid position of the bar line of the next bar to make (choosing it if unset)."""
-        bar = grid.ticks_per_bar
-        if self.next_bar is None:
-            self.next_bar = int(now_tick // bar) + 1
-        return self.next_bar * bar
-
-    def drum_channels(self, channels: Sequence[int]) -> set[int]:
-        """The MIDI channels the model's drum tracks play on."""
-        return {channels[t] if t < len(channels) else track.channel
-                for t, track in enumerate(self.spec.tracks) if track.drums}
 
     def chord_at(self, tick: float) -> Chord | None:
         """The chord the player holds at ``tick``: the pitched notes sounding then, else the last
@@ -236,54 +195,8 @@ class Accompanist:
             self._last_chord = chord
         return chord if chord is not None else self._last_chord
 
-    def _notes(self, made: np.ndarray, start_tick: int, grid: Grid, channels: Sequence[int]) -> list[Note]:
-        """A made bar ``(1, T, S, P)`` as notes on the pulse grid from ``start_tick``, on their channels."""
-        bar = grid.ticks_per_bar
-        scale = self.ticks_per_model_tick
-        model_bar = self.spec.grid.ticks_per_bar * scale
-        if model_bar != bar and not self._warned_meter:
-            self._warned_meter = True
-            log.warning("the accompaniment model plays %d/%d bars; the daemon counts %d/%d: each bar is placed "
-                        "on the bar line and cut at the next", self.spec.grid.numerator,
-                        self.spec.grid.denominator, grid.numerator, grid.denominator)
-        bars: Bars = binarise(made.astype(np.float32), self.spec, 0.5)
-        notes: list[Note] = []
-        for t, track_notes in enumerate(bars_to_notes(bars, self.spec)):
-            channel = channels[t] if t < len(channels) else self.spec.tracks[t].channel
-            for n in track_notes:
-                onset = n.start * scale
-                if onset >= bar:
-                    continue
-                duration = min(n.duration * scale, bar - onset)
-                notes.append(Note(start_tick + onset, n.pitch, duration, n.velocity, channel))
-        return sorted(notes)
-
-    def _condition(self, window_start: float, window_end: float) -> np.ndarray | None:
-        """The roll ``(1, T, S, P)`` of the notes heard in [window_start, window_end), or None if none."""
-        scale = self.ticks_per_model_tick
-        model_bar = self.spec.grid.ticks_per_bar
-        notes: list[Note] = []
-        for heard in self._heard:
-            end = window_end if heard.end is None else min(heard.end, window_end)
-            if end <= window_start or heard.start >= window_end:
-                continue
-            start = max(0, round((max(heard.start, window_start) - window_start) / scale))
-            stop = min(model_bar, round((end - window_start) / scale))
-            if start >= model_bar:
-                continue
-            notes.append(Note(start, heard.pitch, max(1, stop - start), max(1, min(127, heard.velocity)),
-                              heard.channel))
-        if not notes:
-            return None
-        return last_bar(assign_tracks(notes, self.spec), self.spec)
-
     def condition_with_band(self, heard: np.ndarray | None) -> np.ndarray | None:
         """The bar the next bar is conditioned on: ``heard`` (``(1, T, S, P)`` bool, or None when
         nothing was heard) in the tracks it sounds in, the band's own last bar in the others
         (:meth:`daemon.models.gan_chain.BarChain.condition`, with the chain's rules)."""
         return self.chain.condition(heard)
-
-    def _forget_before(self, tick: float) -> None:
-        self._heard = [h for h in self._heard if h.end is None or h.end > tick]
-        if len(self._heard) > 4096:  # keys never released (a lost note-off): keep the newest
-            self._heard = self._heard[-4096:]

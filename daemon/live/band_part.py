@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from daemon.live.accompany import LEAD_S, threshold_for
+from daemon.live.accompany import threshold_for
 
 log = logging.getLogger("daemon.live.engine")
 
@@ -41,7 +41,7 @@ class BandPart:
             return None
         now_tick = self.transport.tick_at(self._clock())
         when = self._time_of(accompanist.due_tick(now_tick, self.transport.grid))
-        return None if when is None else when - LEAD_S
+        return None if when is None else when - accompanist.lead_s
 
     def _make_bar(self, now: float) -> None:
         accompanist = self._accompanist

@@ -18,6 +18,7 @@ Modes (the live parameter ``mode``)
     ``accompany``: the GAN plays one bar ahead, each bar conditioned on the bar just played
     (:mod:`daemon.live.accompany`), on its own channels.
     ``both``: the two together.
+    ``restyle``: each bar played comes back a bar later in another style (:mod:`daemon.live.restyle`).
 
 What comes in, in order
     Realtime messages drive the :class:`~daemon.live.transport.Transport` (MIDI Stop silences at
@@ -68,6 +69,7 @@ from daemon.live.link_clock import LinkClock, LinkPeer
 from daemon.live.model_store import ModelPair, ModelStore, models_for
 from daemon.live.plan import HANDOFF_S, Plan
 from daemon.live.respond import Responder
+from daemon.live.restyle import Restyler, band_for
 from daemon.live.scheduler import ALL_NOTES_OFF, CONTROL_CHANGE, DEFAULT_PORT, Scheduler, is_note_off
 from daemon.live.transport import CLOCK_MESSAGES, MIDI, Transport, TransportEvent, pulse_grid
 from daemon.models.continuator import prompt_mode
@@ -150,7 +152,7 @@ class Engine(BandPart):
         self._plan = Plan(RollFeed(feedback) if feedback is not None else None)
         self._input = InputNotes()
         self.answering: Answering | None = None
-        self._accompanist: Accompanist | None = None
+        self._accompanist: Accompanist | Restyler | None = None
         self._sampling = LiveSampling(state, preset, self._error)
         self._controls = Controls(self, state, self._sampling, self._models, self._cc_map, preset_loader, clock,
                                   feedback)
@@ -464,7 +466,8 @@ class Engine(BandPart):
             self.answering = Answering(responder, self.transport, self._state, self._plan, self._scheduler,
                                        self.counts, self._sampling.params, self._error, self._rng, self._groups,
                                        self._feedback)
-        self._accompanist = Accompanist(gan) if gan is not None and mode in ACCOMPANY_MODES else None
+        self._accompanist = band_for(gan, self._state.snapshot, self._sampling.params) \
+            if gan is not None and mode in ACCOMPANY_MODES else None
         if self._accompanist is not None and not preset.accompany.channels:
             self._controls.set_live("accompany_channels", tuple(t.channel for t in gan.spec.tracks), quiet=True)
 

@@ -42,7 +42,8 @@ class ModelStore:
 
 @dataclass(frozen=True)
 class ModelPair:
-    """The models a preset plays: the LSTM that answers and the GAN that accompanies (either may be None)."""
+    """The models a preset plays: the LSTM that answers and the GAN (or restyle model) that plays bar by bar
+    (either may be None)."""
 
     lstm: Any = None
     gan: Any = None
@@ -67,14 +68,19 @@ def models_for(preset: Preset, mode: str, store: ModelStore) -> ModelPair:
     gan = main if getattr(main, "kind", None) == "gan" else None
     if mode in RESPOND_MODES and lstm is None:
         raise ModelError(f"mode {mode!r} answers with an LSTM, ABC or VAE model, but {preset.model_path.name} "
-                         f"(preset {where}) is a {getattr(main, 'kind', '?')} model; choose mode 'accompany' or a "
+                         f"(preset {where}) is a {getattr(main, 'kind', '?')} model; choose mode "
+                         f"{'restyle' if getattr(main, 'kind', None) == 'restyle' else 'accompany'} or a "
                          "preset that answers")
-    if mode in ACCOMPANY_MODES and gan is None:
+    band_kind = "restyle" if mode == "restyle" else "gan"
+    band = main if getattr(main, "kind", None) == band_kind else None
+    if mode in ACCOMPANY_MODES and band is None:
         path = preset.accompany_model_path
+        what = "a restyle model" if band_kind == "restyle" else "a GAN"
         if path is None:
-            raise ModelError(f"mode {mode!r} accompanies with a GAN; preset {where} names none: add "
+            raise ModelError(f"mode {mode!r} plays bars with {what}; preset {where} names none: add "
                              "[accompany] model = \"NAME.onnx\"")
-        gan = store.get(path)
-        if getattr(gan, "kind", None) != "gan":
-            raise ModelError(f"[accompany] model {path.name} (preset {where}) is not a GAN; name a GAN .onnx file")
-    return ModelPair(lstm, gan)
+        band = store.get(path)
+        if getattr(band, "kind", None) != band_kind:
+            raise ModelError(f"[accompany] model {path.name} (preset {where}) is not {what}; name "
+                             f"{what}'s .onnx file")
+    return ModelPair(lstm, band if mode in ACCOMPANY_MODES else gan)

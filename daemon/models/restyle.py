@@ -107,6 +107,18 @@ class RestyleModel:
         return binarise(probs, self.spec, self.threshold if threshold is None else threshold, velocity=velocity)
 
 
+def with_velocities(moved: Bars, source: Bars) -> Bars:
+    """``moved`` with each track of each bar at the median onset velocity of the same track and bar
+    of ``source`` (the model's own velocity where the source track has no onset)."""
+    velocity = np.zeros_like(moved.velocity)
+    for b in range(len(moved)):
+        for t in range(moved.velocity.shape[1]):
+            played = source.velocity[b, t][source.onset[b, t]]
+            level = int(np.median(played)) if played.size else int(moved.velocity[b, t].max(initial=0))
+            velocity[b, t][moved.onset[b, t]] = max(1, min(127, level or 90))
+    return Bars(moved.active, moved.onset, velocity)
+
+
 def row_mask(spec: RollSpec, allowed_pitches: np.ndarray | None) -> np.ndarray:
     """``(1, T, 1, P)`` float32: 1 where a row may sound (drum rows always; pitched rows whose pitch
     is allowed), 0 elsewhere."""

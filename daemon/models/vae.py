@@ -41,6 +41,7 @@ ENCODER_INPUTS = ("tokens",)
 ENCODER_OUTPUTS = ("mu", "logvar")
 DECODER_INPUTS = ("z", "token", "h", "c", "start")
 STATE_OUTPUTS = ("h_out", "c_out")
+TONICS = 12  # an attribute by tonic has one direction per pitch class C..B
 
 
 def decoder_outputs(fields: Sequence[str]) -> tuple[str, ...]:
@@ -69,6 +70,8 @@ class VaeModel:
         latent: size of a code.
         phrase_ticks: length of a phrase in ticks (two 4/4 bars).
         attributes: attribute name -> ``(Z,)`` direction in the latent space (may be empty).
+        attributes_by_tonic: attribute name -> ``(12, Z)``: one direction per tonic C..B, for the
+            attributes whose direction depends on the key (major/minor); may be empty.
     """
 
     def __init__(self, session: ort.InferenceSession, info: ModelInfo, encoder: ort.InferenceSession | None = None) -> None:
@@ -97,8 +100,15 @@ class VaeModel:
             self.phrase_ticks = int(phrase["ticks"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{info.path}: VAE metadata lacks {exc}; re-export it") from exc
-        self.attributes: dict[str, np.ndarray] = {
-            name: np.asarray(vector, np.float32) for name, vector in dict(info.extra.get("attributes", {})).items()}
+        try:
+            self.attributes: dict[str, np.ndarray] = {
+                name: np.asarray(vector, np.float32).reshape(self.latent)
+                for name, vector in dict(info.extra.get("attributes", {})).items()}
+            self.attributes_by_tonic: dict[str, np.ndarray] = {
+                name: np.asarray(rows, np.float32).reshape(TONICS, self.latent)
+                for name, rows in dict(info.extra.get("attributes_by_tonic", {})).items()}
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{info.path}: attribute vectors of the wrong shape ({exc}); re-export it") from exc
         self.encoder = encoder if encoder is not None else self._open_encoder()
 
     def _open_encoder(self) -> ort.InferenceSession:
@@ -194,12 +204,16 @@ class VaeModel:
         """:meth:`decode_tokens` as notes from tick 0, cut at the phrase's end."""
         return tokens_to_phrase(self.codec, self.decode_tokens(z, params, rng), self.phrase_ticks, channel)
 
-    def attribute(self, name: str) -> np.ndarray:
-        """The latent direction of attribute ``name``.
+    def attribute(self, name: str, tonic: int | None = None) -> np.ndarray:
+        """The latent direction of attribute ``name``: for a phrase on ``tonic`` (pitch class 0-11)
+        its direction on that tonic when the file has one (:attr:`attributes_by_tonic`), else the one
+        direction of :attr:`attributes`.
 
         Raises:
             ModelError: the file carries no such attribute (the message lists those it has).
         """
+        if tonic is not None and name in self.attributes_by_tonic:
+            return self.attributes_by_tonic[name][tonic % TONICS]
         if name not in self.attributes:
             have = ", ".join(sorted(self.attributes)) or "none"
             raise ModelError(f"{self.info.path.name} carries no attribute {name!r} (it has: {have})")

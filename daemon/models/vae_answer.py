@@ -8,6 +8,13 @@ and is answered from its own. A phrase the VAE cannot read (fewer than two pitch
 only, nothing) is answered from the previous code, or, before any, from a draw of the prior;
 it is counted in :attr:`VaeContinuator.fallbacks`.
 
+The code decoded is then moved along the file's attribute vectors (``antiphon.attributes``) by
+the amounts :attr:`SamplingParams.attributes` carries (the live parameters
+``attribute_density``, ``attribute_register``, ...): ``z + amount * vector`` for each, the
+vector of the phrase's tonic (its key estimate) where the file has one per tonic (major/minor). An
+attribute the file does not carry is left out, with a warning naming those it has (once, until
+the attributes asked for change); the answer is not moved along it.
+
 The decoder writes two 4/4 bars at a time; a longer answer decodes the same code again (each
 pass sampled afresh). Notes keep their place from the answer's first bar line.
 
@@ -26,6 +33,7 @@ from daemon.errors import ModelError, RepresentationError
 from daemon.models.phrase_buffer import PhraseBuffer
 from daemon.models.vae import VaeModel, slerp
 from daemon.music.grid import DRUM_CHANNEL, Grid
+from daemon.music.keys import estimate_key
 from daemon.music.notes import Note
 from daemon.music.phrases import MIN_PHRASE_NOTES, last_phrase
 from daemon.music.sampling import SamplingParams
@@ -50,6 +58,8 @@ class VaeContinuator(PhraseBuffer):
             engine prepares an answer at every silence, which may follow its first note alone).
         read: notes of the phrase the last encoding read (its last two bars, pitched notes).
         encode_s: seconds the last encoding took; decode_s: the last answer's decoding.
+        missing: the attributes the last answer was asked to move along that the file lacks.
+        tonic: the tonic (pitch class) of the key estimate of the phrase last encoded, or None.
 
     Not thread-safe: the engine thread is its only caller.
     """
@@ -63,6 +73,8 @@ class VaeContinuator(PhraseBuffer):
         self.read = 0
         self.encode_s = 0.0
         self.decode_s = 0.0
+        self.missing: tuple[str, ...] = ()
+        self.tonic: int | None = None
         self.reset(origin)
 
     def reset(self, origin: int = 0) -> None:
@@ -84,6 +96,8 @@ class VaeContinuator(PhraseBuffer):
         self.read = len(phrase)
         code: np.ndarray | None = None
         self.encode_s = 0.0
+        key = estimate_key(phrase) if len(phrase) >= MIN_PHRASE_NOTES else None
+        self.tonic = None if key is None else key.root
         if len(phrase) >= MIN_PHRASE_NOTES:
             began = time.perf_counter()
             try:
@@ -118,7 +132,30 @@ class VaeContinuator(PhraseBuffer):
         else:
             z = slerp(self.previous, code, params.morph).astype(np.float32)
             source = f"morph {params.morph:.2f} between the previous phrase's code and this one's"
+        z, moved = self.move(z, params.attributes)
+        if moved:
+            source += f", moved by {moved}"
         return self._steps(z, source, length, params, rng, self.channel if channel is None else channel)
+
+    def move(self, z: np.ndarray, attributes: tuple[tuple[str, float], ...]) -> tuple[np.ndarray, str]:
+        """``z`` moved by ``amount`` times each attribute vector the file carries, and the moves made
+        in words ("" when none); an attribute it lacks is skipped (see the module docstring)."""
+        moved = np.asarray(z, np.float32)
+        missing: list[str] = []
+        words: list[str] = []
+        for name, amount in attributes:
+            if not amount:
+                continue
+            try:
+                moved = moved + np.float32(amount) * self.model.attribute(name, self.tonic)
+            except ModelError as exc:
+                if name not in self.missing:
+                    log.warning("%s: the answer is not moved along it", exc)
+                missing.append(name)
+                continue
+            words.append(f"{name} {amount:+.2f}")
+        self.missing = tuple(missing)
+        return moved.astype(np.float32), ", ".join(words)
 
     def _steps(self, z: np.ndarray, source: str, length: int, params: SamplingParams, rng: np.random.Generator,
                channel: int) -> Iterator[list[Note]]:

@@ -3,7 +3,8 @@
 Encodes the last two bars of the file's melody and decodes ``--count`` codes near it:
 ``mu + amount * e`` with ``e`` drawn from N(0, I) (``--amount`` is in units of the prior's
 standard deviation; 0 decodes the phrase itself). ``--attribute NAME=VALUE`` (repeatable) moves
-the code by VALUE times the attribute's latent direction, which the model file must carry.
+the code by VALUE times the attribute's latent direction, which the model file must carry (the
+direction of the phrase's key where the file has one per tonic: major/minor).
 The output is the phrase as written, then its variations.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from daemon.errors import AntiphonError
+from daemon.music.keys import estimate_key
 from daemon.offline.vae_phrases import (
     DEFAULT_VAE_MODEL,
     add_decoding_arguments,
@@ -63,6 +65,8 @@ def main(args: argparse.Namespace) -> int:
     model = open_model(args.model, args.threads)
     moves = [(name, value, model.attribute(name)) for name, value in args.attribute]
     phrase = read_phrase(args.input, model)
+    key = estimate_key(phrase.notes)  # a direction by tonic (major/minor) is the one of the phrase's key
+    moves = [(name, value, model.attribute(name, None if key is None else key.root)) for name, value, _ in moves]
     params = decoding_params(args)
     rng, seed = rng_of(args.seed)
     mu, _ = model.encode(phrase.notes)

@@ -12,7 +12,7 @@ LATENT = 8
 
 def tiny_vae(folder: Path, attributes: bool = False, seed: int = 0) -> tuple[Path, Path]:
     """(checkpoint, decoder .onnx) of a small untrained VAE in ``folder``; ``attributes`` adds a
-    ``density`` vector to the file."""
+    ``density`` vector to the file, and a ``major`` one per tonic (tonic ``r``: 2 at index ``r % 8``)."""
     import torch
 
     from daemon.music.events import NoteEventCodec
@@ -32,6 +32,8 @@ def tiny_vae(folder: Path, attributes: bool = False, seed: int = 0) -> tuple[Pat
         vectors = folder / "attributes.json"
         vector = np.zeros(LATENT)
         vector[0] = 1.0
-        vectors.write_text(json.dumps({"attributes": {"density": vector.tolist()}}), encoding="utf-8")
+        by_tonic = 2 * np.eye(LATENT)[[r % LATENT for r in range(12)]]
+        vectors.write_text(json.dumps({"attributes": {"density": vector.tolist()},
+                                       "attributes_by_tonic": {"major": by_tonic.tolist()}}), encoding="utf-8")
     decoder, _ = export_vae(checkpoint, folder / "tiny-vae.onnx", vectors)
     return checkpoint, decoder

@@ -71,7 +71,7 @@ def measure(model: Any, judge: Any, families: list[str], bars: dict[str, np.ndar
         target = families.index(dst)
         pairs = target_bars[rng.integers(0, len(target_bars), len(source))]
         out[f"{src} -> {dst}"] = {
-            "bars": int(len(source)),
+            "bars": len(source),
             "judged_target": float((verdicts(judge, moved) == target).mean()),
             "ceiling_real_target": float((verdicts(judge, target_bars) == target).mean()),
             "floor_source": float((verdicts(judge, source) == target).mean()),
@@ -89,9 +89,10 @@ def measure(model: Any, judge: Any, families: list[str], bars: dict[str, np.ndar
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = ["| direction | bars | judged target: transfer / real target (ceiling) / source (floor) "
-             "| chroma kept / random pairs | onsets kept / random pairs | cycle 1-IoU / cells wrong "
-             "| notes a bar: source / transfer / real target |", "|---|---|---|---|---|---|---|"]
+    header = ("| direction | bars | judged target: transfer / real target (ceiling) / source (floor) "
+              "| chroma kept / random pairs | onsets kept / random pairs | cycle 1-IoU / cells wrong "
+              "| notes a bar: source / transfer / real target |")
+    lines = [header, "|---|---|---|---|---|---|---|"]
     for name, r in result["directions"].items():
         n = r["notes_per_bar"]
         lines.append(f"| {name} | {r['bars']} | {r['judged_target']:.3f} / {r['ceiling_real_target']:.3f} / "
@@ -109,8 +110,8 @@ def main(args: argparse.Namespace) -> int:
     from daemon.models.restyle import open_restyle
     from training.gan.plots import plot_rows
     from training.restyle import checkpoint
-    from training.restyle.judge import judge as verdicts
     from training.restyle.data import load_style_bars
+    from training.restyle.judge import judge as verdicts
 
     model = open_restyle(args.model)
     payload = checkpoint.load(args.classifier, checkpoint.CLASSIFIER_KIND)
@@ -122,7 +123,7 @@ def main(args: argparse.Namespace) -> int:
     log.info("%s", data.describe(args.split))
     result: dict[str, Any] = {
         "model": args.model.name, "split": args.split,
-        "bars": {f: int(len(b)) for f, b in data.bars.items()},
+        "bars": {f: len(b) for f, b in data.bars.items()},
         "files": {f: len(v) for f, v in data.files.items()},
         "classifier_accuracy": {f: float((verdicts(judge, data.bars[f]) == i).mean()) for i, f in enumerate(families)},
         "directions": measure(model, judge, families, data.bars)}

@@ -76,7 +76,13 @@ def main(args: argparse.Namespace) -> int:
 
     from training.restyle import checkpoint
     from training.restyle.data import load_style_bars, sample_bars
-    from training.restyle.model import Critic, Generator, RestyleConfig, binarise_straight_through, count_parameters
+    from training.restyle.model import (
+        Critic,
+        Generator,
+        RestyleConfig,
+        binarise_straight_through,
+        count_parameters,
+    )
     from training.restyle.report import validate
 
     torch.set_num_threads(args.threads)

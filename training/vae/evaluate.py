@@ -20,10 +20,15 @@ What it measures (``--out`` keeps every number; the log prints the tables):
   spherical interpolation between their codes, decoded greedily, against two naive blends (both
   note lists at once; bar 1 of one and bar 2 of the other), by the figure distance of
   :func:`training.vae.metrics.figure_distance` to each end;
-* attribute vectors (``--attributes-out``): per attribute (density, register, busyness,
-  major), the mean code of the top quarter of training phrases minus the bottom quarter's;
-  then test phrases moved along each by -1.5 ... +1.5 and decoded: the Spearman correlation of
-  the step with the attribute, and how much the other attributes move.
+* attribute vectors (``--attributes-out``): per attribute (density, register, busyness), the
+  mean code of the top quarter of training phrases minus the bottom quarter's; major/minor from
+  the key of each phrase's whole tune, parallel modes on the same tonic
+  (:func:`training.vae.metrics.mode_vector`), and one major/minor vector per tonic, from every
+  phrase moved to every tonic (written as ``attributes_by_tonic``); then test phrases moved along
+  each by -1.5 ... +1.5 (the per-tonic vectors: the one of the phrase's key) and decoded: the
+  Spearman correlation of the step with the attribute (``major``: the share of major thirds,
+  sixths and sevenths on the tonic of the phrase moved), how often the mode flips, and how much
+  the other attributes move.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 ATTRIBUTE_STEPS = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
+TRANSPOSITIONS = range(-5, 7)  # semitones each phrase is moved by to fit the per-tonic mode vectors (every tonic)
+BY_TONIC = "by the phrase's tonic"  # the report row of the per-tonic major/minor vectors
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -145,6 +152,7 @@ def _attributes(model: Any, codec: Any, train_phrases: list[Any], test_phrases: 
                 length: int, args: argparse.Namespace, rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
     import torch
 
+    from daemon.music.keys import estimate_key
     from training.vae.decoding import decode_phrases, encode_phrases
     from training.vae.metrics import ATTRIBUTES, attribute_values, attribute_vectors, nan_mean, spearman
 
@@ -152,29 +160,90 @@ def _attributes(model: Any, codec: Any, train_phrases: list[Any], test_phrases: 
     fit = [train_phrases[int(i)] for i in pick]
     mus, _ = encode_phrases(model, [p.tokens for p in fit], codec)
     values = [attribute_values(p.notes) for p in fit]
-    vectors = attribute_vectors(mus, values)
+    tune_notes: dict[str, list[Any]] = defaultdict(list)
+    for phrase in train_phrases:
+        tune_notes[phrase.piece].extend(phrase.notes)
+    tune_keys = {piece: estimate_key(notes) for piece, notes in tune_notes.items()}
+    fit_keys = [tune_keys[p.piece] for p in fit]
+    vectors = attribute_vectors(mus, values, tune_keys=fit_keys)
+    by_tonic = _mode_by_tonic(model, codec, fit, fit_keys)
     std = {k: float(np.nanstd([v[k] for v in values])) for k in ATTRIBUTES}
     tests = rng.choice(len(test_phrases), size=min(args.attribute_tests, len(test_phrases)), replace=False)
+    keys = [estimate_key(test_phrases[int(i)].notes) for i in tests]
+    tonics = [None if key is None else key.root for key in keys]  # a moved phrase is judged on its origin's tonic
+    moves = {name: (name, np.broadcast_to(vector, test_mus[tests].shape)) for name, vector in vectors.items()}
+    if by_tonic is not None:
+        zero = np.zeros(by_tonic.shape[1], np.float32)
+        moves[f"major {BY_TONIC}"] = ("major", np.stack([zero if t is None else by_tonic[t] for t in tonics]))
     report: dict[str, Any] = {}
-    for name, vector in vectors.items():
+    for row, (name, vector) in moves.items():
         by_step: dict[float, list[dict[str, float]]] = {}
         for step in ATTRIBUTE_STEPS:
             z = torch.from_numpy((test_mus[tests] + step * vector).astype(np.float32))
-            by_step[step] = [attribute_values(p) for p in decode_phrases(model, z, codec, length)]
+            decoded = decode_phrases(model, z, codec, length)
+            by_step[step] = [attribute_values(p, tonic) for p, tonic in zip(decoded, tonics)]
         correlations = []
         for k in range(len(tests)):
             correlations.append(spearman(ATTRIBUTE_STEPS, [by_step[s][k][name] for s in ATTRIBUTE_STEPS]))
         means = {str(s): {a: float(nan_mean([r[a] for r in rows])) for a in ATTRIBUTES} for s, rows in by_step.items()}
         moved = {a: abs(means["1.0"][a] - means["-1.0"][a]) / std[a] if std[a] > 0 else float("nan")
                  for a in ATTRIBUTES}
-        report[name] = {"spearman_mean": float(nan_mean(correlations)),
+        report[row] = {"spearman_mean": float(nan_mean(correlations)),
                         "monotonic_share": float(np.mean(np.array(correlations) > 0.8)),
+                        "mode_flips": _mode_flips(by_step, keys),
                         "means_by_step": means, "change_per_std_from_-1_to_+1": moved,
-                        "vector_norm": float(np.linalg.norm(vector))}
+                        "vector_norm": float(np.linalg.norm(vector, axis=-1).mean())}
     payload = {"attributes": {k: v.tolist() for k, v in vectors.items()},
-               "definition": "mean mu of the top quarter of training phrases minus the bottom quarter (major: major "
-                             "minus minor key estimates)", "fitted_on_phrases": len(fit), "attribute_std": std}
+               "attributes_by_tonic": {} if by_tonic is None else {"major": by_tonic.tolist()},
+               "definition": "mean mu of the top quarter of training phrases minus the bottom quarter (major: phrases "
+                             "of major tunes minus those of minor tunes on the same tonic, by the key estimate of the "
+                             "whole tune, averaged over the tonics with 20 of each; attributes_by_tonic: one such "
+                             "vector per tonic C..B, from every training phrase moved to every tonic)",
+               "fitted_on_phrases": len(fit), "attribute_std": std}
     return report, payload
+
+
+def _mode_by_tonic(model: Any, codec: Any, fit: list[Any], fit_keys: list[Any]) -> np.ndarray | None:
+    """One major/minor vector per tonic ``(12, Z)``: every fitted phrase is moved by each of
+    :data:`TRANSPOSITIONS` (its tune's key with it) and encoded; on each tonic, the phrases of major
+    tunes minus those of minor tunes (:func:`training.vae.metrics.mode_differences`). None when a
+    tonic lacks a mode."""
+    from daemon.music.keys import Key
+    from training.vae.data import allowed_shift
+    from training.vae.decoding import encode_phrases
+    from training.vae.metrics import mode_differences
+
+    mus, keys = [], []
+    for shift in TRANSPOSITIONS:
+        rows = [i for i, p in enumerate(fit) if fit_keys[i] is not None
+                and allowed_shift(p.tokens, (shift, shift)) == (shift, shift)]
+        tokens = []
+        for i in rows:
+            moved = fit[i].tokens.copy()
+            moved[moved[:, 1] < 128, 1] += shift
+            tokens.append(moved)
+            key = fit_keys[i]
+            keys.append(Key((key.root + shift) % 12, key.minor, key.correlation))
+        mus.append(encode_phrases(model, tokens, codec)[0])
+    differences, counts = mode_differences(np.concatenate(mus), keys)
+    return None if (counts == 0).any() else differences.astype(np.float32)
+
+
+def _mode_flips(by_step: dict[float, list[dict[str, float]]], keys: list[Any]) -> dict[str, float]:
+    """Shares of the test phrases in major keys decoded mostly minor (``major`` below 0.5 on their
+    tonic) at -1.5, and of those in minor keys decoded mostly major at +1.5, beside the same at 0."""
+    low, high = ATTRIBUTE_STEPS[0], ATTRIBUTE_STEPS[-1]
+    major = [i for i, k in enumerate(keys) if k is not None and not k.minor]
+    minor = [i for i, k in enumerate(keys) if k is not None and k.minor]
+
+    def share(step: float, rows: list[int], to_major: bool) -> float:
+        got = [by_step[step][i]["major"] for i in rows]
+        got = [v for v in got if not np.isnan(v)]
+        return float(np.mean([(v > 0.5) if to_major else (v < 0.5) for v in got])) if got else float("nan")
+
+    return {f"major_to_minor_at_{low:g}": share(low, major, False), "major_to_minor_at_0": share(0.0, major, False),
+            f"minor_to_major_at_{high:g}": share(high, minor, True), "minor_to_major_at_0": share(0.0, minor, True),
+            "major_phrases": len(major), "minor_phrases": len(minor)}
 
 
 def _picture(model: Any, codec: Any, phrases: list[Any], mus: np.ndarray, length: int, path: Path,
@@ -277,4 +346,6 @@ def summary(result: dict[str, Any]) -> str:
         moved = ", ".join(f"{k} {v:.2f}" for k, v in row["change_per_std_from_-1_to_+1"].items())
         lines.append(f"attribute {name:<9} spearman {row['spearman_mean']:+.2f}, monotonic {row['monotonic_share']:.2f};"
                      f" change -1 -> +1 in stds: {moved}")
+        if name.startswith("major"):
+            lines.append("  mode flips: " + ", ".join(f"{k} {v:.2f}" for k, v in row["mode_flips"].items()))
     return "\n".join(lines)

@@ -91,8 +91,8 @@ def test_cc_values_scale_onto_the_range_or_the_given_ends() -> None:
 
 def test_cc_values_step_through_choices_in_order() -> None:
     mode = CcBinding("mode", 80)
-    assert [mode.value_for(v) for v in (0, 31, 32, 64, 96, 127)] == \
-        ["respond", "respond", "accompany", "both", "thru", "thru"]
+    assert [mode.value_for(v) for v in (0, 25, 26, 51, 77, 101, 102, 127)] == \
+        ["respond", "respond", "accompany", "both", "restyle", "restyle", "thru", "thru"]
     key = CcBinding("key", 81)
     assert key.value_for(0) is None and key.value_for(127) == 11
     assert CcBinding("meter_denominator", 82).value_for(127) == 32

@@ -33,7 +33,7 @@ REQUIRED = {
     "temperature", "top_k", "top_p", "mode", "answer_bars", "phrase_end_beats", "density", "key", "scale",
     "pitch_low", "pitch_high", "channel_in", "channel_out", "accompany_channels", "bpm", "meter_numerator",
     "meter_denominator", "hold_limit_beats", "morph", "attribute_density", "attribute_register",
-    "attribute_busyness", "attribute_major", "memory",
+    "attribute_busyness", "attribute_major", "memory", "style",
 }
 
 

@@ -110,6 +110,11 @@ def test_unknown_keys_are_refused_by_name(tmp_path: Path, text: str, message: st
     ('[model]\n', "'file' is required"),
     ('model = "m.onnx"\n', "model must be a table"),
     ('name = \n', "not valid TOML"),
+    ('[model]\nfile = "m.onnx"\n[sampling]\nattributes = { tempo = 1.0 }\n',
+     "unknown attribute 'tempo'; the live attributes are density, register, busyness, major"),
+    ('[model]\nfile = "m.onnx"\n[sampling]\nattributes = { density = "more" }\n',
+     "sampling.attributes.density must be a number"),
+    ('[model]\nfile = "m.onnx"\n[sampling]\nattributes = 1.0\n', "sampling.attributes must be a table"),
 ])
 def test_bad_values_are_refused_with_the_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(PresetError, match=message):
@@ -252,7 +257,7 @@ def test_thru_needs_no_model(tmp_path: Path) -> None:
 
 
 BUNDLED_MODELS = {"folk-events.onnx", "bach-events.onnx", "bach-chords.onnx", "gan-grooves.onnx", "gan-chorales.onnx",
-                  "folk-abc.onnx", "folk-vae.onnx"}
+                  "folk-abc.onnx", "folk-vae.onnx", "restyle-grooves.onnx"}
 
 
 def test_the_bundled_presets_load_and_name_the_bundled_models() -> None:
@@ -265,6 +270,7 @@ def test_the_bundled_presets_load_and_name_the_bundled_models() -> None:
     default = load_preset("default", presets_dir=presets.PRESETS_DIR)
     assert (default.mode, default.model_path.name) == ("respond", "folk-events.onnx")
     assert load_preset("grooves", presets_dir=presets.PRESETS_DIR).mode == "accompany"
+    assert load_preset("restyle", presets_dir=presets.PRESETS_DIR).mode == "restyle"
 
 
 def test_a_synths_output_latency_is_read_in_milliseconds_and_bounded(tmp_path: Path) -> None:
@@ -273,3 +279,13 @@ def test_a_synths_output_latency_is_read_in_milliseconds_and_bounded(tmp_path: P
     assert load_preset_file(write(tmp_path, "plain", base)).midi.output_latency_ms == 0
     with pytest.raises(PresetError, match="output_latency_ms must be 0-80"):
         load_preset_file(write(tmp_path, "bad", base + "output_latency_ms = 500\n"))
+
+
+def test_a_presets_attribute_moves_become_the_live_attribute_values(tmp_path: Path) -> None:
+    text = '[model]\nfile = "m.onnx"\n[sampling]\nattributes = { register = -1, density = 1.5 }\n'
+    preset = load_preset_file(write(tmp_path, "moved", text))
+    assert preset.sampling.attributes == (("density", 1.5), ("register", -1.0))
+    values = config.live_values(preset)
+    assert (values["attribute_density"], values["attribute_register"], values["attribute_busyness"]) == (1.5, -1.0, 0.0)
+    with pytest.raises(PresetError, match="attribute_density must be -2 to 2"):
+        config.live_values(dataclasses.replace(preset, sampling=SamplingParams(attributes=(("density", 3.0),))))

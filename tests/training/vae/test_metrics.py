@@ -5,12 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from daemon.music.keys import Key
 from daemon.music.notes import Note
 from training.vae.metrics import (
+    MIN_MODE_PHRASES,
     attribute_values,
     attribute_vectors,
     crossfade,
     figure_distance,
+    major_share,
+    mode_vector,
     note_matches,
     phrase_figures,
     spearman,
@@ -70,3 +74,26 @@ def test_spearman_ranks() -> None:
     assert spearman([1, 2, 3, 4], [10, 20, 25, 100]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert np.isnan(spearman([1, 2, 3], [5, 5, 5]))
+
+
+def test_major_share_reads_the_mode_on_a_given_tonic() -> None:
+    c_minor = [Note(n.start, n.pitch - 1 if n.pitch % 12 in (4, 9, 11) else n.pitch, n.duration) for n in C_MAJOR]
+    assert major_share(C_MAJOR, 0) == 1.0 and major_share(c_minor, 0) == 0.0
+    assert attribute_values(c_minor, tonic=0)["major"] == 0.0
+    assert major_share(C_MAJOR, 9) == 0.0  # on A: C, F and G are its minor 3rd, 6th and 7th (A minor)
+    assert np.isnan(major_share(C_MAJOR, None)) and np.isnan(major_share([Note(0, 60, 12)], 0))
+
+
+def test_the_mode_vector_compares_parallel_modes_and_leaves_the_tonic_out() -> None:
+    """Dimension 0 is the mode, dimension 1 the tonic: G tunes are all major, D tunes both."""
+    rng = np.random.default_rng(0)
+    keys = [Key(2, False, 0.9)] * 40 + [Key(2, True, 0.9)] * 30 + [Key(7, False, 0.9)] * 200 + [None] * 10
+    mus = rng.normal(0, 0.1, (len(keys), 3))
+    for i, key in enumerate(keys):
+        if key is not None:
+            mus[i, 0] += 0 if key.minor else 1
+            mus[i, 1] += 1 if key.root == 7 else 0
+    vector = mode_vector(mus, keys)
+    assert vector is not None and vector[0] == pytest.approx(1, abs=0.1) and abs(vector[1]) < 0.1
+    assert "major" in attribute_vectors(mus, [attribute_values(C_MAJOR)] * len(keys), tune_keys=keys)
+    assert mode_vector(mus[:40 + MIN_MODE_PHRASES - 1], keys[:40 + MIN_MODE_PHRASES - 1]) is None
