@@ -1,0 +1,82 @@
+"""The ``restyle`` preset through a real JACK server: a bar played comes back a bar later as latin.
+
+The daemon runs as a subprocess (``python -m daemon run --preset restyle``) on the session's JACK
+server; a second client plays one bar of a real rock groove of the restyle model's test split
+(mma's ``casio/slowrock``, rendered here: drums on channel 10, bass and chords on their own
+channels) into "Antiphon In", starting on a bar line of the daemon's clock, and records
+"Antiphon Out" (:mod:`benchmarks.jack_rig`). The test checks that the answer sounds in the next
+bar and only there, on the band's channels, on the sixteenth-note grid, and that every note it
+starts is closed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import presets
+from benchmarks.jack_rig import Daemon, Peer, note_off, note_on
+from daemon.control.presets import load_preset
+from daemon.live.scheduler import is_note_on
+from tests.daemon.live.jack_daemon import (
+    SEED,
+    _assert_on_grid,
+    all_closed,
+    grid_error_s,
+    grid_phase,
+    heard_notes,
+    ms,
+)
+from tests.daemon.mma_groove import ROCK_TEST, one_bar, render
+
+pytestmark = pytest.mark.jack
+EDGE_S = 0.005  # a note this close to a bar line is on it
+
+
+def test_a_played_rock_bar_comes_back_a_bar_later_restyled_and_every_note_closes(
+        jack_server: str, tmp_path: Path, report) -> None:
+    preset = load_preset("restyle", presets.PRESETS_DIR)
+    assert preset.mode == "restyle" and preset.model_path.is_file()
+    played = one_bar(render(*ROCK_TEST, tmp_path))
+    assert {n.channel for n in played} >= {9} and len({n.channel for n in played}) >= 3
+    band = set(preset.accompany.channels)
+    beat_s = 60.0 / preset.clock.bpm
+    bar_s = 4 * beat_s
+    peer = Peer()
+    daemon = Daemon("--preset", "restyle", "--seed", SEED, env={"ANTIPHON_PRESETS_DIR": str(presets.PRESETS_DIR)})
+    try:
+        daemon.wait_for("ready")
+        peer.wire(daemon)
+        time.sleep(0.3)
+        position = grid_phase(daemon, preset.clock.bpm)
+        now = time.perf_counter()
+        start = now + ((-position(now) % 4) + 4) * beat_s  # the bar line after next
+        tick_s = beat_s / 12
+        events = []
+        for n in played:
+            events += [(n.start * tick_s, note_on(n.pitch, n.channel, n.velocity)),
+                       ((n.start + 0.9 * n.duration) * tick_s, note_off(n.pitch, n.channel))]
+        peer.play(sorted(events, key=lambda e: (e[0], e[1].type == "note_on")), origin_s=start)
+        peer.wait_until(lambda got: any(is_note_on(m) and m.channel in band for t, m in got if t > start),
+                        timeout_s=3 * bar_s, what="the restyled bar's first note")
+        time.sleep(max(0.0, start + 2 * bar_s + 0.5 - time.perf_counter()))
+        # the daemon's clock (JACK's frames) read again after the notes judged: the dummy driver's
+        # frames do not run at exactly the wall clock's rate, two readings around the notes take it out
+        position = grid_phase(daemon, preset.clock.bpm, since=position)
+    finally:
+        daemon.stop()
+        peer.close()
+    timed = peer.timed()
+    answer = [h for h in heard_notes(timed) if h.channel in band]
+    first_line = round(position(start))  # the bar line the bar was played from
+    bars = sorted({int((position(h.on_s) - first_line + EDGE_S / beat_s) // 4) for h in answer})
+    assert answer, "the played bar was not answered"
+    assert bars == [1], f"the restyled notes sound in bars {bars} after the bar played (expected only the next)"
+    errors = [grid_error_s(position(h.on_s), 0.25, beat_s) for h in answer]
+    _assert_on_grid(errors, "restyled onsets vs sixteenth steps")
+    assert all_closed(timed)
+    by_channel = {c + 1: sum(1 for h in answer if h.channel == c) for c in sorted({h.channel for h in answer})}
+    report(f"restyle through JACK: a bar of {ROCK_TEST[0]} ({len(played)} notes) answered in the next bar with "
+           f"{len(answer)} notes, by channel {by_channel}; onsets vs sixteenth steps {ms(errors)}")
