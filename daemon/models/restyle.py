@@ -99,11 +99,16 @@ class RestyleModel:
     def restyle(self, bars: np.ndarray, to: str | None, allowed_pitches: np.ndarray | None = None,
                 velocity: int = 90, threshold: float | None = None) -> Bars:
         """``bars`` in style ``to``, binarised; pitched rows whose MIDI pitch is not in
-        ``allowed_pitches`` (bool ``(128,)``, e.g. a key mask) stay silent. An empty bar stays empty."""
+        ``allowed_pitches`` (bool ``(128,)``, e.g. a key mask) stay silent.
+
+        A part silent in a source bar stays silent in its restyled bar (and an empty bar empty):
+        restyling changes how each part you play sounds, not which parts play. Without this rule
+        the generators add scattered bass and chord notes to a drums-only bar.
+        """
         probs = self.probabilities(bars, to)
         probs = probs * row_mask(self.spec, allowed_pitches)
-        empty = ~np.asarray(bars, bool).reshape(len(probs), -1).any(axis=1)
-        probs[empty] = 0.0
+        silent = ~np.asarray(bars, bool).any(axis=(2, 3))  # (N, T): the part plays nothing in the bar
+        probs[silent] = 0.0
         return binarise(probs, self.spec, self.threshold if threshold is None else threshold, velocity=velocity)
 
 
