@@ -108,6 +108,9 @@ def main(args: argparse.Namespace) -> int:
     last = args.out / "last.pt"
     if args.resume and last.exists():
         payload = checkpoint.load(last, checkpoint.RESTYLE_KIND)
+        if list(payload["styles"]) != styles or payload["config"] != config:
+            raise SystemExit(f"{last} was trained on {','.join(payload['styles'])} with {payload['config']}; resume "
+                             f"it with the same --styles and sizes, or give another --out")
         for net, name in ((g_ab, "g_ab"), (g_ba, "g_ba"), (d_a, "d_a"), (d_b, "d_b")):
             net.load_state_dict(payload[name])
         g_opt.load_state_dict(payload["g_opt"])
