@@ -697,6 +697,57 @@
           ],
           "text": "print antiphon-other"
         }
+      },
+      {
+        "box": {
+          "id": "obj-39",
+          "maxclass": "comment",
+          "numinlets": 1,
+          "numoutlets": 0,
+          "patching_rect": [
+            1110,
+            50,
+            200,
+            20
+          ],
+          "text": "restyle: the style bars come back in"
+        }
+      },
+      {
+        "box": {
+          "id": "obj-40",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "patching_rect": [
+            1110,
+            75,
+            170,
+            22
+          ],
+          "outlettype": [
+            ""
+          ],
+          "text": "/antiphon/set/style latin"
+        }
+      },
+      {
+        "box": {
+          "id": "obj-41",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "patching_rect": [
+            1110,
+            105,
+            170,
+            22
+          ],
+          "outlettype": [
+            ""
+          ],
+          "text": "/antiphon/set/style rock"
+        }
       }
     ],
     "lines": [
@@ -1052,6 +1103,30 @@
         "patchline": {
           "source": [
             "obj-38",
+            0
+          ],
+          "destination": [
+            "obj-2",
+            0
+          ]
+        }
+      },
+      {
+        "patchline": {
+          "source": [
+            "obj-40",
+            0
+          ],
+          "destination": [
+            "obj-2",
+            0
+          ]
+        }
+      },
+      {
+        "patchline": {
+          "source": [
+            "obj-41",
             0
           ],
           "destination": [
