@@ -75,10 +75,11 @@ def models_for(preset: Preset, mode: str, store: ModelStore) -> ModelPair:
     band = main if getattr(main, "kind", None) == band_kind else None
     if mode in ACCOMPANY_MODES and band is None:
         path = preset.accompany_model_path
-        what = "a restyle model" if band_kind == "restyle" else "a GAN"
+        what, bundled = ("a restyle model", "restyle") if band_kind == "restyle" else ("a GAN", "gan")
         if path is None:
             raise ModelError(f"mode {mode!r} plays bars with {what}; preset {where} names none: add "
-                             "[accompany] model = \"NAME.onnx\"")
+                             f"[accompany] model = \"{bundled}-grooves.onnx\" (or play the preset "
+                             f"{'restyle' if band_kind == 'restyle' else 'grooves'})")
         band = store.get(path)
         if getattr(band, "kind", None) != band_kind:
             raise ModelError(f"[accompany] model {path.name} (preset {where}) is not {what}; name "

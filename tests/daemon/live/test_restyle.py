@@ -112,3 +112,18 @@ def test_a_restyle_model_plays_a_restyler_and_a_gan_the_band(model: object) -> N
     assert isinstance(band_for(model), Restyler)
     assert isinstance(band_for(load_model(PRESETS / "gan-grooves.onnx")), Accompanist)
     assert Restyler.lead_s == RESTYLE_LEAD_S < Accompanist.lead_s
+
+
+def test_mode_restyle_needs_a_restyle_model_and_says_which_to_name() -> None:
+    from daemon.control.presets import load_preset
+    from daemon.errors import ModelError
+    from daemon.live.model_store import ModelStore, models_for
+
+    store = ModelStore()
+    assert models_for(load_preset("restyle"), "restyle", store).gan.kind == "restyle"
+    with pytest.raises(ModelError, match='restyle-grooves.onnx'):
+        models_for(load_preset("default"), "restyle", store)
+    with pytest.raises(ModelError, match="choose mode restyle"):
+        models_for(load_preset("restyle"), "respond", store)
+    with pytest.raises(ModelError, match="with a GAN"):
+        models_for(load_preset("restyle"), "accompany", store)
