@@ -22,7 +22,7 @@ import pytest
 from benchmarks import TARGETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("model_speed", "gan_speed", "vae_speed", "timing", "footprint", "training_speed")
+SECTIONS = ("model_speed", "gan_speed", "vae_speed", "restyle_speed", "timing", "footprint", "training_speed")
 TIMEOUT_S = 240  # a generous ceiling on a loaded machine; the run usually takes well under a minute
 
 pytestmark = pytest.mark.jack
@@ -49,7 +49,8 @@ def results(tmp_path_factory: pytest.TempPathFactory, jack_server: str) -> dict[
                "--model", str(lstm), "--checkpoint", str(lstm_checkpoint), "--gan-bars", "100",
                "--timing-s", "8", "--footprint-starts", "1", "--footprint-window-s", "1",
                "--train-steps", "1", "--train-data", str(empty_data), "--vae-model", str(vae),
-               "--vae-checkpoint", str(vae_checkpoint), "--vae-phrases", "10", "--vae-data", str(empty_data)]
+               "--vae-checkpoint", str(vae_checkpoint), "--vae-phrases", "10", "--vae-data", str(empty_data),
+               "--restyle-bars", "20"]
     done = subprocess.run(command, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S,
                           env=dict(os.environ))
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
@@ -120,6 +121,9 @@ def test_the_sections_report_what_the_readme_promises(results: dict[str, Any]) -
                                                    "PyTorch eager: encode + 2-bar answer (same path)"}
     assert _finite(vae["derived"]["onnxruntime speed-up over PyTorch eager (median)"])
     assert vae["derived"]["p99 fits between the phrase end and the next bar line at 180 bpm (1,333 ms)"] in (True, False)
+    restyle = sections["restyle_speed"]
+    assert {t["name"] for t in restyle["timings"]} >= {"onnxruntime: one bar on the live path (notes in, notes out)",
+                                                       "onnxruntime: the model alone, one bar"}
 
 
 def test_a_short_set_with_a_jack_restart_ends_with_nothing_stuck(tmp_path: Path) -> None:
