@@ -4,7 +4,8 @@ Example (the model of ``docs/models/restyle-grooves.md``)::
 
     antiphon -v train restyle --data data/ --out runs/restyle --classifier runs/style-classifier/best.pt
 
-Two generators (``g_ab``: a bar of style A as style B, ``g_ba`` back) and two LSGAN critics, on
+Two generators (``g_ab``: a bar of style A as style B, ``g_ba`` back) and two critics (LSGAN, or
+WGAN-GP with ``--critic wgan-gp``), on
 unpaired bars of the two families (:mod:`training.restyle.families`), each bar in a random key.
 A generator's loss is the critic's, plus ``--cycle`` times the round trip's cross-entropy against
 the source bar (``g_ba(g_ab(a))`` against ``a``) and ``--identity`` times a bar of the target style
@@ -31,6 +32,8 @@ from typing import Any
 import numpy as np
 
 log = logging.getLogger(__name__)
+CRITIC_LOSSES = ("lsgan", "wgan-gp")
+GP_WEIGHT = 10.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--cycle", type=float, default=10.0, help="weight of the cycle-consistency loss")
     parser.add_argument("--identity", type=float, default=2.0, help="weight of the identity loss")
+    parser.add_argument("--critic", choices=CRITIC_LOSSES, default="lsgan",
+                        help="critic loss: lsgan (least squares) or wgan-gp (Wasserstein, gradient penalty 10)")
     parser.add_argument("--g-channels", type=int, default=128)
     parser.add_argument("--g-blocks", type=int, default=4)
     parser.add_argument("--d-channels", type=int, default=128)
@@ -57,6 +62,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def learning_rate(args: argparse.Namespace, step: int) -> float:
     half = args.steps // 2
     return args.lr if step <= half else args.lr * max(0.0, (args.steps - step) / max(1, args.steps - half))
+
+
+def critic_losses(kind: str, critic: Any, real: Any, fake: Any) -> Any:
+    """The critic's loss on a batch of real and (detached) fake bars."""
+    if kind == "lsgan":
+        return 0.5 * (((critic(real) - 1) ** 2).mean() + (critic(fake) ** 2).mean())
+    import torch
+
+    mix = torch.rand(real.shape[0], 1, 1, 1)
+    between = (mix * real + (1 - mix) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(between).sum(), between, create_graph=True)
+    penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    return critic(fake).mean() - critic(real).mean() + GP_WEIGHT * penalty
+
+
+def generator_adversarial(kind: str, critic: Any, fake: Any) -> Any:
+    """The generator's adversarial loss on its (binarised) bars."""
+    return ((critic(fake) - 1) ** 2).mean() if kind == "lsgan" else -critic(fake).mean()
 
 
 def transfer(generator: Any, bars: np.ndarray) -> np.ndarray:
@@ -131,7 +154,7 @@ def main(args: argparse.Namespace) -> int:
             net.train()
         fake_b = binarise_straight_through(g_ab(a))
         fake_a = binarise_straight_through(g_ba(b))
-        adversarial = ((d_b(fake_b) - 1) ** 2).mean() + ((d_a(fake_a) - 1) ** 2).mean()
+        adversarial = generator_adversarial(args.critic, d_b, fake_b) + generator_adversarial(args.critic, d_a, fake_a)
         cycle = bce(g_ba.logits(fake_b), a) + bce(g_ab.logits(fake_a), b)
         identity = bce(g_ab.logits(b), b) + bce(g_ba.logits(a), a)
         g_loss = adversarial + args.cycle * cycle + args.identity * identity
@@ -139,8 +162,7 @@ def main(args: argparse.Namespace) -> int:
         g_loss.backward()
         g_opt.step()
         fake_a, fake_b = fake_a.detach(), fake_b.detach()
-        d_loss = 0.5 * (((d_a(a) - 1) ** 2).mean() + (d_a(fake_a) ** 2).mean()
-                        + ((d_b(b) - 1) ** 2).mean() + (d_b(fake_b) ** 2).mean())
+        d_loss = critic_losses(args.critic, d_a, a, fake_a) + critic_losses(args.critic, d_b, b, fake_b)
         d_opt.zero_grad()
         d_loss.backward()
         d_opt.step()
