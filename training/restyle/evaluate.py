@@ -102,7 +102,7 @@ def table(result: dict[str, Any]) -> str:
                      f"{n['source']:.1f} / {n['transfer']:.1f} / {n['real_target']:.1f} |")
     acc = result["classifier_accuracy"]
     lines.append("")
-    lines.append("Classifier accuracy on real test bars: " + ", ".join(f"{f} {a:.3f}" for f, a in acc.items()))
+    lines.append(f"Classifier accuracy on real {result['split']} bars: " + ", ".join(f"{f} {a:.3f}" for f, a in acc.items()))
     return "\n".join(lines) + "\n"
 
 
