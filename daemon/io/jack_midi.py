@@ -50,6 +50,7 @@ MIN_LOOKAHEAD_S = 0.040  # ...and at least this long before (a busy machine wake
 FRAME_WRAP = 1 << 32  # jack_nframes_t wraps (every 24.8 h at 48 kHz)
 AHEAD_PERIODS = 2  # the clock runs at most this far past the last cycle's start (see FrameClock)
 REANCHOR_FRAMES = 1 << 28  # the clock's reference frame moves on after this many frames (93 min at 48 kHz)
+DRAIN_POLL_S = 0.002  # how often drain() looks whether the process callback has written everything
 INSTALL_HINT = "pip install JACK-Client (and the JACK library: apt-get install libjack-jackd2-0)"
 
 
@@ -207,6 +208,7 @@ class JackMidiClient:
         self.out_port: Any = None
         self.sink: Any = None
         self._pending: list[tuple[int, int, bytes]] = []  # (frame, seq, bytes), sorted
+        self.cycles = 0  # process cycles run (drain waits for one after the last write)
         self._seq = itertools.count()
         self.xruns = 0
         self.unreadable = 0  # input events that were not MIDI messages mido reads
@@ -284,6 +286,7 @@ class JackMidiClient:
     # ------------------------------------------------------------------ JACK's threads
 
     def _process(self, frames: int) -> None:
+        self.cycles += 1
         cycle = self.client.last_frame_time
         sink = self.sink
         if self.in_port is not None and sink is not None:
@@ -396,6 +399,21 @@ class JackMidiOutput(_JackPort):
     def discard(self) -> list[mido.Message]:
         """Drop what was handed over ahead and not yet written (a panic, a stop); returns it."""
         return [mido.Message.from_bytes(data) for data in self._client.discard()]
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until every message handed over is written and one more process cycle has run (the
+        last note-offs before the port closes), at most ``timeout_s``; False when time ran out or
+        the server went away first."""
+        client = self._client
+        deadline = time.monotonic() + timeout_s
+        while client._pending and time.monotonic() < deadline and not client.shut_down.is_set():
+            time.sleep(DRAIN_POLL_S)
+        if client._pending:
+            return False
+        written = client.cycles
+        while client.cycles < written + 2 and time.monotonic() < deadline and not client.shut_down.is_set():
+            time.sleep(DRAIN_POLL_S)
+        return client.cycles >= written + 2
 
 
 def _connect(client: JackMidiClient, source: str, destination: str) -> None:

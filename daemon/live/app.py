@@ -89,6 +89,7 @@ MIDI_API_ENV = "ANTIPHON_MIDI_API"  # environment default for --midi-api
 WAIT_SLICE_S = 0.25  # the main thread wakes this often while waiting for a signal, to poll the port watch
 OUTPUT_DRAIN_S = 0.05  # after the last note-offs, before the output port closes: a JACK port sends
 # what it was given in its next process cycle, and a port closed first would drop the note-offs
+OUTPUT_DRAIN_MAX_S = 1.0  # Antiphon's own JACK client waits until its output is written, at most this long
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The GIL hand-over interval while the daemon runs (Python's default is 5 ms): short, so that
 # the MIDI callback and the scheduler never wait long behind the engine's numpy work.
@@ -224,7 +225,11 @@ def _serve(args: argparse.Namespace, preset: Preset, state: LiveState, models: M
         if scheduler is not None:
             scheduler.stop()
         if link.output is not None:
-            time.sleep(OUTPUT_DRAIN_S)
+            drain = getattr(link.output, "drain", None)  # Antiphon's own JACK client: until written
+            if drain is None:
+                time.sleep(OUTPUT_DRAIN_S)
+            elif not drain(OUTPUT_DRAIN_MAX_S):
+                log.warning("the last note-offs may not have left: JACK did not run for %.1f s", OUTPUT_DRAIN_MAX_S)
         link.close()
         if session is not None:
             session.close()
