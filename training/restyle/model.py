@@ -13,7 +13,7 @@ Generator: ``T*P -> C`` input convolution, residual blocks of dilated convolutio
 output logits with a learned gain, so keeping the source's notes is the easy default and the
 convolutions learn what to change. Rows a track does not have are held at 0.
 
-Critic (LSGAN): three time convolutions (the second and third stride 2) and a linear score, on
+Critic (WGAN-GP by default, or LSGAN): three time convolutions (the second and third stride 2) and a linear score, on
 bars the generator has binarised with straight-through gradients, as a player would hear them.
 
 Classifier: the same stem, average- and max-pooled over time, to one logit per family; trained
@@ -124,7 +124,7 @@ def _sn(layer: nn.Module) -> nn.Module:
 
 
 class Critic(nn.Module):
-    """LSGAN critic of one style: a score per bar, ``(B,)``."""
+    """The critic of one style (WGAN-GP or LSGAN loss, see training.restyle.train): a score per bar, ``(B,)``."""
 
     def __init__(self, config: RestyleConfig) -> None:
         super().__init__()

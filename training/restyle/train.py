@@ -4,8 +4,8 @@ Example (the model of ``docs/models/restyle-grooves.md``)::
 
     antiphon -v train restyle --data data/ --out runs/restyle --classifier runs/style-classifier/best.pt
 
-Two generators (``g_ab``: a bar of style A as style B, ``g_ba`` back) and two critics (LSGAN, or
-WGAN-GP with ``--critic wgan-gp``), on
+Two generators (``g_ab``: a bar of style A as style B, ``g_ba`` back) and two critics (WGAN-GP, or
+LSGAN with ``--critic lsgan``), on
 unpaired bars of the two families (:mod:`training.restyle.families`), each bar in a random key.
 A generator's loss is the critic's, plus ``--cycle`` times the round trip's cross-entropy against
 the source bar (``g_ba(g_ab(a))`` against ``a``) and ``--identity`` times a bar of the target style
@@ -49,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--cycle", type=float, default=10.0, help="weight of the cycle-consistency loss")
     parser.add_argument("--identity", type=float, default=2.0, help="weight of the identity loss")
-    parser.add_argument("--critic", choices=CRITIC_LOSSES, default="lsgan",
+    parser.add_argument("--critic", choices=CRITIC_LOSSES, default="wgan-gp",
                         help="critic loss: lsgan (least squares) or wgan-gp (Wasserstein, gradient penalty 10)")
     parser.add_argument("--g-channels", type=int, default=128)
     parser.add_argument("--g-blocks", type=int, default=4)
