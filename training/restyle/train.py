@@ -18,7 +18,8 @@ style if ``--classifier`` is given, chroma similarity, onset overlap, cycle erro
 (for ``--resume``) is written and a picture of source / transfer / round trip goes to
 ``samples/stepNNNNNN.png``. The exported model is the last step's.
 
-Batches of step ``s`` are drawn from ``(seed, s)``, so a resumed run is the uninterrupted run.
+Batches of step ``s`` are drawn from ``(seed, s)`` and ``last.pt`` keeps torch's random state (the
+gradient penalty's draws), so a resumed run is the uninterrupted run.
 torch is imported only inside :func:`main`.
 """
 
@@ -139,6 +140,8 @@ def main(args: argparse.Namespace) -> int:
         g_opt.load_state_dict(payload["g_opt"])
         d_opt.load_state_dict(payload["d_opt"])
         step = int(payload["step"])
+        if "torch_rng" in payload:  # the gradient penalty's draws go on as in the uninterrupted run
+            torch.set_rng_state(payload["torch_rng"])
         log.info("resumed at step %d", step)
     log.info("generators %s parameters each, critics %s", f"{count_parameters(g_ab):,}", f"{count_parameters(d_a):,}")
     bce = F.binary_cross_entropy_with_logits
@@ -179,6 +182,7 @@ def main(args: argparse.Namespace) -> int:
             checkpoint.save(last, checkpoint.RESTYLE_KIND, config, g_ab=g_ab.state_dict(), g_ba=g_ba.state_dict(),
                             d_a=d_a.state_dict(), d_b=d_b.state_dict(), g_opt=g_opt.state_dict(),
                             d_opt=d_opt.state_dict(), step=step, styles=styles, spec=spec.to_dict(),
+                            torch_rng=torch.get_rng_state(),
                             training={k: str(v) for k, v in vars(args).items() if not callable(v)},
                             files={f: list(train.files[f]) for f in styles})
     log.info("done: %s", last)
