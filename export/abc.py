@@ -40,13 +40,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 
 from daemon.models.abc import ABC_INPUTS, ABC_OUTPUTS, REPRESENTATION, REPRESENTATION_VERSION, load_abc
-from daemon.models.onnx_file import FORMAT_VERSION, META_PREFIX
-from export.onnx_file import BATCH_AXIS, OPSET, _json, _set_metadata
+from daemon.models.onnx_file import FORMAT_VERSION
+from export.onnx_file import BATCH_AXIS, OPSET, stamp_metadata
 from training.abc.checkpoint import load_model
 from training.abc.data import AbcTune
 from training.abc.model import BOS, EOS, AbcLSTM
@@ -101,10 +100,7 @@ def export_abc(checkpoint_path: Path, onnx_path: Path, tunes: list[AbcTune]) -> 
               "model_config": asdict(model.config), "inputs": list(ABC_INPUTS), "outputs": list(ABC_OUTPUTS),
               "training": {**state.get("training", {}), "step": state.get("step")},
               "metrics": state.get("metrics", {})}
-    onnx_model = onnx.load(str(onnx_path))
-    _set_metadata(onnx_model, {META_PREFIX + k: _json(v) for k, v in values.items()})
-    onnx.checker.check_model(onnx_model)
-    onnx.save(onnx_model, str(onnx_path))
+    stamp_metadata(onnx_path, values)
     log.info("exported %s -> %s", checkpoint_path, onnx_path)
     return onnx_path
 

@@ -21,7 +21,9 @@ Outputs
 the graph (no node computes a size from the input's shape). A file exported with candidates
 takes ``noise`` ``(B, K, Z)``, ``K`` dynamic (axis ``candidates``), and puts out ``roll``
 ``(B, K, T, S, P)`` and ``score`` ``(B, K)``: ``K`` bars of each previous bar, whose conditioner
-and share of every layer run once per previous bar (:class:`ScoredGenerator`). The daemon
+and share of every layer run once per previous bar (:class:`ScoredGenerator`). A model that hears
+chords and whose chain draws candidates (``training.chain``) takes the same candidate form, its
+``chord`` ``(B, 13)`` once per previous bar, without a ``score`` (:class:`ChordInput`). The daemon
 builds ``previous``/``condition`` with ``daemon.music.bar_features.condition_features`` and binarises
 ``roll`` with ``daemon.music.pianoroll.binarise`` (threshold or Bernoulli).
 
@@ -61,8 +63,8 @@ from daemon.models.gan import (
     length_prior,
     open_gan,
 )
-from daemon.models.onnx_file import META_PREFIX
 from daemon.models.gan_chain import ChainRules
+from daemon.models.onnx_file import META_PREFIX
 from daemon.music.bar_features import condition_features
 from daemon.music.harmony import CHORD_DIM
 from export.onnx_file import BATCH_AXIS, OPSET, _json, _set_metadata
@@ -107,15 +109,26 @@ class ScoredGenerator(torch.nn.Module):
 
 class ChordInput(torch.nn.Module):
     """A generator that hears chords, with the chord as an input of its own: noise, previous,
-    condition ``(B, 13)`` and chord ``(B, 13)`` -> roll (the generator's condition is both, joined)."""
+    condition ``(B, 13)`` and chord ``(B, 13)`` -> roll (the generator's condition is both, joined).
 
-    def __init__(self, generator: Generator | PitchClassFloor | RestartFloor) -> None:
+    In the candidate form (``candidates``) noise is ``(B, K, Z)`` and roll ``(B, K, T, S, P)``: ``K``
+    bars of each previous bar over its chord, what depends on them alone computed once
+    (:meth:`training.gan.model.Generator.candidates`): a chain's dozen candidates cost about
+    two thirds of a dozen separate bars.
+    """
+
+    def __init__(self, generator: Generator | PitchClassFloor | RestartFloor, candidates: bool = False) -> None:
         super().__init__()
         self.generator = generator.eval()
+        self.candidates = candidates
 
     def forward(self, noise: torch.Tensor, previous: torch.Tensor, condition: torch.Tensor,
                 chord: torch.Tensor) -> torch.Tensor:
-        return self.generator(noise, previous, torch.cat([condition, chord], dim=1))
+        joined = torch.cat([condition, chord], dim=1)
+        if not self.candidates:
+            return self.generator(noise, previous, joined)
+        roll = self.generator.candidates(noise, previous, joined)  # (B*K, T, S, P)
+        return roll.reshape(-1, noise.shape[1], *dims(roll))
 
 
 def input_names(ckpt: GanCheckpoint) -> list[str]:
@@ -176,12 +189,14 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
     inputs = input_names(ckpt)
     if ckpt.config.hears_chords and SCORE_NAME in outputs:
         raise ModelError("a model that hears chords is exported with one candidate a bar; drop --candidates")
+    chained = ckpt.config.hears_chords and chain_rules is not None and chain_rules.candidates > 1
     generator: torch.nn.Module = (ScoredGenerator(ckpt.generator, ckpt.critic) if SCORE_NAME in outputs
-                                  else ChordInput(ckpt.generator) if ckpt.config.hears_chords else ckpt.generator.eval())
+                                  else ChordInput(ckpt.generator, chained) if ckpt.config.hears_chords
+                                  else ckpt.generator.eval())
     prev, cond = condition_features(None, ckpt.spec, 2)
     noise = torch.zeros(2, ckpt.config.z_dim)
     axes = {name: {0: BATCH_AXIS} for name in (*inputs, *outputs)}
-    if SCORE_NAME in outputs:  # K candidates of each previous bar: noise (N, K, Z), roll (N, K, ...), score (N, K)
+    if SCORE_NAME in outputs or chained:  # K candidates of each previous bar: noise (N, K, Z), roll (N, K, ...)
         noise = torch.zeros(2, 3, ckpt.config.z_dim)
         for name in ("noise", *outputs):
             axes[name][1] = CANDIDATE_AXIS
@@ -206,20 +221,22 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
 class TorchSession:
     """A PyTorch generator behind the small part of the onnxruntime session API that
     :class:`~daemon.models.gan.GanModel` uses, so the daemon's own sampling code runs on both.
-    With a critic it takes the graph's candidate form (:class:`ScoredGenerator`), as a file
-    exported with candidates does."""
+    With a critic, or with ``candidates``, it takes the graph's candidate form
+    (:class:`ScoredGenerator`, :class:`ChordInput`), as a file exported with candidates does."""
 
     @dataclass(frozen=True)
     class _Arg:
         name: str
         shape: tuple[Any, ...]
 
-    def __init__(self, generator: Generator | PitchClassFloor | RestartFloor, critic: Critic | None = None) -> None:
+    def __init__(self, generator: Generator | PitchClassFloor | RestartFloor, critic: Critic | None = None,
+                 candidates: bool = False) -> None:
         self.generator = generator.eval()
         self.scored = ScoredGenerator(generator, critic) if critic is not None else None
+        self.candidate_form = candidates or self.scored is not None
         cfg = generator.config
         bar = ("batch", cfg.n_tracks, cfg.n_steps, cfg.n_pitches)
-        noise = ("batch", CANDIDATE_AXIS, cfg.z_dim) if self.scored is not None else ("batch", cfg.z_dim)
+        noise = ("batch", CANDIDATE_AXIS, cfg.z_dim) if self.candidate_form else ("batch", cfg.z_dim)
         self.hears_chords = cfg.hears_chords
         self._inputs = [self._Arg("noise", noise), self._Arg("previous", bar),
                         self._Arg("condition", ("batch", cfg.cond_dim - (CHORD_DIM if cfg.hears_chords else 0)))]
@@ -239,7 +256,7 @@ class TorchSession:
         with torch.inference_mode():
             if self.scored is not None and SCORE_NAME in output_names:
                 roll, score = self.scored(*inputs)
-            elif self.scored is not None:  # the candidate form, without the critic
+            elif self.candidate_form:  # the candidate form, without the critic
                 roll, score = self.generator.candidates(*inputs), None
                 roll = roll.reshape(-1, int(inputs[0].shape[1]), *dims(roll))
             elif SCORE_NAME in output_names:
@@ -345,7 +362,8 @@ def check_gan_parity(checkpoint: str | Path, onnx_path: str | Path, bars: int = 
         chord[chord[:, -1] == 0] = 0.0
         feed[CHORD_INPUT] = chord
     ort_out = ort_model.session.run(names, feed)
-    torch_out = TorchSession(ckpt.generator, ckpt.critic if len(names) > 1 else None).run(names, feed)
+    torch_out = TorchSession(ckpt.generator, ckpt.critic if len(names) > 1 else None,
+                             ort_model.noise_per_bar).run(names, feed)
     p_ort, p_torch = ort_out[0], torch_out[0]
     diff = np.abs(p_ort.astype(np.float64) - p_torch.astype(np.float64))
     if len(names) > 1:  # the critic's scores, relative to the largest (at least 1)

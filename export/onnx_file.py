@@ -39,3 +39,11 @@ def _set_metadata(model: onnx.ModelProto, metadata: Mapping[str, str]) -> None:
     del model.metadata_props[:]
     for key, value in [*kept, *sorted(metadata.items())]:
         model.metadata_props.add(key=key, value=value)
+
+
+def stamp_metadata(path: Path | str, values: Mapping[str, Any]) -> None:
+    """Write ``values`` (name -> JSON-able) as the file's ``antiphon.*`` metadata, check the model, save it."""
+    model = onnx.load(str(path))
+    _set_metadata(model, {META_PREFIX + k: _json(v) for k, v in values.items()})
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))

@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 
-from daemon.models.onnx_file import FORMAT_VERSION, META_PREFIX
+from daemon.models.onnx_file import FORMAT_VERSION
 from daemon.models.restyle import INPUT_NAME, KIND, OUTPUT_PREFIX, open_restyle
-from export.onnx_file import BATCH_AXIS, OPSET, _json, _set_metadata
+from export.onnx_file import BATCH_AXIS, OPSET, stamp_metadata
 from training.restyle import checkpoint
 
 log = logging.getLogger(__name__)
@@ -65,10 +64,7 @@ def export_restyle(checkpoint_path: Path, out: Path, metrics: Path | None = None
               "model_config": asdict(config), "inputs": [INPUT_NAME], "outputs": outputs, "styles": styles,
               "files": payload.get("files", {}), "threshold": THRESHOLD,
               "training": {**payload.get("training", {}), "step": payload.get("step")}, "metrics": figures}
-    model = onnx.load(str(out))
-    _set_metadata(model, {META_PREFIX + k: _json(v) for k, v in values.items()})
-    onnx.checker.check_model(model)
-    onnx.save(model, str(out))
+    stamp_metadata(out, values)
     log.info("exported %s -> %s", checkpoint_path, out)
     return out
 

@@ -45,21 +45,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for eval.json, eval.md, restyle.png")
 
 
-def note_count(bars: np.ndarray, spec: Any) -> np.ndarray:
-    """``(N,)`` notes per bar (drum hits, and pitched onsets after a silent step)."""
-    b = np.asarray(bars, bool)
-    previous = np.concatenate([np.zeros_like(b[:, :, :1]), b[:, :, :-1]], axis=2)
-    onsets = b & ~previous
-    for t, track in enumerate(spec.tracks):
-        if track.drums:
-            onsets[:, t] = b[:, t]
-    return onsets.sum(axis=(1, 2, 3))
-
-
 def measure(model: Any, judge: Any, families: list[str], bars: dict[str, np.ndarray]) -> dict[str, Any]:
     """Every figure of both directions (see the module docstring)."""
     from training.restyle.judge import judge as verdicts
-    from training.restyle.metrics import chroma_similarity, cycle_error, onset_overlap
+    from training.restyle.metrics import chroma_similarity, cycle_error, note_count, onset_overlap
 
     spec = model.spec
     rng = np.random.default_rng(SEED)

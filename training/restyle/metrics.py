@@ -27,16 +27,26 @@ def chroma_similarity(a: np.ndarray, b: np.ndarray, spec: RollSpec) -> np.ndarra
         return np.where((na > 0) & (nb > 0), dot / (na * nb), np.nan)
 
 
-def onset_steps(bars: np.ndarray, spec: RollSpec) -> np.ndarray:
-    """``(N, S)`` bool: some track starts a note at the step (a drum cell is a hit; a pitched cell
-    starts a note when the step before it is silent)."""
+def onset_cells(bars: np.ndarray, spec: RollSpec) -> np.ndarray:
+    """``(N, T, S, P)`` bool: a note starts in the cell (a drum cell is a hit; a pitched cell starts
+    a note when the step before it is silent)."""
     bars = np.asarray(bars, bool)
     previous = np.concatenate([np.zeros_like(bars[:, :, :1]), bars[:, :, :-1]], axis=2)
     onsets = bars & ~previous
     for t, track in enumerate(spec.tracks):
         if track.drums:
             onsets[:, t] = bars[:, t]
-    return onsets.any(axis=(1, 3))
+    return onsets
+
+
+def onset_steps(bars: np.ndarray, spec: RollSpec) -> np.ndarray:
+    """``(N, S)`` bool: some track starts a note at the step."""
+    return onset_cells(bars, spec).any(axis=(1, 3))
+
+
+def note_count(bars: np.ndarray, spec: RollSpec) -> np.ndarray:
+    """``(N,)`` notes per bar."""
+    return onset_cells(bars, spec).sum(axis=(1, 2, 3))
 
 
 def onset_overlap(a: np.ndarray, b: np.ndarray, spec: RollSpec) -> np.ndarray:
