@@ -1,4 +1,4 @@
-"""GAN bar time: onnxruntime (one thread) against PyTorch eager (one thread).
+"""GAN bar time: onnxruntime (one thread) against PyTorch eager (one thread), and the band's chain step.
 
 Which model:
     ``--gan-checkpoint CK.pt``  exported on the fly; PyTorch runs the same weights.
@@ -11,8 +11,12 @@ What is timed, per bar: the daemon's own path, :meth:`GanModel.sample_batch` wit
 bar (conditioning features in numpy, one ``session.run``, binarisation by threshold) on
 onnxruntime, and the same method with PyTorch eager behind it (``export.gan.TorchSession``,
 ``torch.inference_mode``, ``torch.set_num_threads(1)``); plus the bare ``session.run`` and one
-bar of an 8-bar chain (:meth:`GanModel.sample_bars` / 8). Runners are interleaved in blocks so
-that load from other processes hits them alike.
+bar of an 8-bar chain (:meth:`GanModel.sample_bars` / 8). For a file with chain rules
+(``training.chain``), also one step of the band's chain as ``accompany`` and ``antiphon bars``
+play it (:meth:`daemon.models.gan_chain.BarChain.step` over C Am F G7: its candidates drawn in
+one run, their statistics, the choice among them and the running statistics), the number a
+listener's bar costs. Runners are interleaved in blocks so that load from other processes hits
+them alike.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ import numpy as np
 
 from benchmarks import Section, Timing
 from daemon.errors import AntiphonError
-from daemon.models.gan import OUTPUT_NAMES, GanModel
+from daemon.models.gan import CHORD_INPUT, OUTPUT_NAMES, GanModel
+from daemon.models.gan_chain import BarChain, chain_rules_of
 from daemon.music.bar_features import condition_features
+from daemon.music.harmony import CHORD_DIM, chord_vector, parse_progression
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,9 @@ BLOCK = 250
 CHAIN = 8
 DEFAULT_RUN = Path("runs") / "gan-grooves"
 TARGET_MS = 2.0  # one bar must sample in at most this, median, on one thread
+CHAIN_CHORDS = "C Am F G7"  # the chain step's chords, one a bar (for a model that hears chords)
+EIGHT_BARS = f"onnxruntime: one bar of an {CHAIN}-bar chain"
+CHAIN_STEP = "onnxruntime: one chain step (the band's bar: candidates, choice, running statistics)"
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
@@ -93,6 +102,8 @@ def _runner(model: GanModel, previous: np.ndarray, mode: str, each: int = 1) -> 
     prev_f, cond = condition_features(previous, model.spec)
     noise = (1, each, model.z_dim) if model.noise_per_bar else (1, model.z_dim)
     feed = {"noise": rng.standard_normal(noise, dtype=np.float32), "previous": prev_f, "condition": cond}
+    if model.hears_chords:  # no chord: the flag 0
+        feed[CHORD_INPUT] = np.zeros((1, CHORD_DIM), np.float32)
     names = [o.name for o in model.session.get_outputs()] if each > 1 else list(OUTPUT_NAMES)
 
     def run(count: int) -> np.ndarray:
@@ -107,6 +118,30 @@ def _runner(model: GanModel, previous: np.ndarray, mode: str, each: int = 1) -> 
                 model.sample_bars(CHAIN, previous, rng)
             out[i] = time.perf_counter_ns() - t0
         return out * 1e-9 / (CHAIN if mode == "chain" else 1)
+
+    return run
+
+
+def _chain_runner(model: GanModel) -> Callable[[int], np.ndarray] | None:
+    """A function timing ``count`` steps of the band's chain under the file's rules (None: no rules)."""
+    rules = chain_rules_of(model)
+    if rules is None:
+        return None
+    rng = np.random.default_rng(0)
+    chords = [chord_vector([c]) for c in parse_progression(CHAIN_CHORDS)] if model.hears_chords else [None]
+    chain = BarChain(model, rules)
+    chain.start(rng, 0.5, chords[0])
+    played = [0]
+
+    def run(count: int) -> np.ndarray:
+        out = np.empty(count)
+        for i in range(count):
+            chord = chords[played[0] % len(chords)]
+            played[0] += 1
+            t0 = time.perf_counter_ns()
+            chain.step(rng, 0.5, chord)
+            out[i] = time.perf_counter_ns() - t0
+        return out * 1e-9
 
     return run
 
@@ -146,18 +181,25 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
             ckpt = as_exported(load_checkpoint(checkpoint, exported.get("generator_weights", "average"),
                                                exported.get("voice_switch_cost", 0.0)), ort_model)
             runners["PyTorch eager: one bar (same path)"] = _runner(torch_gan_model(ckpt), previous, "bar")
-        runners[f"onnxruntime: one bar of an {CHAIN}-bar chain"] = _runner(ort_model, previous, "chain")
+        runners[EIGHT_BARS] = _runner(ort_model, previous, "chain")
+        chain_step = _chain_runner(ort_model)
+        if chain_step is not None:
+            runners[CHAIN_STEP] = chain_step
+            rules = chain_rules_of(ort_model)
+            section.notes.append(f"the chain step draws {rules.candidates if rules else 1} candidates a bar in one "
+                                 f"run and chooses among them by the running statistics (the file's chain rules), "
+                                 f"over {CHAIN_CHORDS}")
         size_mb = path.stat().st_size / 1e6
         section.notes.append(f"bars {spec.bar_shape} ({'/'.join(t.name for t in spec.tracks)}), "
                              f"noise {ort_model.z_dim}; file {size_mb:.2f} MB")
         samples: dict[str, list[np.ndarray]] = {name: [] for name in runners}
         for name, runner in runners.items():
-            runner(WARMUP_BARS // (CHAIN if "chain" in name else 1))
+            runner(WARMUP_BARS // (CHAIN if name == EIGHT_BARS else 1))
         done = 0
         while done < bars:
             count = min(BLOCK, bars - done)
             for name, runner in runners.items():
-                samples[name].append(runner(max(1, count // CHAIN) if "chain" in name else count))
+                samples[name].append(runner(max(1, count // CHAIN) if name == EIGHT_BARS else count))
             done += count
     timings = {name: Timing(name, np.concatenate(parts)) for name, parts in samples.items()}
     section.timings = list(timings.values())
@@ -166,6 +208,11 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
     section.derived["one bar, onnxruntime, median ms"] = ort_ms["median_ms"]
     section.derived["one bar, onnxruntime, p99 ms"] = ort_ms["p99_ms"]
     section.derived[f"meets the {TARGET_MS:g} ms per bar target (median)"] = ort_ms["median_ms"] <= TARGET_MS
+    step = stats.get(CHAIN_STEP)
+    if step:
+        section.derived["one chain step, onnxruntime, median ms"] = step["median_ms"]
+        section.derived["one chain step, onnxruntime, p99 ms"] = step["p99_ms"]
+        section.derived[f"chain step meets the {TARGET_MS:g} ms per bar target (median)"] = step["median_ms"] <= TARGET_MS
     eager = stats.get("PyTorch eager: one bar (same path)")
     if eager:
         section.derived["onnxruntime speed-up over PyTorch eager (median)"] = eager["median_ms"] / ort_ms["median_ms"]

@@ -3,15 +3,17 @@
 A chain hears only itself, so a small bias of the model compounds bar after bar: a track that
 falls silent once is conditioned on silence and stays silent (the data taught the model that
 silence stays silent), and a bar a little too busy asks for a busier one. :class:`BarChain`
-keeps three things the model alone does not:
+keeps what the model alone does not:
 
 * **each track's last healthy bar**: a bar of the track whose active cells (and, for pitched
   tracks, pitch classes) lie inside the training bars' range (:class:`TrackBounds`);
 * **a silence limit** per track (``revive_after``): a track silent that many bars in a row is
   conditioned on its last healthy bar again, as a player who sat out a few bars comes back in;
   a track whose last bar went out of range is conditioned on its last healthy bar at once; a
-  track still silent after twice its limit (the other parts keep telling the model it has no
-  part here) brings the whole band back to its last bar in which every part sounded in range;
+  track still silent or out of range after twice its limit (the other parts keep telling the
+  model it has no part here, or only a stray note) brings the whole band back to its last bar
+  in which every part sounded in range;
+* **a fresh start**: a chain whose part stays unwell even so starts over from a count-in;
 * **a choice among candidates**: each bar is drawn ``candidates`` times and, of those with the
   fewest tracks out of range, the one that keeps the chain's running statistics (the bar
   metrics' counts over about the last ``memory_bars`` bars, :mod:`daemon.music.bar_stats`)
@@ -19,7 +21,15 @@ keeps three things the model alone does not:
   steered back by choosing among bars the model itself offered. Each part may also sit a bar
   out (the first candidate with that part left silent is a candidate too): the model keeps a
   part that sounds going, so the rests of the training grooves, where each part is silent in
-  about a fifth of the bars, come from this choice, at the data's rate.
+  about a fifth of the bars, come from this choice, at the data's rate. A chained chord part
+  holds its chords longer than the training grooves' (which re-strike them as stabs), so the
+  chosen bar with its held chords re-struck (``restrike_from``, :func:`daemon.models.gan_choice.restrike`)
+  is a candidate too, and over a chord the share of the chord part's steps in the chord is kept
+  near the training bars' as the statistics are (``chord_tones``). The candidates' statistics
+  are computed together, in numpy (:mod:`daemon.models.gan_choice`), and the model makes them
+  in one run, what depends on the previous bar alone once (a file in the candidate form).
+* **a memory of its own**: chains side by side start at their own point of the rests' cycle,
+  and a chain may play ``warm_up_bars`` to itself before its first bar is heard.
 
 The rules (:class:`ChainRules`) travel in the model file (``training.chain`` in its metadata,
 written at export from the training bars and chosen on the validation split); a file without
@@ -40,27 +50,25 @@ import numpy as np
 
 from daemon.errors import ModelError
 from daemon.models.gan import GanModel
-from daemon.music.bar_features import pitch_class_matrix
-from daemon.music.bar_stats import STATISTICS, bar_counts, ratios
+from daemon.models.gan_choice import (
+    CHORD_TRACK,
+    Options,
+    TrackBounds,
+    bound_limits,
+    keep_chord_tones,
+    outside,
+    restrike_each,
+)
+from daemon.music.bar_stats import STATISTICS, BarSummary, ratios, summarise
 from daemon.music.pianoroll import RollSpec
 
 COUNT_IN_DRAWS = 16  # unconditioned bars drawn to start a chain; the first with the most tracks in range starts it
 COUNT_IN_ROUNDS = 8  # more draws, at most this many times, until every track has a healthy bar
+START_OVER_FACTOR = 4  # a part unwell this many times its limit in a row: the chain starts over from a count-in
+TONES_START_OVER = 0.8  # ... or its chord part's running share of chord tones under this share of the data's
 MAX_CHAIN_CANDIDATES = 16
 GAP_FLOOR = 0.1  # a statistic's gap is relative to its target, or to this when the target is smaller
-
-
-@dataclass(frozen=True)
-class TrackBounds:
-    """The range of one track's sounding bars in the training data.
-
-    Attributes:
-        cells: (low, high) active cells of a bar in which the track sounds.
-        pitch_classes: (low, high) pitch classes a sounding bar uses; None for drums.
-    """
-
-    cells: tuple[float, float]
-    pitch_classes: tuple[float, float] | None = None
+CHORD_TONE_WEIGHT = 1.0  # the chord track's share of chord tones counts as much as a statistic
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,17 @@ class ChainRules:
         memory_bars: how many bars the running statistics remember (an exponential memory).
         chord_tone_share: over a chord, a chord-track pitch class outside the chord is kept only
             where it sounds at least this share of the chord's strongest tone's steps (0: all kept).
+        restrike_from: per track (or empty: none), the steps from which the chosen bar's held notes
+            may be re-struck (:func:`restrike`): the chosen bar re-struck from each step is a
+            candidate too, played where it keeps the running statistics nearer the training bars'.
+        gap_weights: per track and statistic ``(T, 6)``, how much its gap counts in the choice
+            (empty: 1 each).
+        warm_up_bars: bars the chain plays to itself before its first bar, unheard, so that it
+            starts with the memory of a band that has been playing (its first bar still has
+            every part).
+        chord_tones: the training bars' mean (steps of the chord track in its bar's chord, its
+            steps) per bar over bars with a chord; the choice keeps the chain's share near theirs
+            too (None: not steered).
     """
 
     revive_after: tuple[int, ...]
@@ -86,17 +105,31 @@ class ChainRules:
     bar_counts: np.ndarray | None = None
     memory_bars: int = 32
     chord_tone_share: float = 0.0
+    restrike_from: tuple[tuple[int, ...], ...] = ()
+    gap_weights: tuple[tuple[float, ...], ...] = ()
+    warm_up_bars: int = 0
+    chord_tones: tuple[float, float] | None = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChainRules):
             return NotImplemented
-        same = (self.revive_after, self.bounds, self.candidates, self.memory_bars, self.chord_tone_share) == (
-            other.revive_after, other.bounds, other.candidates, other.memory_bars, other.chord_tone_share)
+        same = self._plain() == other._plain() and np.array_equal(self.weights(), other.weights())
         if self.bar_counts is None or other.bar_counts is None:
             return same and self.bar_counts is other.bar_counts
         return same and np.allclose(self.bar_counts, other.bar_counts)
 
     __hash__ = None  # type: ignore[assignment]
+
+    def _restrikes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(self.restrike_from) or ((),) * len(self.revive_after)
+
+    def weights(self) -> np.ndarray:
+        """``(T, 6)`` :attr:`gap_weights`, ones where none are given."""
+        return np.asarray(self.gap_weights or np.ones((len(self.revive_after), len(STATISTICS))), np.float64)
+
+    def _plain(self) -> tuple[Any, ...]:
+        return (self.revive_after, self.bounds, self.candidates, self.memory_bars, self.chord_tone_share,
+                self._restrikes(), self.warm_up_bars, self.chord_tones)
 
     def check(self, spec: RollSpec) -> ChainRules:
         n = len(spec.tracks)
@@ -108,12 +141,22 @@ class ChainRules:
         if self.bar_counts is not None and (np.shape(self.bar_counts) != (n, len(STATISTICS), 2)
                                             or self.memory_bars < 1):
             raise ModelError("the chain rules' statistics do not fit the model; re-export it")
+        if len(self._restrikes()) != n or any(not 0 <= s < spec.steps_per_bar for steps in self.restrike_from for s in steps):
+            raise ModelError(f"the chain rules re-strike from steps {self.restrike_from}; re-export the model")
+        if self.weights().shape != (n, len(STATISTICS)) or (self.weights() < 0).any() or self.warm_up_bars < 0:
+            raise ModelError("the chain rules' gap weights or warm-up do not fit the model; re-export it")
         return self
 
     def to_dict(self, spec: RollSpec) -> dict[str, Any]:
         tracks: dict[str, Any] = {}
-        for track, revive, bound in zip(spec.tracks, self.revive_after, self.bounds, strict=True):
+        for track, revive, bound, steps in zip(spec.tracks, self.revive_after, self.bounds, self._restrikes(),
+                                               strict=True):
             entry: dict[str, Any] = {"revive_after": revive}
+            if steps:
+                entry["restrike_from"] = list(steps)
+            weights = {name: float(w) for name, w in zip(STATISTICS, self.weights()[len(tracks)], strict=True) if w != 1}
+            if weights:
+                entry["gap_weights"] = weights
             if bound is not None:
                 entry["cells"] = list(bound.cells)
                 if bound.pitch_classes is not None:
@@ -123,8 +166,9 @@ class ChainRules:
                 entry["bar_counts"] = {name: [float(x) for x in self.bar_counts[t, k]]
                                        for k, name in enumerate(STATISTICS) if self.bar_counts[t, k, 1] > 0}
             tracks[track.name] = entry
-        return {"candidates": self.candidates, "memory_bars": self.memory_bars,
-                "chord_tone_share": self.chord_tone_share, "tracks": tracks}
+        out = {"candidates": self.candidates, "memory_bars": self.memory_bars,
+               "chord_tone_share": self.chord_tone_share, "tracks": tracks, "warm_up_bars": self.warm_up_bars}
+        return out if self.chord_tones is None else {**out, "chord_tones": [float(x) for x in self.chord_tones]}
 
     @classmethod
     def from_dict(cls, value: Any, spec: RollSpec) -> ChainRules:
@@ -136,12 +180,16 @@ class ChainRules:
         """
         try:
             tracks = dict(value["tracks"])
-            revive, bounds = [], []
+            revive, bounds, restrike = [], [], []
+            weights = np.ones((len(spec.tracks), len(STATISTICS)))
             counts = np.zeros((len(spec.tracks), len(STATISTICS), 2))
             steered = False
             for t, track in enumerate(spec.tracks):
                 entry = dict(tracks.get(track.name, {}))
                 revive.append(int(entry.get("revive_after", 0)))
+                restrike.append(tuple(int(s) for s in entry.get("restrike_from", ())))
+                for name, w in dict(entry.get("gap_weights", {})).items():
+                    weights[t, STATISTICS.index(name)] = float(w)
                 for name, pair in dict(entry.get("bar_counts", {})).items():
                     counts[t, STATISTICS.index(name)] = _pair(pair)
                     steered = True
@@ -151,10 +199,20 @@ class ChainRules:
                 else:
                     bounds.append(None)
             rules = cls(tuple(revive), tuple(bounds), int(value.get("candidates", 1)), counts if steered else None,
-                        int(value.get("memory_bars", 32)), float(value.get("chord_tone_share", 0.0)))
+                        int(value.get("memory_bars", 32)), float(value.get("chord_tone_share", 0.0)),
+                        tuple(restrike) if any(restrike) else (),
+                        tuple(map(tuple, weights.tolist())) if (weights != 1).any() else (),
+                        int(value.get("warm_up_bars", 0)),
+                        None if value.get("chord_tones") is None else _pair(value["chord_tones"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"the model's chain rules cannot be read ({exc!r}); re-export it") from exc
         return rules.check(spec)
+
+
+def _gap(counts: np.ndarray, target: np.ndarray | float, scale: np.ndarray | float) -> np.ndarray:
+    """``|num / den - target| * scale`` of counts ``(..., 2)``, 0 where ``den`` is 0."""
+    num, den = counts[..., 0], counts[..., 1]
+    return np.abs(num - target * den) / np.maximum(den, 1e-12) * scale
 
 
 def _pair(value: Sequence[Any]) -> tuple[float, float]:
@@ -171,50 +229,13 @@ def chain_rules_of(model: GanModel) -> ChainRules | None:
 
 def track_statistics(bars: np.ndarray, spec: RollSpec) -> tuple[np.ndarray, np.ndarray]:
     """Per bar and track: active cells ``(N, T)`` and pitch classes used ``(N, T)`` (0 for drums)."""
-    active = np.asarray(bars, bool)
-    cells = active.sum(axis=(2, 3))  # (N, T)
-    used = np.einsum("ntp,tpc->ntc", active.sum(axis=2, dtype=np.float32), pitch_class_matrix(spec)) > 0  # (N, T, 12)
-    return cells, used.sum(axis=2)
-
-
-CHORD_TRACK = "chords"
-
-
-def keep_chord_tones(draws: np.ndarray, chord: np.ndarray, spec: RollSpec, share: float) -> np.ndarray:
-    """``draws`` ``(n, K, T, S, P)`` with, in the chord track of each bar played over a chord
-    (``chord`` ``(n or 1, 13)``, flag set), every pitch class outside the chord dropped unless it
-    sounds at least ``share`` of the steps the chord's strongest tone sounds."""
-    names = [t.name for t in spec.tracks]
-    if CHORD_TRACK not in names:
-        return draws
-    t = names.index(CHORD_TRACK)
-    chord = np.broadcast_to(np.asarray(chord, np.float32).reshape(-1, chord.shape[-1]), (draws.shape[0], chord.shape[-1]))
-    given = chord[:, -1] > 0  # (n,)
-    if not given.any():
-        return draws
-    classes = pitch_class_matrix(spec)[t]  # (P, 12)
-    weight = draws[:, :, t].sum(axis=2, dtype=np.float32) @ classes  # (n, K, 12) steps per class
-    tones = chord[:, None, :12] > 0  # (n, 1, 12)
-    strongest = np.where(tones, weight, 0.0).max(axis=2, keepdims=True)  # (n, K, 1)
-    drop = ~tones & (weight < share * strongest) & given[:, None, None]  # (n, K, 12)
-    rows = (drop.astype(np.float32) @ classes.T) > 0  # (n, K, P): rows of dropped classes
-    out = draws.copy()
-    out[:, :, t] &= ~rows[:, :, None, :]
-    return out
+    summary = summarise(bars, spec)
+    return summary.cells, summary.pitch_classes
 
 
 def out_of_bounds(bars: np.ndarray, spec: RollSpec, bounds: Sequence[TrackBounds | None]) -> np.ndarray:
     """bool ``(N, T)``: the track sounds in the bar and lies outside its bounds."""
-    cells, pcs = track_statistics(bars, spec)
-    out = np.zeros(cells.shape, bool)
-    for t, bound in enumerate(bounds):
-        if bound is None:
-            continue
-        bad = (cells[:, t] < bound.cells[0]) | (cells[:, t] > bound.cells[1])
-        if bound.pitch_classes is not None:
-            bad |= (pcs[:, t] < bound.pitch_classes[0]) | (pcs[:, t] > bound.pitch_classes[1])
-        out[:, t] = bad & (cells[:, t] > 0)
-    return out
+    return outside(summarise(bars, spec), bound_limits(bounds))
 
 
 class BarChain:
@@ -239,12 +260,35 @@ class BarChain:
         self.has_full = np.zeros(n, bool)
         self.silent = np.zeros((n, len(self.spec.tracks)), np.int64)  # bars in a row each track was silent
         self.strayed = np.zeros((n, len(self.spec.tracks)), bool)  # the track's last bar went out of range
+        self.unwell = np.zeros((n, len(self.spec.tracks)), np.int64)  # bars in a row silent or out of range
         self.revived = 0  # tracks conditioned on their last healthy bar, counted per bar and chain
+        self.started_over = 0  # chains that started over from a count-in, counted per bar and chain
         self.played = 0  # bars made by step()
-        # the running statistics' counts (n, T, 5, 2), starting from a memory of typical bars
+        # the running statistics' counts (n, T, 6, 2), starting from a memory of typical bars
         counts = None if self.rules is None else self.rules.bar_counts
         self.running = None if counts is None else np.repeat(
             np.asarray(counts, np.float64)[None] * self.rules.memory_bars, n, axis=0)  # type: ignore[union-attr]
+        # what each choice needs, once: the bounds as arrays, the statistics' targets and scales
+        self._limits = bound_limits(self.rules.bounds if self.rules is not None else [None] * len(self.spec.tracks))
+        self._target = ratios(np.asarray(counts)) if counts is not None else None  # (T, 6)
+        self._target0 = None if self._target is None else np.nan_to_num(self._target)
+        self._gap_scale = (None if self._target is None or self.rules is None else self.rules.weights() * np.where(
+            np.isfinite(self._target), 1.0 / np.maximum(np.abs(np.nan_to_num(self._target)), GAP_FLOOR), 0.0))
+        pitched = [t for t, track in enumerate(self.spec.tracks) if not track.drums]
+        self._first_pitched = pitched[0] if pitched else -1
+        self._limit = np.asarray(self.rules.revive_after if self.rules is not None else [0] * len(self.spec.tracks))
+        self._decay = 1.0 - 1.0 / (self.rules.memory_bars if self.rules is not None else 1)
+        names = [t.name for t in self.spec.tracks]
+        self._chord_track = names.index(CHORD_TRACK) if CHORD_TRACK in names else -1
+        tones = None if self.rules is None or self._chord_track < 0 else self.rules.chord_tones
+        self.tones_running = None if tones is None else np.tile(np.asarray(tones, np.float64) * self.rules.memory_bars,
+                                                                (n, 1))  # type: ignore[union-attr]
+        self._tones_target = None if tones is None else tones[0] / tones[1]
+        restrikes: dict[int, list[int]] = {}  # step -> the tracks whose held notes re-strike from it
+        for t, steps in enumerate(self.rules.restrike_from if self.rules is not None else ()):
+            for step in steps:
+                restrikes.setdefault(step, []).append(t)
+        self._restrike_from = sorted(restrikes.items())
 
     def reset(self) -> None:
         self.__init__(self.model, self.rules, self.n)  # type: ignore[misc]
@@ -254,8 +298,16 @@ class BarChain:
         each, the first with the most tracks sounding in range; every track's last healthy bar is
         taken from the first draw where it sounds in range, so that a track the first bar lacks
         can still come in. The count-in is never played, only heard by the first bar, so it is
-        drawn without a chord (``chord`` is ignored: a groove model asked for a bar with a chord
-        and nothing before it mostly leaves its drums out)."""
+        drawn without a chord (a groove model asked for a bar with a chord and nothing before it
+        mostly leaves its drums out). Under rules with ``warm_up_bars`` the chain then plays that
+        many bars to itself over ``chord``, unheard, the last with every part, and returns it:
+        chains side by side start with memories of their own, not all with a typical band's
+        (whose rests would otherwise come together in the first bars of every chain)."""
+        if self.running is not None and self.rules is not None and self.rules.bar_counts is not None:
+            # each chain's memory at its own point of the cycle the choice keeps (a rest every dozen
+            # bars or so): chains side by side would otherwise rest in the same bars
+            per_bar = np.asarray(self.rules.bar_counts)[..., 1]  # (T, 6)
+            self.running[..., 0] += (rng.random(self.running.shape[:-1]) - 0.5) * per_bar
         draws, good = self._count_in_draws(rng, threshold)
         bars = draws[np.arange(self.n), good.sum(axis=2).argmax(axis=1)]
         self.observe(bars)
@@ -268,16 +320,19 @@ class BarChain:
             complete = ~self.has_full & self.has_healthy.all(axis=1)  # a whole band put together from the draws
             self.full[complete] = self.healthy[complete]
             self.has_full |= complete
+        revived = self.revived
+        for left in range(self.rules.warm_up_bars if self.rules is not None else 0, 0, -1):
+            self.played = self.played if left > 1 else 0  # the band plays to itself, unheard; its last bar has every part
+            bars = self.step(rng, threshold, chord)
+        self.played, self.revived = 0, revived
         return bars
 
     def _count_in_draws(self, rng: np.random.Generator, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """:data:`COUNT_IN_DRAWS` unconditioned bars per chain ``(n, K, T, S, P)`` and which of
         their tracks sound in range ``(n, K, T)``."""
         draws = self.model.candidate_bars(None, rng, threshold, COUNT_IN_DRAWS, self.n, None)
-        flat = draws.reshape(-1, *self.spec.bar_shape)
-        good = flat.any(axis=(2, 3))
-        if self.rules is not None:
-            good &= ~out_of_bounds(flat, self.spec, self.rules.bounds)
+        summary = summarise(draws.reshape(-1, *self.spec.bar_shape), self.spec)
+        good = summary.sounding & ~outside(summary, self._limits)
         return draws, good.reshape(self.n, COUNT_IN_DRAWS, -1)
 
     def _seed_healthy(self, draws: np.ndarray, good: np.ndarray) -> None:
@@ -288,6 +343,34 @@ class BarChain:
             take = found[:, t] & ~self.has_healthy[:, t]
             self.healthy[take, t] = draws[np.arange(self.n), first[:, t], t][take]
             self.has_healthy[:, t] |= found[:, t]
+
+    def _start_over(self, rng: np.random.Generator, threshold: float) -> None:
+        """Chains with a part still unwell after :data:`START_OVER_FACTOR` times its limit (not even
+        the band's last full bar brought it back: that bar, too, asks for a stray note), or whose
+        chord part has drifted off its chords (:data:`TONES_START_OVER`: thick voicings whose
+        stray tones are as strong as the chord's feed on themselves), start over from a count-in
+        of their own, as :meth:`start` draws one."""
+        if self.rules is None or self.last is None:
+            return
+        lost = ((self._limit > 0) & (self.unwell >= START_OVER_FACTOR * self._limit)).any(axis=1)
+        if self.tones_running is not None and self._tones_target is not None:  # a chord part stuck off its chords
+            lost |= self.tones_running[:, 0] < TONES_START_OVER * self._tones_target * self.tones_running[:, 1]
+        lost = np.flatnonzero(lost)
+        if not len(lost):
+            return
+        draws = self.model.candidate_bars(None, rng, threshold, COUNT_IN_DRAWS, len(lost), None)
+        summary = summarise(draws.reshape(-1, *self.spec.bar_shape), self.spec)
+        good = (summary.sounding & ~outside(summary, self._limits)).reshape(len(lost), COUNT_IN_DRAWS, -1)
+        pick = good.sum(axis=2).argmax(axis=1)
+        bars, fine = draws[np.arange(len(lost)), pick], good[np.arange(len(lost)), pick]  # (m, T, S, P), (m, T)
+        self.last = self.last.copy()
+        self.last[lost] = bars
+        self.healthy[lost] = np.where(fine[:, :, None, None], bars, self.healthy[lost])
+        self.full[lost[fine.all(axis=1)]] = bars[fine.all(axis=1)]
+        self.silent[lost], self.unwell[lost], self.strayed[lost] = 0, 0, False
+        if self.tones_running is not None and self.rules is not None and self.rules.chord_tones is not None:
+            self.tones_running[lost] = np.asarray(self.rules.chord_tones) * self.rules.memory_bars
+        self.started_over += len(lost)
 
     def condition(self, heard: np.ndarray | None = None) -> np.ndarray | None:
         """The bars the next bars are conditioned on, ``(n, T, S, P)``, or None (unconditioned).
@@ -309,7 +392,7 @@ class BarChain:
         limit = np.asarray(self.rules.revive_after)  # (T,)
         quiet = ~base.any(axis=(2, 3))  # (n, T)
         revive = self.has_healthy & ((quiet & (limit > 0) & (self.silent >= limit)) | (self.strayed & ~quiet))
-        stuck = self.has_full & (quiet & (limit > 0) & (self.silent >= 2 * limit)).any(axis=1)  # (n,)
+        stuck = self.has_full & ((limit > 0) & (self.unwell >= 2 * limit)).any(axis=1)  # (n,)
         whole = np.repeat(stuck[:, None], len(self.spec.tracks), axis=1)  # (n, T) tracks the full bar replaces
         if heard is not None:
             played = heard.any(axis=(2, 3))
@@ -325,8 +408,9 @@ class BarChain:
              heard: np.ndarray | None = None) -> np.ndarray:
         """The next bar of each chain, bool ``(n, T, S, P)``; ``chord`` ``(n, 13)`` or ``(1, 13)``
         for a model that hears chords."""
-        bars = self.draw(self.condition(heard), rng, threshold, chord)
-        self.observe(bars)
+        self._start_over(rng, threshold)
+        bars, summary = self._draw(self.condition(heard), rng, threshold, chord)
+        self.observe(bars, summary, chord)
         self.played += 1
         return bars
 
@@ -334,61 +418,83 @@ class BarChain:
              chord: np.ndarray | None = None) -> np.ndarray:
         """The bar each chain would play next on ``previous`` (``(n, T, S, P)``, or None), chosen as
         :meth:`step` chooses, without taking it as played (a bar made again over a new chord)."""
+        return self._draw(previous, rng, threshold, chord)[0]
+
+    def _draw(self, previous: np.ndarray | None, rng: np.random.Generator, threshold: float,
+              chord: np.ndarray | None) -> tuple[np.ndarray, BarSummary | None]:
+        """:meth:`draw`, and the chosen bars' summary when the rules steer (else None)."""
         k = 1 if self.rules is None else self.rules.candidates
         draws = self.model.candidate_bars(previous, rng, threshold, k, self.n, chord)  # (n, K, T, S, P)
         if chord is not None and self.rules is not None and self.rules.chord_tone_share > 0:
             draws = keep_chord_tones(draws, np.asarray(chord), self.spec, self.rules.chord_tone_share)
         if k == 1 or self.rules is None:
-            bars = draws[:, 0]
-        else:
-            flat = draws.reshape(-1, *self.spec.bar_shape)
-            misses = out_of_bounds(flat, self.spec, self.rules.bounds).sum(axis=1).reshape(self.n, k)
-            limit = np.asarray(self.rules.revive_after)
-            if self.running is not None:  # a part that played may also sit this bar out: the first draw without it
-                rests = np.repeat(draws[:, :1], len(self.spec.tracks), axis=1)  # (n, T, T, S, P)
-                for t in range(len(self.spec.tracks)):
-                    rests[:, t, t] = False
-                draws = np.concatenate([draws, rests], axis=1)
-                # as far out of range as the draw they come from (a rest is never a way out of range),
-                # and out of the question for a part that is resting already
-                resting = (self.silent > 0) | (self.played == 0)  # no rest in the band's first bar
-                rest_misses = misses[:, :1] + np.where(resting, 1000, 0)  # (n, T)
-                misses = np.concatenate([misses, rest_misses], axis=1)
-                k = draws.shape[1]
-                flat = draws.reshape(-1, *self.spec.bar_shape)
-            # a part silent for its limit must come back: a draw that leaves it silent counts as out of range
-            due = ((limit > 0) & (self.silent >= limit)) | (self.played == 0)  # (n, T): the first bar has every part
-            misses = misses + (~flat.any(axis=(2, 3))).reshape(self.n, k, -1)[:, :, :].__and__(due[:, None, :]).sum(axis=2)
-            score = misses.astype(np.float64)
-            if self.running is not None:  # among the fewest out of range, the one nearest in style
-                score = score * 1e3 + self._style_gaps(bar_counts(flat, self.spec).reshape(self.n, k, *self.running.shape[1:]))
-            bars = draws[np.arange(self.n), score.argmin(axis=1)]
-        return bars
+            return draws[:, 0], None
+        forms = np.concatenate([draws, *(form.reshape(draws.shape) for form in restrike_each(
+            draws.reshape(-1, *self.spec.bar_shape), self._restrike_from, self.spec))], axis=1)  # (n, F * K, T, S, P)
+        every = Options.of(summarise(forms.reshape(-1, *self.spec.bar_shape), self.spec), self.n, forms.shape[1],
+                           self._limits)  # the draws, then re-struck from each step: one summary of them all
+        options = every.columns(slice(0, k))
+        if self.running is not None:  # a part that played may also sit this bar out: the first draw without it
+            resting = (self.silent > 0) | (self.played == 0)  # (n, T); no rest in the band's first bar
+            options = options.with_rests(resting, self._first_pitched)
+        tones = None if chord is None else np.asarray(chord).reshape(-1, np.shape(chord)[-1])
+        pick = self._scores(options, tones).argmin(axis=1)  # (n,) among the draws as drawn, and rests
+        draw, rest = np.where(pick < k, pick, 0), pick - k  # a rest is the first draw without its part (rest >= 0)
+        chosen = every.take(draw[:, None] + np.arange(0, forms.shape[1], k)).silenced(rest, self._first_pitched)
+        form = self._scores(chosen, tones).argmin(axis=1) if forms.shape[1] > k else np.zeros(self.n, int)
+        bars = forms[np.arange(self.n), form * k + draw]  # the chosen bar as drawn, or re-struck
+        bars[rest >= 0, rest[rest >= 0]] = False
+        return bars, chosen.take(form).summary
+
+    def _scores(self, options: Options, chord: np.ndarray | None = None) -> np.ndarray:
+        """``(n, K)``: tracks out of range (a part silent for its limit must come back: a draw that
+        leaves it silent counts as out of range) x 1000, plus the style gap."""
+        due = ((self._limit > 0) & (self.silent >= self._limit)) | (self.played == 0)  # (n, T): the first bar has all
+        score = (options.misses + (~options.sounding & due[:, None, :]).sum(axis=2)).astype(np.float64)
+        if self.running is not None:  # among the fewest out of range, the one nearest in style
+            score = score * 1e3 + self._style_gaps(options.counts)
+            tones = self._chord_tone_counts(options.chroma, chord)  # (n, K, 2)
+            if tones is not None and self.tones_running is not None and self._tones_target is not None:
+                score += CHORD_TONE_WEIGHT * _gap(self.tones_running[:, None] * self._decay + tones,
+                                                  self._tones_target, 1.0 / self._tones_target)
+        return score
+
+    def _chord_tone_counts(self, chroma: np.ndarray, chord: np.ndarray | None) -> np.ndarray | None:
+        """``(n, ..., 2)``: the chord track's steps in its bar's chord and all its steps, from
+        ``chroma`` ``(n, ..., T, 12)``; None without a chord (``(n or 1, 13)``, flag set)."""
+        if chord is None or self._chord_track < 0 or not (chord[:, -1] > 0).all():
+            return None
+        steps = chroma[..., self._chord_track, :]  # (n, ..., 12)
+        tones = (chord[:, :12] > 0).reshape(len(chord), *([1] * (steps.ndim - 2)), 12)
+        return np.stack([(steps * tones).sum(axis=-1), steps.sum(axis=-1)], axis=-1)
 
     def _style_gaps(self, candidate_counts: np.ndarray) -> np.ndarray:
         """``(n, K)``: how far each candidate would leave the running statistics from the training
         bars' (summed relative gaps over every track's statistics)."""
-        assert self.running is not None and self.rules is not None and self.rules.bar_counts is not None
-        decay = 1.0 - 1.0 / self.rules.memory_bars
-        after = ratios(self.running[:, None] * decay + candidate_counts)  # (n, K, T, 5)
-        target = ratios(np.asarray(self.rules.bar_counts))  # (T, 5)
-        gaps = np.abs(after - target) / np.maximum(np.abs(target), GAP_FLOOR)
-        return np.nansum(np.where(np.isfinite(target), gaps, 0.0), axis=(2, 3))
+        assert self.running is not None and self._target is not None
+        return _gap(self.running[:, None] * self._decay + candidate_counts, self._target0, self._gap_scale).sum(axis=(2, 3))
 
-    def observe(self, bars: np.ndarray) -> None:
-        """Take ``bars`` (bool ``(n, T, S, P)``) as the chains' last bars."""
+    def observe(self, bars: np.ndarray, summary: BarSummary | None = None, chord: np.ndarray | None = None) -> None:
+        """Take ``bars`` (bool ``(n, T, S, P)``) as the chains' last bars (``summary``: theirs, when
+        the caller has it; ``chord``: the chord they were played over)."""
         bars = np.asarray(bars, bool)
-        sounding = bars.any(axis=(2, 3))  # (n, T)
-        bad = (out_of_bounds(bars, self.spec, self.rules.bounds) if self.rules is not None
-               else np.zeros(sounding.shape, bool))
+        if summary is None:
+            summary = summarise(bars, self.spec)
+        sounding = summary.sounding  # (n, T)
+        bad = outside(summary, self._limits)
         good = sounding & ~bad
-        self.healthy = np.where(good[:, :, None, None], bars, self.healthy)
+        self.healthy[good] = bars[good]  # (m, S, P): the tracks that sounded in range
         self.has_healthy |= good
         whole = good.all(axis=1)
-        self.full = np.where(whole[:, None, None, None], bars, self.full)
+        self.full[whole] = bars[whole]
         self.has_full |= whole
         self.silent = np.where(sounding, 0, self.silent + 1)
+        self.unwell = np.where(good, 0, self.unwell + 1)
         self.strayed = bad
         self.last = bars
         if self.running is not None and self.rules is not None:
-            self.running = self.running * (1.0 - 1.0 / self.rules.memory_bars) + bar_counts(bars, self.spec)
+            self.running *= self._decay
+            self.running += summary.counts
+            tones = self._chord_tone_counts(summary.chroma, None if chord is None else np.asarray(chord).reshape(-1, 13))
+            if tones is not None and self.tones_running is not None:
+                self.tones_running = self.tones_running * (1.0 - 1.0 / self.rules.memory_bars) + tones

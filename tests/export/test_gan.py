@@ -349,3 +349,20 @@ def test_a_model_that_hears_chords_takes_a_chord_input_with_parity_and_its_chain
     b = gan.roll(None, np.random.default_rng(1), 2, f_sharp)
     assert not np.allclose(a, b), "the chord reaches the bars"
     assert gan.candidate_bars(None, rng, 0.5, 3, 2, c_major).shape == (2, 3, *gan.spec.bar_shape)
+
+
+def test_a_chained_model_that_hears_chords_makes_its_candidates_in_one_run_as_bar_by_bar(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from daemon.music.harmony import chord_vector, parse_chord
+
+    checkpoint, onnx_path = cached_tiny_gan(tmp_path_factory, "grooves-chords")  # chain rules: 3 candidates
+    gan = open_gan(onnx_path)
+    assert gan.noise_per_bar and gan.candidates == 1, "the candidate form, without the critic's score"
+    plain = export_gan(checkpoint, tmp_path_factory.mktemp("plain") / "plain.onnx")  # no chain rules: one bar a run
+    one_by_one = open_gan(plain)
+    assert not one_by_one.noise_per_bar
+    previous = np.random.default_rng(2).random((2, *gan.spec.bar_shape)) < 0.08
+    chord = chord_vector([parse_chord("Am")])
+    together = gan.roll(previous, np.random.default_rng(3), 2, chord, each=4)  # (2 * 4, T, S, P)
+    apart = one_by_one.roll(previous, np.random.default_rng(3), 2, chord, each=4)
+    np.testing.assert_allclose(together, apart, atol=1e-5)

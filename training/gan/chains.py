@@ -32,7 +32,8 @@ import numpy as np
 
 from daemon.models.gan import GanModel, open_gan
 from daemon.models.gan_chain import BarChain, ChainRules, TrackBounds, chain_rules_of, track_statistics
-from daemon.music.bar_stats import bar_counts
+from daemon.models.gan_choice import CHORD_TRACK
+from daemon.music.bar_stats import STATISTICS, bar_counts, summarise
 from daemon.music.harmony import CHORD_DIM, Chord, chord_vector, parse_progression
 from daemon.music.pianoroll import RollSpec
 from training.gan.data import BarSet
@@ -53,12 +54,18 @@ PICTURE_BARS = 32
 
 def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidates: int,
                  percent: float = DEFAULT_BOUNDS_PERCENT, steer: bool = True, memory_bars: int = 32,
-                 chord_tone_share: float = 0.0) -> ChainRules:
+                 chord_tone_share: float = 0.0, restrike_from: str | dict[str, tuple[int, ...]] = "",
+                 gap_weights: str | dict[str, float] = "", warm_up_bars: int = 0,
+                 chord_tones: bool = True) -> ChainRules:
     """Chain rules from the training bars: each track's bounds are the ``percent`` and
     ``100 - percent`` percentiles of its sounding bars' active cells and pitch classes;
     ``revive_after`` is ``{track: bars}`` or its text ``"drums=2,bass=4"`` (tracks left out: never).
     With ``steer``, the training bars' mean counts of every statistic, which candidates are chosen
-    to keep the chain near (over ``memory_bars``).
+    to keep the chain near (over ``memory_bars``). ``restrike_from`` is ``{track: steps}`` or its
+    text ``"chords=0/8"``: the chosen bar re-struck from each step is a candidate too;
+    ``gap_weights`` ``{"track.STAT": w}`` or ``"bass.PP=2"`` weighs those statistics' gaps. With
+    ``steer`` and ``chord_tones``, also the chord track's mean steps in its bar's chord, and all its
+    steps, over the bars that know their chord (the choice keeps the chain's share near it).
 
     Raises:
         GanDataError: a track the bars do not have, or a count that is not a whole number >= 0.
@@ -68,7 +75,9 @@ def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidat
     spec = reference.spec
     names = [t.name for t in spec.tracks]
     limits = parse_track_counts(revive_after) if isinstance(revive_after, str) else dict(revive_after)
-    unknown = sorted(set(limits) - set(names))
+    restrikes = parse_track_steps(restrike_from) if isinstance(restrike_from, str) else dict(restrike_from)
+    weights = parse_gap_weights(gap_weights) if isinstance(gap_weights, str) else dict(gap_weights)
+    unknown = sorted((set(limits) | set(restrikes) | {k.partition(".")[0] for k in weights}) - set(names))
     if unknown:
         raise GanDataError(f"no track {', '.join(unknown)} in these bars (they have {', '.join(names)})")
     cells, pcs = track_statistics(reference.bars, spec)
@@ -85,8 +94,23 @@ def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidat
             pc_range = (float(pc_low), float(pc_high))
         bounds.append(TrackBounds((float(low), float(high)), pc_range))
     counts = bar_counts(reference.bars, spec).mean(axis=0) if steer else None
+    restrike = tuple(tuple(restrikes.get(n, ())) for n in names) if restrikes else ()
+    table = tuple(tuple(float(weights.get(f"{n}.{s}", 1.0)) for s in STATISTICS) for n in names) if weights else ()
+    tones = chord_tone_counts(reference) if steer and chord_tones else None
     return ChainRules(tuple(int(limits.get(n, 0)) for n in names), tuple(bounds), candidates, counts, memory_bars,
-                      chord_tone_share)
+                      chord_tone_share, restrike, table, warm_up_bars, tones)
+
+
+def chord_tone_counts(reference: BarSet) -> tuple[float, float] | None:
+    """The chord track's mean (steps in its bar's chord, steps) per bar over the bars that know
+    their chord (None: no chord track, or no bar knows its chord)."""
+    names = [t.name for t in reference.spec.tracks]
+    if CHORD_TRACK not in names or reference.chords is None or not (reference.chords[:, -1] > 0).any():
+        return None
+    known = reference.chords[:, -1] > 0
+    chroma = summarise(reference.bars[known], reference.spec).chroma[:, names.index(CHORD_TRACK)]  # (N, 12)
+    inside = (chroma * (reference.chords[known, :12] > 0)).sum(axis=1)
+    return float(inside.mean()), float(chroma.sum(axis=1).mean())
 
 
 def parse_track_counts(text: str) -> dict[str, int]:
@@ -103,6 +127,47 @@ def parse_track_counts(text: str) -> dict[str, int]:
         if not value.strip().isdigit():
             raise GanDataError(f"{part!r}: give track=N with N a whole number of bars, e.g. drums=2,bass=4")
         out[name.strip()] = int(value)
+    return out
+
+
+def parse_track_steps(text: str) -> dict[str, tuple[int, ...]]:
+    """``"chords=0/8"`` -> ``{"chords": (0, 8)}``.
+
+    Raises:
+        GanDataError: an entry that is not ``track=STEP/STEP...`` with whole numbers >= 0.
+    """
+    from training.gan.data import GanDataError
+
+    out: dict[str, tuple[int, ...]] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, value = part.partition("=")
+        steps = [s.strip() for s in value.split("/")]
+        if not all(s.isdigit() for s in steps):
+            raise GanDataError(f"{part!r}: give track=STEP/STEP with whole numbers of steps, e.g. chords=0/8")
+        out[name.strip()] = tuple(int(s) for s in steps)
+    return out
+
+
+def parse_gap_weights(text: str) -> dict[str, float]:
+    """``"bass.PP=2"`` -> ``{"bass.PP": 2.0}``.
+
+    Raises:
+        GanDataError: an entry that is not ``track.STAT=W`` with a statistic of
+            :data:`daemon.music.bar_stats.STATISTICS` and W a number >= 0.
+    """
+    from training.gan.data import GanDataError
+
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, _, value = part.partition("=")
+        stat = key.strip().partition(".")[2]
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if stat not in STATISTICS or not weight >= 0:
+            raise GanDataError(f"{part!r}: give track.STAT=W with STAT one of {', '.join(STATISTICS)}, e.g. bass.PP=2")
+        out[key.strip()] = weight
     return out
 
 
@@ -223,12 +288,12 @@ def evaluate_chains(model: GanModel, reference: BarSet, n_chains: int, n_bars: i
 def report_markdown(result: dict[str, Any], title: str) -> str:
     ref, spread = result["reference"], result["reference_runs"]
     lines = [f"# {title}", "",
-             f"{result['chains']} chains of {result['bars']} bars (seed {result['seed']}), windows of "
+             (f"{result['chains']} chains of {result['bars']} bars (seed {result['seed']}), windows of "
              f"{result['window']} bars; chain rules {'on' if result['rules'] else 'off'}"
              f"{': ' + json.dumps(result['chain_rules']) if result.get('chain_rules') else ''}; "
              f"progression {' '.join(result['progression']) or 'none'}. A window's metric is over all chains' bars "
              f"of that window; 'ok' within {WINDOW_TOLERANCE:.0%} of the training bars (TD within {TD_TOLERANCE}). "
-             f"Real runs: 5th-95th percentile of the metric over runs of {result['window']} consecutive training bars.",
+             f"Real runs: 5th-95th percentile of the metric over runs of {result['window']} consecutive training bars."),
              "", "| metric | training bars | real runs | " + " | ".join(
                  f"{w['bars'][0]}-{w['bars'][1]}" for w in result["windows"]) + " |",
              "|---|---:|---:|" + "---:|" * len(result["windows"])]
@@ -236,8 +301,8 @@ def report_markdown(result: dict[str, Any], title: str) -> str:
         cells = [f"{w['metrics'].get(key, math.nan):.3f}{'' if key not in w['off'] else ' **off**'}"
                  for w in result["windows"]]
         lines.append(f"| {key} | {value:.3f} | {spread[key][0]:.3f}-{spread[key][1]:.3f} | " + " | ".join(cells) + " |")
-    lines += ["", "Worst chain-window: the share of a window's bars that leave the track empty, in the chain where "
-              "it is highest (training bars' rate in brackets).", "",
+    lines += ["", ("Worst chain-window: the share of a window's bars that leave the track empty, in the chain where "
+              "it is highest (training bars' rate in brackets)."), "",
               "| track | data | " + " | ".join(f"{w['bars'][0]}-{w['bars'][1]}" for w in result["windows"]) + " |",
               "|---|---:|" + "---:|" * len(result["windows"])]
     for track, rate in result["reference_empty"].items():
@@ -286,7 +351,7 @@ def main(args: argparse.Namespace) -> int:
     if args.revive_after is not None:  # rules to try, from the training bars (as export writes them)
         rules = derive_rules(load_bar_set(args.data, args.source.split(","), "train", model.spec), args.revive_after,
                              args.chain_candidates, args.chain_bounds, not args.no_steer, args.memory_bars,
-                             args.chord_tone_share)
+                             args.chord_tone_share, args.restrike_from, args.gap_weights, args.warm_up_bars)
     result = evaluate_chains(model, reference, args.chains, args.bars, args.window, args.seed, progression, rules)
     if progression and "harmony" not in result:
         chords = np.concatenate([chord_vector([progression[b % len(progression)]]) for b in range(args.bars)])

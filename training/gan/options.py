@@ -57,3 +57,13 @@ def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --revive-after: over a chord, a chord-track pitch class outside the chord is kept "
                              "only where it sounds at least this share of the chord's strongest tone's steps "
                              "(default 0: every class kept)")
+    parser.add_argument("--restrike-from", default="", metavar="TRACK=STEP/STEP,...",
+                        help="with --revive-after: the chosen bar with these tracks' held notes re-struck as stabs "
+                             "on every other step, from each STEP on, is a candidate too, e.g. 'chords=0/8' "
+                             "(default none)")
+    parser.add_argument("--gap-weights", default="", metavar="TRACK.STAT=W,...",
+                        help="with --revive-after: how much a statistic's gap counts in the choice among candidates, "
+                             "e.g. 'bass.PP=2' (default 1 each)")
+    parser.add_argument("--warm-up-bars", type=int, default=0,
+                        help="with --revive-after: bars a chain plays to itself, unheard, before its first bar "
+                             "(default 0)")

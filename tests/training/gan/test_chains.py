@@ -53,6 +53,20 @@ def test_rules_come_from_the_training_bars_percentiles() -> None:
         derive_rules(bars, "bass=x", 1)
 
 
+def test_rules_re_strike_weigh_and_warm_up_as_told_and_learn_the_chord_tones_share() -> None:
+    bars = groove_bars()
+    rules = derive_rules(bars, "drums=1", 4, restrike_from="chords=0/8", gap_weights="bass.PP=2", warm_up_bars=8)
+    assert rules.restrike_from == ((), (), (0, 8)) and rules.weights()[1, 3] == 2.0 and rules.warm_up_bars == 8
+    assert bars.chords is not None and bars.chords[:, -1].any()
+    assert rules.chord_tones is not None and 0 < rules.chord_tones[0] <= rules.chord_tones[1]
+    with pytest.raises(gan_data.GanDataError, match="STEP"):
+        derive_rules(bars, "drums=1", 4, restrike_from="chords=late")
+    with pytest.raises(gan_data.GanDataError, match="track.STAT"):
+        derive_rules(bars, "drums=1", 4, gap_weights="bass.XX=2")
+    with pytest.raises(gan_data.GanDataError, match="no track"):
+        derive_rules(bars, "drums=1", 4, gap_weights="piano.PP=2")
+
+
 def test_chains_are_played_as_the_daemon_plays_them_over_the_progression(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     gan = open_gan(cached_tiny_gan(tmp_path_factory, "grooves-chords")[1])
