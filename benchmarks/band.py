@@ -48,6 +48,7 @@ TITLE = "A band that lasts: the groove band under a player's chords, minute by m
 BPM = 120.0
 PULSES_PER_BAR = 96  # 24 ppqn, 4/4
 RUN_S_FULL = 600.0  # the issue's 10 minutes
+TAIL_S = 5.0  # a last minute this short is the end of the one before
 RUN_S_QUICK = 60.0
 PROGRESSION = parse_progression("C F Dm G Am Em F G7 C A7 Dm Bb")  # not the renders' C Am F G7 cycle
 REST_EVERY = 16  # the player rests one bar in this many
@@ -183,7 +184,8 @@ def measure(run_s: float) -> dict[str, Any]:
                 daemon.stop()
         lines = daemon.lines
     begin = bars[0][0]
-    minutes = max(1, int(np.ceil((bars[-1][1] - begin) / 60.0)))
+    # whole minutes; the last bar's tail past them (the clock's few ms over 10 minutes) counts in the last
+    minutes = max(1, int(np.ceil((bars[-1][1] - begin) / 60.0 - TAIL_S / 60.0)))
     per_minute = {name: [0] * minutes for name in CHANNELS}
     for stamp, msg in timed:
         if msg.type == "note_on" and msg.velocity > 0 and stamp >= begin:

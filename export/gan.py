@@ -69,7 +69,7 @@ from daemon.music.bar_features import condition_features
 from daemon.music.harmony import CHORD_DIM
 from export.onnx_file import BATCH_AXIS, OPSET, _json, _set_metadata
 from training.gan.checkpoint import AVERAGE, GanCheckpoint, choose_among, load_checkpoint, with_floors
-from training.gan.floors import PitchClassFloor, RestartFloor
+from training.gan.floors import HoldFloor, PitchClassFloor, RestartFloor
 from training.gan.model import Critic, Generator, dims
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class ScoredGenerator(torch.nn.Module):
     once for its ``K`` candidates (:meth:`training.gan.model.Generator.candidates`).
     """
 
-    def __init__(self, generator: Generator | PitchClassFloor | RestartFloor, critic: Critic) -> None:
+    def __init__(self, generator: Generator | PitchClassFloor | HoldFloor | RestartFloor, critic: Critic) -> None:
         super().__init__()
         self.generator, self.critic = generator.eval(), critic.eval()
 
@@ -117,7 +117,7 @@ class ChordInput(torch.nn.Module):
     two thirds of a dozen separate bars.
     """
 
-    def __init__(self, generator: Generator | PitchClassFloor | RestartFloor, candidates: bool = False) -> None:
+    def __init__(self, generator: Generator | PitchClassFloor | HoldFloor | RestartFloor, candidates: bool = False) -> None:
         super().__init__()
         self.generator = generator.eval()
         self.candidates = candidates
@@ -153,7 +153,8 @@ def gan_metadata(ckpt: GanCheckpoint) -> dict[str, str]:
 
 def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVERAGE, switch_cost: Any = 0.0,
                candidates: int = 1, length_prior: float = 0.0, data: str | Path | None = None,
-               pitch_class_floor: Any = None, restart_floor: Any = None, chain_rules: ChainRules | None = None) -> Path:
+               pitch_class_floor: Any = None, restart_floor: Any = None, chain_rules: ChainRules | None = None,
+               hold_floor: Any = None) -> Path:
     """Export a checkpoint's generator (eval mode: batch norm uses its running statistics).
 
     Args:
@@ -170,6 +171,8 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
             classes a bar barely plays in those tracks (:func:`training.gan.checkpoint.with_floors`).
         restart_floor: ``{track: cells}`` or ``"drums=8"``: a track silent in the previous bar comes
             back only with a pattern (the same).
+        hold_floor: ``{track: floor}`` or ``"bass=0.3"``: a note goes on while its row stays over the
+            floor (the same).
         chain_rules: how the daemon keeps chains of the model's bars alive and in range
             (``daemon.models.gan_chain``), written as ``training.chain``.
 
@@ -180,7 +183,7 @@ def export_gan(checkpoint: str | Path, onnx_path: str | Path, weights: str = AVE
         ModelError: the checkpoint cannot be read, or the choice among candidates cannot be set.
     """
     ckpt = with_floors(choose_among(load_checkpoint(checkpoint, weights, switch_cost), candidates, length_prior, data),
-                       pitch_class_floor, restart_floor)
+                       pitch_class_floor, restart_floor, hold_floor)
     if chain_rules is not None:
         ckpt = replace(ckpt, training={**ckpt.training, "chain": chain_rules.check(ckpt.spec).to_dict(ckpt.spec)})
     onnx_path = Path(onnx_path)
@@ -229,7 +232,7 @@ class TorchSession:
         name: str
         shape: tuple[Any, ...]
 
-    def __init__(self, generator: Generator | PitchClassFloor | RestartFloor, critic: Critic | None = None,
+    def __init__(self, generator: Generator | PitchClassFloor | HoldFloor | RestartFloor, critic: Critic | None = None,
                  candidates: bool = False) -> None:
         self.generator = generator.eval()
         self.scored = ScoredGenerator(generator, critic) if critic is not None else None
@@ -286,7 +289,7 @@ def as_exported(ckpt: GanCheckpoint, gan: GanModel) -> GanCheckpoint:
     training = gan.metadata.get("training", {})
     chosen = {k: v for k, v in training.items() if k in ("candidates", "note_length_prior")}
     return with_floors(replace(ckpt, training={**ckpt.training, **chosen}), training.get("pitch_class_floor"),
-                       training.get("restart_floor"))
+                       training.get("restart_floor"), training.get("hold_floor"))
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
                              args.chain_candidates, args.chain_bounds, not args.no_steer, args.memory_bars,
                              args.chord_tone_share, args.restrike_from, args.gap_weights, args.warm_up_bars)
     out = export_gan(args.checkpoint, args.output, args.weights, args.voice_switch_cost, args.candidates,
-                     args.length_prior, args.data, args.pitch_class_floor, args.restart_floor, rules)
+                     args.length_prior, args.data, args.pitch_class_floor, args.restart_floor, rules, args.hold_floor)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     report = check_gan_parity(args.checkpoint, out, bars=args.bars, chained_bars=args.chained_bars, seed=args.seed,
                               atol=args.atol, weights=args.weights, switch_cost=args.voice_switch_cost)

@@ -26,6 +26,7 @@ from daemon.live.plan import Plan
 from daemon.live.respond import Answer, Heard, Responder, phrase_end
 from daemon.live.scheduler import PEDAL_DOWN_MIN, SUSTAIN_PEDAL, Scheduler
 from daemon.live.transport import Transport
+from daemon.models.vae_answer import VaeContinuator
 from daemon.music.grid import MIDI_CLOCK_PPQN
 from daemon.music.sampling import SamplingParams, resolve_key
 
@@ -68,6 +69,8 @@ class Answering:
         self._feedback = feedback
         self._groups = groups
         self.silence_began = False
+        if isinstance(responder.continuator, VaeContinuator):  # an attribute the file lacks: said over OSC too
+            responder.continuator.warn = lambda name, message: error(f"/antiphon/set/attribute_{name}", message)
 
     def working(self) -> bool:
         """Whether there is sampling to do now (the engine must not sleep)."""

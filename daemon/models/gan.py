@@ -146,7 +146,8 @@ class GanModel:
         """bool ``(N, k, tracks, steps, pitches)``: ``k`` bars of each previous bar (or of ``n``
         unconditioned ones), thresholded and with their voices decoded as they are played."""
         count = n if previous is None else len(previous)
-        roll = self._decode(self.roll(previous, rng, count, chord, k), threshold) > threshold
+        roll = self.roll(previous, rng, count, chord, k)
+        roll = (self._decode(roll, threshold) if self.monophonic else roll) > threshold
         for t, track in enumerate(self.spec.tracks):
             roll[:, t, :, track.rows:] = False
         return roll.reshape(count, k, *self.spec.bar_shape)

@@ -429,20 +429,20 @@ class BarChain:
             draws = keep_chord_tones(draws, np.asarray(chord), self.spec, self.rules.chord_tone_share)
         if k == 1 or self.rules is None:
             return draws[:, 0], None
-        forms = np.concatenate([draws, *(form.reshape(draws.shape) for form in restrike_each(
-            draws.reshape(-1, *self.spec.bar_shape), self._restrike_from, self.spec))], axis=1)  # (n, F * K, T, S, P)
-        every = Options.of(summarise(forms.reshape(-1, *self.spec.bar_shape), self.spec), self.n, forms.shape[1],
-                           self._limits)  # the draws, then re-struck from each step: one summary of them all
-        options = every.columns(slice(0, k))
+        options = Options.of(summarise(draws.reshape(-1, *self.spec.bar_shape), self.spec), self.n, k, self._limits)
         if self.running is not None:  # a part that played may also sit this bar out: the first draw without it
             resting = (self.silent > 0) | (self.played == 0)  # (n, T); no rest in the band's first bar
             options = options.with_rests(resting, self._first_pitched)
         tones = None if chord is None else np.asarray(chord).reshape(-1, np.shape(chord)[-1])
         pick = self._scores(options, tones).argmin(axis=1)  # (n,) among the draws as drawn, and rests
         draw, rest = np.where(pick < k, pick, 0), pick - k  # a rest is the first draw without its part (rest >= 0)
-        chosen = every.take(draw[:, None] + np.arange(0, forms.shape[1], k)).silenced(rest, self._first_pitched)
-        form = self._scores(chosen, tones).argmin(axis=1) if forms.shape[1] > k else np.zeros(self.n, int)
-        bars = forms[np.arange(self.n), form * k + draw]  # the chosen bar as drawn, or re-struck
+        picked = draws[np.arange(self.n), draw]  # (n, T, S, P)
+        forms = np.stack([picked, *restrike_each(picked, self._restrike_from, self.spec)], axis=1)  # (n, F, ...)
+        chosen = (options.take(draw) if forms.shape[1] == 1 else Options.of(
+            summarise(forms.reshape(-1, *self.spec.bar_shape), self.spec), self.n, forms.shape[1], self._limits)
+        ).silenced(rest, self._first_pitched)  # the chosen draw as drawn and re-struck from each step
+        form = self._scores(chosen, tones).argmin(axis=1) if forms.shape[1] > 1 else np.zeros(self.n, int)
+        bars = forms[np.arange(self.n), form]
         bars[rest >= 0, rest[rest >= 0]] = False
         return bars, chosen.take(form).summary
 

@@ -13,7 +13,8 @@ the amounts :attr:`SamplingParams.attributes` carries (the live parameters
 ``attribute_density``, ``attribute_register``, ...): ``z + amount * vector`` for each, the
 vector of the phrase's tonic (its key estimate) where the file has one per tonic (major/minor). An
 attribute the file does not carry is left out, with a warning naming those it has (once, until
-the attributes asked for change); the answer is not moved along it.
+the attributes asked for change; also handed to :attr:`VaeContinuator.warn`, which the daemon
+sends as ``/antiphon/error``); the answer is not moved along it.
 
 The decoder writes two 4/4 bars at a time; a longer answer decodes the same code again (each
 pass sampled afresh). Notes keep their place from the answer's first bar line.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -59,6 +60,7 @@ class VaeContinuator(PhraseBuffer):
         read: notes of the phrase the last encoding read (its last two bars, pitched notes).
         encode_s: seconds the last encoding took; decode_s: the last answer's decoding.
         missing: the attributes the last answer was asked to move along that the file lacks.
+        warn: ``(attribute, message)`` called with each warning about a missing attribute (None: logged only).
         tonic: the tonic (pitch class) of the key estimate of the phrase last encoded, or None.
 
     Not thread-safe: the engine thread is its only caller.
@@ -74,6 +76,7 @@ class VaeContinuator(PhraseBuffer):
         self.encode_s = 0.0
         self.decode_s = 0.0
         self.missing: tuple[str, ...] = ()
+        self.warn: Callable[[str, str], None] | None = None
         self.tonic: int | None = None
         self.reset(origin)
 
@@ -151,6 +154,8 @@ class VaeContinuator(PhraseBuffer):
             except ModelError as exc:
                 if name not in self.missing:
                     log.warning("%s: the answer is not moved along it", exc)
+                    if self.warn is not None:
+                        self.warn(name, f"{exc}: the answer is not moved along it")
                 missing.append(name)
                 continue
             words.append(f"{name} {amount:+.2f}")

@@ -366,3 +366,33 @@ def test_a_chained_model_that_hears_chords_makes_its_candidates_in_one_run_as_ba
     together = gan.roll(previous, np.random.default_rng(3), 2, chord, each=4)  # (2 * 4, T, S, P)
     apart = one_by_one.roll(previous, np.random.default_rng(3), 2, chord, each=4)
     np.testing.assert_allclose(together, apart, atol=1e-5)
+
+
+def test_a_hold_floor_travels_in_the_graph_with_parity(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    from training.gan.floors import HELD
+
+    import torch
+
+    checkpoint, _ = cached_tiny_gan(tmp_path_factory, "grooves")
+    data = torch.load(checkpoint, weights_only=False)
+    data["generator"]["out.bias"].view(12, 3)[:, 1] = 0.0  # bass near 0.5: cells on either side of it
+    checkpoint = tmp_path / "lifted.pt"
+    torch.save(data, checkpoint)
+    plain = open_gan(export_gan(checkpoint, tmp_path / "plain.onnx"))
+    held = open_gan(export_gan(checkpoint, tmp_path / "held.onnx", hold_floor="bass=0.3"))
+    assert held.metadata["training"]["hold_floor"] == {"bass": 0.3}
+    report = check_gan_parity(checkpoint, tmp_path / "held.onnx", bars=16, chained_bars=4)
+    assert report.ok, report.summary()
+    previous = np.random.default_rng(3).random((24, *plain.spec.bar_shape)) < 0.08
+    before, after = (gan.roll(previous, np.random.default_rng(4)) for gan in (plain, held))
+    bass = 1
+    on, likely = before[:, bass] > 0.5, before[:, bass] > 0.3
+    expected = on.copy()
+    for step in range(1, expected.shape[1]):  # a note goes on through the likely steps after it, step by step
+        expected[:, step] |= expected[:, step - 1] & likely[:, step]
+    assert (expected & ~on).any(), "some bass notes are held"
+    np.testing.assert_array_equal(after[:, bass] > 0.5, expected)
+    np.testing.assert_allclose(after[:, bass][expected & ~on], HELD)
+    np.testing.assert_array_equal(after[:, [0, 2]], before[:, [0, 2]])  # drums and chords untouched
+    with pytest.raises(ModelError, match="not a pitched track"):
+        export_gan(checkpoint, tmp_path / "x.onnx", hold_floor="drums=0.3")

@@ -27,7 +27,7 @@ from daemon.errors import AntiphonError, ModelError
 from daemon.music.codecs import codec_from_dict
 from daemon.music.pianoroll import RollSpec
 from daemon.music.voices import ANY_ROW, switch_costs
-from training.gan.floors import PitchClassFloor, RestartFloor
+from training.gan.floors import HoldFloor, PitchClassFloor, RestartFloor
 from training.gan.model import Critic, GanConfig, Generator
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class GanCheckpoint:
     path: Path
     config: GanConfig
     spec: RollSpec
-    generator: Generator | PitchClassFloor | RestartFloor  # the network, or it with its decoding floors (with_floors)
+    generator: Generator | PitchClassFloor | HoldFloor | RestartFloor  # the network, or it with its decoding floors (with_floors)
     critic: Critic
     training: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
@@ -241,6 +241,27 @@ def pitch_class_floors(value: Any, spec: RollSpec) -> dict[str, float]:
     return floors
 
 
+def hold_floors(value: Any, spec: RollSpec) -> dict[str, float]:
+    """``{track: floor}`` for :class:`~training.gan.floors.HoldFloor` from a mapping or command-line
+    text (``"bass=0.3"``); an empty text or mapping gives none.
+
+    Raises:
+        ModelError: a name that is not a pitched track, or a floor outside [0, 0.5).
+    """
+    pitched = [t.name for t in spec.tracks if not t.drums]
+    floors = {}
+    for name, floor in track_numbers(value, float, "hold floor", "track=number (bass=0.3)").items():
+        if name not in pitched:
+            raise ModelError(f"a hold floor names {name!r}, not a pitched track of this model "
+                             f"(its pitched tracks: {', '.join(pitched) or 'none'})")
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor < 0.5:
+            raise ModelError(f"the hold floor of {name} must be a number from 0 to below the threshold 0.5, "
+                             f"got {floor!r}")
+        if floor > 0:
+            floors[str(name)] = float(floor)
+    return floors
+
+
 def restart_floors(value: Any, spec: RollSpec) -> dict[str, int]:
     """``{track: cells}`` for :class:`~training.gan.floors.RestartFloor` from a mapping or command-line
     text (``"drums=8"``, several separated by commas); an empty text or mapping gives none.
@@ -260,30 +281,39 @@ def restart_floors(value: Any, spec: RollSpec) -> dict[str, int]:
     return floors
 
 
-def with_floors(checkpoint: GanCheckpoint, pitch_class_floor: Any, restart_floor: Any) -> GanCheckpoint:
+FLOOR_KEYS = ("pitch_class_floor", "hold_floor", "restart_floor")  # the decoding floors a file's training records
+
+
+def with_floors(checkpoint: GanCheckpoint, pitch_class_floor: Any, restart_floor: Any,
+                hold_floor: Any = None) -> GanCheckpoint:
     """``checkpoint``'s network with exactly these decoding floors, recorded in ``training`` as
-    ``pitch_class_floor`` and ``restart_floor``; None or an empty text: none of that kind.
+    ``pitch_class_floor``, ``hold_floor`` and ``restart_floor``; None or an empty text: none of that kind.
 
     First the pitch-class floor, :class:`~training.gan.floors.PitchClassFloor` (:func:`pitch_class_floors`:
-    in the tracks named, each bar drops the pitch classes it barely plays), then the restart floor,
-    :class:`~training.gan.floors.RestartFloor` (:func:`restart_floors`: a track silent in the previous bar
-    comes back only with a pattern).
+    in the tracks named, each bar drops the pitch classes it barely plays), then the hold floor,
+    :class:`~training.gan.floors.HoldFloor` (:func:`hold_floors`: a note goes on while its row stays
+    likely), then the restart floor, :class:`~training.gan.floors.RestartFloor` (:func:`restart_floors`:
+    a track silent in the previous bar comes back only with a pattern).
 
     Raises:
-        ModelError: see :func:`pitch_class_floors` and :func:`restart_floors`.
+        ModelError: see :func:`pitch_class_floors`, :func:`hold_floors` and :func:`restart_floors`.
     """
     spec = checkpoint.spec
     classes, restarts = pitch_class_floors(pitch_class_floor, spec), restart_floors(restart_floor, spec)
+    holds = hold_floors(hold_floor, spec)
     generator = checkpoint.generator
-    while isinstance(generator, (PitchClassFloor, RestartFloor)):
+    while isinstance(generator, (PitchClassFloor, HoldFloor, RestartFloor)):
         generator = generator.generator
-    training = {k: v for k, v in checkpoint.training.items() if k not in ("pitch_class_floor", "restart_floor")}
+    training = {k: v for k, v in checkpoint.training.items() if k not in FLOOR_KEYS}
     names = [t.name for t in spec.tracks]
     if classes:
         generator = PitchClassFloor(generator, {names.index(n): f for n, f in classes.items()},
                                     tuple(t.lowest_pitch for t in spec.tracks),
                                     tuple(i for i, t in enumerate(spec.tracks) if not t.drums)).eval()
         training["pitch_class_floor"] = classes
+    if holds:
+        generator = HoldFloor(generator, {names.index(n): f for n, f in holds.items()}).eval()
+        training["hold_floor"] = holds
     if restarts:
         generator = RestartFloor(generator, {names.index(n): f for n, f in restarts.items()}).eval()
         training["restart_floor"] = restarts

@@ -372,6 +372,9 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
                 + ", ".join(f"{v:g} x the strongest's weight in {k}" for k, v in floors.items())
                 + "), as the exported file does.", ""]
                if (floors := result.get("pitch_class_floor")) else []),
+             *([f"Notes go on through the cells over the hold floor ("
+                + ", ".join(f"{k}: {v:g}" for k, v in holds.items()) + "), as the exported file does.", ""]
+               if (holds := result.get("hold_floor")) else []),
              *([f"A track silent in the bar before comes back only with at least so many cells passing "
                 f"the threshold ({', '.join(f'{k}: {v}' for k, v in restarts.items())}; else it stays "
                 "silent), as the exported file does.", ""]
@@ -447,7 +450,7 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     checkpoint = with_floors(choose_among(load_checkpoint(args.checkpoint, args.weights, args.voice_switch_cost),
                                           args.candidates, args.length_prior, args.data),
-                             args.pitch_class_floor, args.restart_floor)
+                             args.pitch_class_floor, args.restart_floor, args.hold_floor)
     selection = Selection.of(checkpoint)
     sources = (args.source.split(",") if args.source else list(checkpoint.training.get("sources", ["grooves"])))
     if args.bars < 1:
@@ -463,6 +466,7 @@ def main(args: argparse.Namespace) -> int:
     result["length_prior"] = args.length_prior
     result["pitch_class_floor"] = dict(checkpoint.training.get("pitch_class_floor", {}))
     result["restart_floor"] = dict(checkpoint.training.get("restart_floor", {}))
+    result["hold_floor"] = dict(checkpoint.training.get("hold_floor", {}))
     result["checkpoint"] = str(checkpoint.path)
     result["generator_weights"] = args.weights
     result["sources"] = sources

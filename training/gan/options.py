@@ -12,7 +12,7 @@ DEFAULT_BOUNDS_PERCENT = 1.0  # a healthy chained bar lies between the 1st and 9
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     """``--weights``, ``--voice-switch-cost``, ``--candidates``, ``--length-prior``,
-    ``--pitch-class-floor`` and ``--restart-floor``."""
+    ``--pitch-class-floor``, ``--hold-floor`` and ``--restart-floor``."""
     parser.add_argument("--weights", choices=("average", "trained"), default="average",
                         help="the generator's moving average (default, what training saves) or, from a run's "
                              "checkpoint.pt, the weights its last step left")
@@ -31,6 +31,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
                         help="in these pitched tracks each bar drops the pitch classes whose weight (probability "
                              "summed over the cells that pass 0.5) is below FLOOR times its strongest class's "
                              "(chords=0.2); default none")
+    parser.add_argument("--hold-floor", default="", metavar="TRACK=FLOOR,...",
+                        help="in these pitched tracks a note goes on through the cells under 0.5 but over FLOOR "
+                             "(bass=0.3): notes are not cut short by a step a little under the threshold; default none")
     parser.add_argument("--restart-floor", default="", metavar="TRACK=CELLS,...",
                         help="a track silent in the previous bar comes back only with at least CELLS cells passing "
                              "0.5, else stays silent (drums=8); default none")

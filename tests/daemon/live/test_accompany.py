@@ -63,9 +63,13 @@ def test_tracks_the_player_leaves_silent_take_the_bands_own_last_bar(grooves: ob
     heard = np.zeros((1, *accompanist.spec.bar_shape), bool)
     heard[0, 2, :, 24] = True  # chords: one held note
     assert accompanist.condition_with_band(heard) is heard, "no bar made yet: what was heard"
-    play_chords(accompanist, 2, seed=1)
-    band = accompanist._band
-    assert band is not None and band[0, 0].any(), "the model's last bar has drums"
+    for seed in range(16):  # two bars of a band that, in its last, plays drums and bass (it rests a part now and then)
+        accompanist.reset()
+        play_chords(accompanist, 2, seed=seed)
+        band = accompanist._band
+        if band is not None and band[0, :2].any(axis=(1, 2)).all():
+            break
+    assert band is not None and band[0, :2].any(axis=(1, 2)).all(), "the model's last bar has drums and bass"
     merged = accompanist.condition_with_band(heard)
     assert merged is not None and np.array_equal(merged[0, 2], heard[0, 2]), "the player's part as heard"
     assert np.array_equal(merged[0, :2], band[0, :2]), "drums and bass: the band's own last bar"
@@ -95,10 +99,11 @@ def test_a_keyboard_players_chords_keep_the_groove_models_drums_and_bass_going(g
             for seed in (8, 9)]
     assert bass[0] + sum(sum(1 in c for c in a[1:]) for a, _ in runs) >= bass[1] + sum(
         sum(1 in c for c in b[1:]) for _, b in runs)
-    # the band's parts feed on its own bars: they hold, they do not pile up
-    per_bar = np.array([[c.count(9), c.count(1)] for c in with_band])  # drum and bass notes
-    first, last = per_bar[1:9].mean(axis=0), per_bar[-8:].mean(axis=0)
-    print(f"notes a bar, bars 2-9 vs {bars - 7}-{bars}: drums {first[0]:.1f} vs {last[0]:.1f}, "
+    # the band's parts feed on its own bars: they hold, they do not pile up (over the three players' runs:
+    # one run's eight bars swing with the parts' rests)
+    per_bar = np.array([[[c.count(9), c.count(1)] for c in made] for made in (with_band, *(a for a, _ in runs))])
+    first, last = per_bar[:, 1:17].mean(axis=(0, 1)), per_bar[:, -16:].mean(axis=(0, 1))  # drum and bass notes
+    print(f"notes a bar, bars 2-17 vs {bars - 15}-{bars}: drums {first[0]:.1f} vs {last[0]:.1f}, "
           f"bass {first[1]:.1f} vs {last[1]:.1f}")
     assert np.all(last <= 1.25 * first + 1.0)
 

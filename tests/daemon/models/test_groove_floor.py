@@ -1,4 +1,5 @@
-"""The bundled groove model drops the chord pitch classes a bar barely plays (onnxruntime on the bundled file, no torch)."""
+"""The bundled groove model drops the chord pitch classes a bar barely plays and holds its bass notes while their
+rows stay likely (onnxruntime on the bundled file, no torch)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,21 @@ def test_every_chord_pitch_class_of_a_bundled_groove_bar_is_strong_or_the_bass_p
     used = sounding.sum(axis=1)[sounding.any(axis=1)]
     print(f"chord bars use {used.mean():.2f} pitch classes ({len(used)} of {BARS} bars with chords)")
     assert 2.0 <= used.mean() <= 5.0
+
+
+def test_a_bundled_groove_bass_note_goes_on_while_its_row_stays_over_the_hold_floor(grooves: GanModel) -> None:
+    names = [t.name for t in grooves.spec.tracks]
+    floor = grooves.metadata["training"]["hold_floor"]
+    assert set(floor) == {"bass"} and 0.0 < floor["bass"] < 0.5
+    rng = np.random.default_rng(2)
+    first = grooves.roll(None, rng, n=BARS)
+    roll = grooves.roll((first > 0.5).astype(np.float32), rng)  # bars answering bars: the band's own
+    bass = roll[:, names.index("bass")]  # (N, S, P)
+    before, now = bass[:, :-1], bass[:, 1:]
+    cut_short = (before > 0.5) & (now > floor["bass"]) & (now <= 0.5)  # a note stopped while its row stayed likely
+    held = (before > 0.5) & (now >= 0.75)
+    print(f"bass: {int(held.sum())} of {int((before > 0.5).sum())} steps after a sounding step go on")
+    assert cut_short.sum() == 0
+    chords = roll[:, names.index("chords")]
+    assert ((chords[:, :-1] > 0.5) & (chords[:, 1:] > floor["bass"]) & (chords[:, 1:] <= 0.5)).any(), \
+        "the chord track is not held: some of its notes stop while the row stays over that floor"

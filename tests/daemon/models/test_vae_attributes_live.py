@@ -83,6 +83,8 @@ def test_an_attribute_the_file_lacks_is_skipped_with_one_warning_naming_those_it
         without_major: VaeModel, caplog: pytest.LogCaptureFixture) -> None:
     spy = Spy(without_major)
     continuator = VaeContinuator(spy)  # type: ignore[arg-type]
+    said: list[tuple[str, str]] = []
+    continuator.warn = lambda name, message: said.append((name, message))  # the daemon's /antiphon/error
     play(continuator, REEL, origin=0, step=6)
     own = without_major.encode([Note(i * 6, p, 6, 90) for i, p in enumerate(REEL)])[0]
     with caplog.at_level(logging.WARNING, logger="daemon.models.vae_answer"):
@@ -94,6 +96,7 @@ def test_an_attribute_the_file_lacks_is_skipped_with_one_warning_naming_those_it
     assert warnings == [("folk-vae.onnx carries no attribute 'major' (it has: busyness, density, register): "
                         "the answer is not moved along it")], "warned once while the same move is asked for"
     assert continuator.missing == ("major",)
+    assert said == [("major", warnings[0])], "handed on once, as logged"
 
     answer(continuator, SamplingParams(attributes=(("major", 1.0), ("density", 1.0))))
     assert np.allclose(spy.codes[-1], own + without_major.attributes["density"], atol=1e-4), "the others still move"

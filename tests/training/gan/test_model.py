@@ -23,7 +23,7 @@ from training.gan.data import (
     synthetic_pieces,
     transpose_rolls,
 )
-from training.gan.floors import PitchClassFloor, RestartFloor
+from training.gan.floors import HoldFloor, PitchClassFloor, RestartFloor
 from training.gan.model import (
     Critic,
     GanConfig,
@@ -533,8 +533,8 @@ def test_candidates_of_a_previous_bar_are_the_bars_of_the_bar_repeated() -> None
     condition = torch.rand(3, 13)
     condition[2] = 0.0  # the third unconditioned
     condition[:2, -1] = 1.0
-    floored = RestartFloor(PitchClassFloor(generator, {2: 0.3}, tuple(t.lowest_pitch for t in SPEC.tracks),
-                                           pitched=(1, 2)), {0: 3, 1: 2})
+    floored = RestartFloor(HoldFloor(PitchClassFloor(generator, {2: 0.3}, tuple(t.lowest_pitch for t in SPEC.tracks),
+                                                     pitched=(1, 2)), {1: 0.3}), {0: 3, 1: 2})
     for k in (1, 5):
         noise = torch.randn(3, k, 4)
         repeated = (noise.reshape(-1, 4), previous.repeat_interleave(k, 0), condition.repeat_interleave(k, 0))
@@ -569,3 +569,29 @@ def test_a_restart_floor_keeps_a_silent_track_silent_unless_it_comes_back_with_a
                          ("drums", "give track=cells")):
         with pytest.raises(ModelError, match=message):
             restart_floors(bad, SPEC)
+
+
+def test_a_hold_floor_lets_a_begun_note_go_on_while_its_row_stays_likely() -> None:
+    from training.gan.checkpoint import hold_floors
+    from training.gan.floors import HELD, HoldFloor
+
+    bass = 1
+    rolls = np.zeros((2, *SPEC.bar_shape), np.float32)
+    rolls[0, bass, 0:8, 5] = [0.9, 0.4, 0.35, 0.2, 0.4, 0.9, 0.45, 0.1]  # a note, held two steps, a break, ...
+    rolls[0, bass, 9:12, 7] = [0.4, 0.45, 0.4]  # likely, but no note began: untouched
+    rolls[1, bass, 14:16, 3] = [0.6, 0.31]  # held into the bar's last step
+    rolls[:, 2, 0:4, 9] = [0.9, 0.4, 0.4, 0.4]  # the chord track is not floored
+    floored = HoldFloor(_FixedRolls(rolls), {bass: 0.3})
+    with torch.no_grad():
+        out = floored(torch.zeros(2, 4), torch.zeros(2, *SPEC.bar_shape), torch.zeros(2, 13)).numpy()
+    np.testing.assert_allclose(out[0, bass, 0:8, 5], [0.9, HELD, HELD, 0.2, 0.4, 0.9, HELD, 0.1])
+    np.testing.assert_array_equal(out[0, bass, 9:12, 7], rolls[0, bass, 9:12, 7])
+    np.testing.assert_allclose(out[1, bass, 14:16, 3], [0.6, HELD])
+    np.testing.assert_array_equal(out[:, 2], rolls[:, 2])
+    changed = out != rolls
+    assert changed.sum() == 4, "only the cells that continue a note change"
+    assert hold_floors("bass=0.3", SPEC) == {"bass": 0.3} and hold_floors("", SPEC) == {}
+    for bad, message in (("drums=0.3", "not a pitched track"), ("bass=0.6", "below the threshold"),
+                         ("bass", "give track=number")):
+        with pytest.raises(ModelError, match=message):
+            hold_floors(bad, SPEC)
