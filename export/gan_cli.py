@@ -56,7 +56,8 @@ def main(args: argparse.Namespace) -> int:
         sources = list(ckpt.training.get("sources", ["grooves"]))
         rules = derive_rules(load_bar_set(args.data, sources, "train", ckpt.spec), args.revive_after,
                              args.chain_candidates, args.chain_bounds, not args.no_steer, args.memory_bars,
-                             args.chord_tone_share, args.restrike_from, args.gap_weights, args.warm_up_bars)
+                             args.chord_tone_share, args.restrike_from, args.gap_weights, args.warm_up_bars,
+                             tone_tracks=args.chord_tone_tracks)
     out = export_gan(args.checkpoint, args.output, args.weights, args.voice_switch_cost, args.candidates,
                      args.length_prior, args.data, args.pitch_class_floor, args.restart_floor, rules, args.hold_floor)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")

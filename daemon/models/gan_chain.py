@@ -25,8 +25,9 @@ keeps what the model alone does not:
   holds its chords longer than the training grooves' (which re-strike them as stabs), so the
   chosen bar with its held chords re-struck (``restrike_from``, :func:`daemon.models.gan_choice.restrike`)
   is a candidate too, and over a chord the share of the chord part's steps in the chord is kept
-  near the training bars' as the statistics are (``chord_tones``). The candidates' statistics
-  are computed together, in numpy (:mod:`daemon.models.gan_choice`), and the model makes them
+  near the training bars' as the statistics are (``chord_tones``; the bass's too, ``bass_tones``,
+  so that under a player's changing chords it keeps to them as the grooves' bass does). The
+  candidates' statistics are computed together, in numpy (:mod:`daemon.models.gan_choice`), and the model makes them
   in one run, what depends on the previous bar alone once (a file in the candidate form).
 * **a memory of its own**: chains side by side start at their own point of the rests' cycle,
   and a chain may play ``warm_up_bars`` to itself before its first bar is heard.
@@ -42,13 +43,11 @@ This module must not import torch, ``training`` or ``export``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from daemon.errors import ModelError
+from daemon.models.chain_rules import MAX_CHAIN_CANDIDATES, ChainRules, chain_rules_of
 from daemon.models.gan import GanModel
 from daemon.models.gan_choice import (
     CHORD_TRACK,
@@ -59,172 +58,24 @@ from daemon.models.gan_choice import (
     outside,
     restrike_each,
 )
-from daemon.music.bar_stats import STATISTICS, BarSummary, ratios, summarise
+from daemon.music.bar_stats import BarSummary, ratios, summarise
 from daemon.music.pianoroll import RollSpec
+
+__all__ = ["COUNT_IN_DRAWS", "MAX_CHAIN_CANDIDATES", "BarChain", "ChainRules", "TrackBounds", "chain_rules_of",
+           "out_of_bounds", "track_statistics"]
 
 COUNT_IN_DRAWS = 16  # unconditioned bars drawn to start a chain; the first with the most tracks in range starts it
 COUNT_IN_ROUNDS = 8  # more draws, at most this many times, until every track has a healthy bar
 START_OVER_FACTOR = 4  # a part unwell this many times its limit in a row: the chain starts over from a count-in
 TONES_START_OVER = 0.8  # ... or its chord part's running share of chord tones under this share of the data's
-MAX_CHAIN_CANDIDATES = 16
 GAP_FLOOR = 0.1  # a statistic's gap is relative to its target, or to this when the target is smaller
-CHORD_TONE_WEIGHT = 1.0  # the chord track's share of chord tones counts as much as a statistic
-
-
-@dataclass(frozen=True)
-class ChainRules:
-    """How a chain keeps every track alive and in range (see the module docstring).
-
-    Attributes:
-        revive_after: per track, the bars of silence in a row after which the track is
-            conditioned on its last healthy bar again (0: never).
-        bounds: per track, the range of its sounding bars (None: any bar is healthy).
-        candidates: bars drawn for each bar played (1: the first).
-        bar_counts: per track, the training bars' mean (numerator, denominator) per bar of each
-            statistic of :data:`daemon.music.bar_stats.STATISTICS`, ``(T, 5, 2)``; None: no
-            steering, the first of the fewest out of range is played.
-        memory_bars: how many bars the running statistics remember (an exponential memory).
-        chord_tone_share: over a chord, a chord-track pitch class outside the chord is kept only
-            where it sounds at least this share of the chord's strongest tone's steps (0: all kept).
-        restrike_from: per track (or empty: none), the steps from which the chosen bar's held notes
-            may be re-struck (:func:`restrike`): the chosen bar re-struck from each step is a
-            candidate too, played where it keeps the running statistics nearer the training bars'.
-        gap_weights: per track and statistic ``(T, 6)``, how much its gap counts in the choice
-            (empty: 1 each).
-        warm_up_bars: bars the chain plays to itself before its first bar, unheard, so that it
-            starts with the memory of a band that has been playing (its first bar still has
-            every part).
-        chord_tones: the training bars' mean (steps of the chord track in its bar's chord, its
-            steps) per bar over bars with a chord; the choice keeps the chain's share near theirs
-            too (None: not steered).
-    """
-
-    revive_after: tuple[int, ...]
-    bounds: tuple[TrackBounds | None, ...]
-    candidates: int = 1
-    bar_counts: np.ndarray | None = None
-    memory_bars: int = 32
-    chord_tone_share: float = 0.0
-    restrike_from: tuple[tuple[int, ...], ...] = ()
-    gap_weights: tuple[tuple[float, ...], ...] = ()
-    warm_up_bars: int = 0
-    chord_tones: tuple[float, float] | None = None
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ChainRules):
-            return NotImplemented
-        same = self._plain() == other._plain() and np.array_equal(self.weights(), other.weights())
-        if self.bar_counts is None or other.bar_counts is None:
-            return same and self.bar_counts is other.bar_counts
-        return same and np.allclose(self.bar_counts, other.bar_counts)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def _restrikes(self) -> tuple[tuple[int, ...], ...]:
-        return tuple(self.restrike_from) or ((),) * len(self.revive_after)
-
-    def weights(self) -> np.ndarray:
-        """``(T, 6)`` :attr:`gap_weights`, ones where none are given."""
-        return np.asarray(self.gap_weights or np.ones((len(self.revive_after), len(STATISTICS))), np.float64)
-
-    def _plain(self) -> tuple[Any, ...]:
-        return (self.revive_after, self.bounds, self.candidates, self.memory_bars, self.chord_tone_share,
-                self._restrikes(), self.warm_up_bars, self.chord_tones)
-
-    def check(self, spec: RollSpec) -> ChainRules:
-        n = len(spec.tracks)
-        if len(self.revive_after) != n or len(self.bounds) != n:
-            raise ModelError(f"chain rules for {len(self.revive_after)} tracks, the model has {n}; re-export it")
-        if any(r < 0 for r in self.revive_after) or not 1 <= self.candidates <= MAX_CHAIN_CANDIDATES:
-            raise ModelError(f"chain rules {self.revive_after} / {self.candidates} candidates are out of range; "
-                             "re-export the model")
-        if self.bar_counts is not None and (np.shape(self.bar_counts) != (n, len(STATISTICS), 2)
-                                            or self.memory_bars < 1):
-            raise ModelError("the chain rules' statistics do not fit the model; re-export it")
-        if len(self._restrikes()) != n or any(not 0 <= s < spec.steps_per_bar for steps in self.restrike_from for s in steps):
-            raise ModelError(f"the chain rules re-strike from steps {self.restrike_from}; re-export the model")
-        if self.weights().shape != (n, len(STATISTICS)) or (self.weights() < 0).any() or self.warm_up_bars < 0:
-            raise ModelError("the chain rules' gap weights or warm-up do not fit the model; re-export it")
-        return self
-
-    def to_dict(self, spec: RollSpec) -> dict[str, Any]:
-        tracks: dict[str, Any] = {}
-        for track, revive, bound, steps in zip(spec.tracks, self.revive_after, self.bounds, self._restrikes(),
-                                               strict=True):
-            entry: dict[str, Any] = {"revive_after": revive}
-            if steps:
-                entry["restrike_from"] = list(steps)
-            weights = {name: float(w) for name, w in zip(STATISTICS, self.weights()[len(tracks)], strict=True) if w != 1}
-            if weights:
-                entry["gap_weights"] = weights
-            if bound is not None:
-                entry["cells"] = list(bound.cells)
-                if bound.pitch_classes is not None:
-                    entry["pitch_classes"] = list(bound.pitch_classes)
-            if self.bar_counts is not None:
-                t = len(tracks)
-                entry["bar_counts"] = {name: [float(x) for x in self.bar_counts[t, k]]
-                                       for k, name in enumerate(STATISTICS) if self.bar_counts[t, k, 1] > 0}
-            tracks[track.name] = entry
-        out = {"candidates": self.candidates, "memory_bars": self.memory_bars,
-               "chord_tone_share": self.chord_tone_share, "tracks": tracks, "warm_up_bars": self.warm_up_bars}
-        return out if self.chord_tones is None else {**out, "chord_tones": [float(x) for x in self.chord_tones]}
-
-    @classmethod
-    def from_dict(cls, value: Any, spec: RollSpec) -> ChainRules:
-        """Read ``training.chain`` of a model file.
-
-        Raises:
-            ModelError: not ``{"candidates": k, "tracks": {name: {"revive_after": n, ...}}}``
-                for this model's tracks.
-        """
-        try:
-            tracks = dict(value["tracks"])
-            revive, bounds, restrike = [], [], []
-            weights = np.ones((len(spec.tracks), len(STATISTICS)))
-            counts = np.zeros((len(spec.tracks), len(STATISTICS), 2))
-            steered = False
-            for t, track in enumerate(spec.tracks):
-                entry = dict(tracks.get(track.name, {}))
-                revive.append(int(entry.get("revive_after", 0)))
-                restrike.append(tuple(int(s) for s in entry.get("restrike_from", ())))
-                for name, w in dict(entry.get("gap_weights", {})).items():
-                    weights[t, STATISTICS.index(name)] = float(w)
-                for name, pair in dict(entry.get("bar_counts", {})).items():
-                    counts[t, STATISTICS.index(name)] = _pair(pair)
-                    steered = True
-                if "cells" in entry:
-                    pcs = entry.get("pitch_classes")
-                    bounds.append(TrackBounds(_pair(entry["cells"]), None if pcs is None else _pair(pcs)))
-                else:
-                    bounds.append(None)
-            rules = cls(tuple(revive), tuple(bounds), int(value.get("candidates", 1)), counts if steered else None,
-                        int(value.get("memory_bars", 32)), float(value.get("chord_tone_share", 0.0)),
-                        tuple(restrike) if any(restrike) else (),
-                        tuple(map(tuple, weights.tolist())) if (weights != 1).any() else (),
-                        int(value.get("warm_up_bars", 0)),
-                        None if value.get("chord_tones") is None else _pair(value["chord_tones"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"the model's chain rules cannot be read ({exc!r}); re-export it") from exc
-        return rules.check(spec)
+CHORD_TONE_WEIGHT = 1.0  # a track's share of chord tones counts as much as a statistic
 
 
 def _gap(counts: np.ndarray, target: np.ndarray | float, scale: np.ndarray | float) -> np.ndarray:
     """``|num / den - target| * scale`` of counts ``(..., 2)``, 0 where ``den`` is 0."""
     num, den = counts[..., 0], counts[..., 1]
     return np.abs(num - target * den) / np.maximum(den, 1e-12) * scale
-
-
-def _pair(value: Sequence[Any]) -> tuple[float, float]:
-    low, high = (float(v) for v in value)
-    return low, high
-
-
-def chain_rules_of(model: GanModel) -> ChainRules | None:
-    """The rules a model file carries (``training.chain``), or None."""
-    training = model.metadata.get("training")
-    value = training.get("chain") if isinstance(training, Mapping) else None
-    return None if value is None else ChainRules.from_dict(value, model.spec)
 
 
 def track_statistics(bars: np.ndarray, spec: RollSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -279,11 +130,13 @@ class BarChain:
         self._limit = np.asarray(self.rules.revive_after if self.rules is not None else [0] * len(self.spec.tracks))
         self._decay = 1.0 - 1.0 / (self.rules.memory_bars if self.rules is not None else 1)
         names = [t.name for t in self.spec.tracks]
-        self._chord_track = names.index(CHORD_TRACK) if CHORD_TRACK in names else -1
-        tones = None if self.rules is None or self._chord_track < 0 else self.rules.chord_tones
-        self.tones_running = None if tones is None else np.tile(np.asarray(tones, np.float64) * self.rules.memory_bars,
-                                                                (n, 1))  # type: ignore[union-attr]
-        self._tones_target = None if tones is None else tones[0] / tones[1]
+        steered = [] if self.rules is None else self.rules.tones(self.spec)  # [(track, (in chord, all))]
+        self._tone_tracks = [t for t, _ in steered]  # the chord track first, when it is steered
+        self._chord_steered = bool(steered) and CHORD_TRACK in names and steered[0][0] == names.index(CHORD_TRACK)
+        self._tones_start = np.asarray([pair for _, pair in steered], np.float64).reshape(-1, 2) * (
+            self.rules.memory_bars if self.rules is not None else 1)  # (Tt, 2): a memory of typical bars
+        self.tones_running = np.tile(self._tones_start, (n, 1, 1)) if steered else None  # (n, Tt, 2)
+        self._tones_target = np.asarray([a / b for _, (a, b) in steered]) if steered else None  # (Tt,)
         restrikes: dict[int, list[int]] = {}  # step -> the tracks whose held notes re-strike from it
         for t, steps in enumerate(self.rules.restrike_from if self.rules is not None else ()):
             for step in steps:
@@ -353,8 +206,9 @@ class BarChain:
         if self.rules is None or self.last is None:
             return
         lost = ((self._limit > 0) & (self.unwell >= START_OVER_FACTOR * self._limit)).any(axis=1)
-        if self.tones_running is not None and self._tones_target is not None:  # a chord part stuck off its chords
-            lost |= self.tones_running[:, 0] < TONES_START_OVER * self._tones_target * self.tones_running[:, 1]
+        if self.tones_running is not None and self._tones_target is not None and self._chord_steered:
+            running = self.tones_running[:, 0]  # (n, 2): a chord part stuck off its chords
+            lost |= running[:, 0] < TONES_START_OVER * self._tones_target[0] * running[:, 1]
         lost = np.flatnonzero(lost)
         if not len(lost):
             return
@@ -368,8 +222,8 @@ class BarChain:
         self.healthy[lost] = np.where(fine[:, :, None, None], bars, self.healthy[lost])
         self.full[lost[fine.all(axis=1)]] = bars[fine.all(axis=1)]
         self.silent[lost], self.unwell[lost], self.strayed[lost] = 0, 0, False
-        if self.tones_running is not None and self.rules is not None and self.rules.chord_tones is not None:
-            self.tones_running[lost] = np.asarray(self.rules.chord_tones) * self.rules.memory_bars
+        if self.tones_running is not None:
+            self.tones_running[lost] = self._tones_start
         self.started_over += len(lost)
 
     def condition(self, heard: np.ndarray | None = None) -> np.ndarray | None:
@@ -453,18 +307,18 @@ class BarChain:
         score = (options.misses + (~options.sounding & due[:, None, :]).sum(axis=2)).astype(np.float64)
         if self.running is not None:  # among the fewest out of range, the one nearest in style
             score = score * 1e3 + self._style_gaps(options.counts)
-            tones = self._chord_tone_counts(options.chroma, chord)  # (n, K, 2)
+            tones = self._chord_tone_counts(options.chroma, chord)  # (n, K, Tt, 2)
             if tones is not None and self.tones_running is not None and self._tones_target is not None:
                 score += CHORD_TONE_WEIGHT * _gap(self.tones_running[:, None] * self._decay + tones,
-                                                  self._tones_target, 1.0 / self._tones_target)
+                                                  self._tones_target, 1.0 / self._tones_target).sum(axis=-1)
         return score
 
     def _chord_tone_counts(self, chroma: np.ndarray, chord: np.ndarray | None) -> np.ndarray | None:
-        """``(n, ..., 2)``: the chord track's steps in its bar's chord and all its steps, from
+        """``(n, ..., Tt, 2)``: each steered track's steps in its bar's chord and all its steps, from
         ``chroma`` ``(n, ..., T, 12)``; None without a chord (``(n or 1, 13)``, flag set)."""
-        if chord is None or self._chord_track < 0 or not (chord[:, -1] > 0).all():
+        if chord is None or not self._tone_tracks or not (chord[:, -1] > 0).all():
             return None
-        steps = chroma[..., self._chord_track, :]  # (n, ..., 12)
+        steps = chroma[..., self._tone_tracks, :]  # (n, ..., Tt, 12)
         tones = (chord[:, :12] > 0).reshape(len(chord), *([1] * (steps.ndim - 2)), 12)
         return np.stack([(steps * tones).sum(axis=-1), steps.sum(axis=-1)], axis=-1)
 

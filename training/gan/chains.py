@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidat
                  percent: float = DEFAULT_BOUNDS_PERCENT, steer: bool = True, memory_bars: int = 32,
                  chord_tone_share: float = 0.0, restrike_from: str | dict[str, tuple[int, ...]] = "",
                  gap_weights: str | dict[str, float] = "", warm_up_bars: int = 0,
-                 chord_tones: bool = True) -> ChainRules:
+                 chord_tones: bool = True, tone_tracks: str | Sequence[str] = "") -> ChainRules:
     """Chain rules from the training bars: each track's bounds are the ``percent`` and
     ``100 - percent`` percentiles of its sounding bars' active cells and pitch classes;
     ``revive_after`` is ``{track: bars}`` or its text ``"drums=2,bass=4"`` (tracks left out: never).
@@ -65,7 +66,8 @@ def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidat
     text ``"chords=0/8"``: the chosen bar re-struck from each step is a candidate too;
     ``gap_weights`` ``{"track.STAT": w}`` or ``"bass.PP=2"`` weighs those statistics' gaps. With
     ``steer`` and ``chord_tones``, also the chord track's mean steps in its bar's chord, and all its
-    steps, over the bars that know their chord (the choice keeps the chain's share near it).
+    steps, over the bars that know their chord (the choice keeps the chain's share near it); and the
+    same of each pitched track of ``tone_tracks`` (``"bass"``, or a list of names).
 
     Raises:
         GanDataError: a track the bars do not have, or a count that is not a whole number >= 0.
@@ -77,7 +79,8 @@ def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidat
     limits = parse_track_counts(revive_after) if isinstance(revive_after, str) else dict(revive_after)
     restrikes = parse_track_steps(restrike_from) if isinstance(restrike_from, str) else dict(restrike_from)
     weights = parse_gap_weights(gap_weights) if isinstance(gap_weights, str) else dict(gap_weights)
-    unknown = sorted((set(limits) | set(restrikes) | {k.partition(".")[0] for k in weights}) - set(names))
+    toned = [n.strip() for n in (tone_tracks.split(",") if isinstance(tone_tracks, str) else tone_tracks) if n.strip()]
+    unknown = sorted((set(limits) | set(restrikes) | set(toned) | {k.partition(".")[0] for k in weights}) - set(names))
     if unknown:
         raise GanDataError(f"no track {', '.join(unknown)} in these bars (they have {', '.join(names)})")
     cells, pcs = track_statistics(reference.bars, spec)
@@ -96,19 +99,23 @@ def derive_rules(reference: BarSet, revive_after: str | dict[str, int], candidat
     counts = bar_counts(reference.bars, spec).mean(axis=0) if steer else None
     restrike = tuple(tuple(restrikes.get(n, ())) for n in names) if restrikes else ()
     table = tuple(tuple(float(weights.get(f"{n}.{s}", 1.0)) for s in STATISTICS) for n in names) if weights else ()
+    if any(reference.spec.tracks[names.index(n)].drums or n == CHORD_TRACK for n in toned):
+        raise GanDataError(f"chord tones are kept for pitched tracks other than {CHORD_TRACK}, not {', '.join(toned)}")
     tones = chord_tone_counts(reference) if steer and chord_tones else None
+    others = tuple(chord_tone_counts(reference, n) if steer and n in toned else None for n in names)
     return ChainRules(tuple(int(limits.get(n, 0)) for n in names), tuple(bounds), candidates, counts, memory_bars,
-                      chord_tone_share, restrike, table, warm_up_bars, tones)
+                      chord_tone_share, restrike, table, warm_up_bars, tones,
+                      others if any(p is not None for p in others) else ())
 
 
-def chord_tone_counts(reference: BarSet) -> tuple[float, float] | None:
-    """The chord track's mean (steps in its bar's chord, steps) per bar over the bars that know
-    their chord (None: no chord track, or no bar knows its chord)."""
+def chord_tone_counts(reference: BarSet, track: str = CHORD_TRACK) -> tuple[float, float] | None:
+    """The track's mean (steps in its bar's chord, steps) per bar over the bars that know their
+    chord (None: no such track, or no bar knows its chord)."""
     names = [t.name for t in reference.spec.tracks]
-    if CHORD_TRACK not in names or reference.chords is None or not (reference.chords[:, -1] > 0).any():
+    if track not in names or reference.chords is None or not (reference.chords[:, -1] > 0).any():
         return None
     known = reference.chords[:, -1] > 0
-    chroma = summarise(reference.bars[known], reference.spec).chroma[:, names.index(CHORD_TRACK)]  # (N, 12)
+    chroma = summarise(reference.bars[known], reference.spec).chroma[:, names.index(track)]  # (N, 12)
     inside = (chroma * (reference.chords[known, :12] > 0)).sum(axis=1)
     return float(inside.mean()), float(chroma.sum(axis=1).mean())
 
@@ -351,7 +358,8 @@ def main(args: argparse.Namespace) -> int:
     if args.revive_after is not None:  # rules to try, from the training bars (as export writes them)
         rules = derive_rules(load_bar_set(args.data, args.source.split(","), "train", model.spec), args.revive_after,
                              args.chain_candidates, args.chain_bounds, not args.no_steer, args.memory_bars,
-                             args.chord_tone_share, args.restrike_from, args.gap_weights, args.warm_up_bars)
+                             args.chord_tone_share, args.restrike_from, args.gap_weights, args.warm_up_bars,
+                             tone_tracks=args.chord_tone_tracks)
     result = evaluate_chains(model, reference, args.chains, args.bars, args.window, args.seed, progression, rules)
     if progression and "harmony" not in result:
         chords = np.concatenate([chord_vector([progression[b % len(progression)]]) for b in range(args.bars)])

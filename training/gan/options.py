@@ -67,6 +67,9 @@ def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gap-weights", default="", metavar="TRACK.STAT=W,...",
                         help="with --revive-after: how much a statistic's gap counts in the choice among candidates, "
                              "e.g. 'bass.PP=2' (default 1 each)")
+    parser.add_argument("--chord-tone-tracks", default="", metavar="TRACK,...",
+                        help="with --revive-after: over a chord, also keep these pitched tracks' share of steps in "
+                             "the chord near the training bars', as the chord track's is, e.g. 'bass' (default none)")
     parser.add_argument("--warm-up-bars", type=int, default=0,
                         help="with --revive-after: bars a chain plays to itself, unheard, before its first bar "
                              "(default 0)")

@@ -195,3 +195,25 @@ def test_the_new_rules_round_trip_through_the_files_metadata() -> None:
     assert again != replace(rules, warm_up_bars=0)
     with pytest.raises(ModelError, match="re-strike"):
         replace(rules, restrike_from=((), (99,))).check(SPEC)
+
+
+def test_over_a_chord_a_steered_bass_keeps_to_its_chord_tones() -> None:
+    def with_bass_on(row: int) -> np.ndarray:
+        out = bar(4, 0)
+        out[1, :4, row] = True  # four steps of one bass note: C (row 0) or C# (row 1)
+        return out
+
+    c_major = np.zeros((1, 13), np.float32)
+    c_major[0, [0, 4, 7, 12]] = 1.0
+    played = {}
+    for tones in ((), (None, (8.0, 10.0))):  # not steered; steered toward 80 % of its steps in the chord
+        model = Scripted([with_bass_on(1), with_bass_on(0)])  # C# first: the first of equals wins
+        chain = BarChain(model, steering(0.0, candidates=2, bass_tones=tones))  # type: ignore[arg-type]
+        chain.observe(with_bass_on(0)[None], chord=c_major)
+        played[bool(tones)] = int(np.flatnonzero(chain.step(np.random.default_rng(0), 0.5, c_major)[0, 1, 0])[0])
+    assert played == {False: 1, True: 0}, "steered, the bass plays the chord's C"
+    rules = steering(0.2, bass_tones=(None, (8.0, 10.0)))
+    assert ChainRules.from_dict(rules.to_dict(SPEC), SPEC) == rules
+    assert rules.tones(SPEC) == [(1, (8.0, 10.0))]
+    with pytest.raises(ModelError, match="chord tones"):
+        replace(rules, bass_tones=((8.0, 10.0), None)).check(SPEC)  # drums have no chord tones

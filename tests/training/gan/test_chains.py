@@ -59,6 +59,12 @@ def test_rules_re_strike_weigh_and_warm_up_as_told_and_learn_the_chord_tones_sha
     assert rules.restrike_from == ((), (), (0, 8)) and rules.weights()[1, 3] == 2.0 and rules.warm_up_bars == 8
     assert bars.chords is not None and bars.chords[:, -1].any()
     assert rules.chord_tones is not None and 0 < rules.chord_tones[0] <= rules.chord_tones[1]
+    assert rules.bass_tones == (), "the bass is kept near its chord tones only when asked"
+    bass = derive_rules(bars, "drums=1", 4, tone_tracks="bass").bass_tones
+    assert bass[0] is None and bass[2] is None and bass[1] is not None and 0 < bass[1][0] <= bass[1][1]
+    for wrong in ("drums", "chords"):
+        with pytest.raises(gan_data.GanDataError, match="pitched tracks other than"):
+            derive_rules(bars, "drums=1", 4, tone_tracks=wrong)
     with pytest.raises(gan_data.GanDataError, match="STEP"):
         derive_rules(bars, "drums=1", 4, restrike_from="chords=late")
     with pytest.raises(gan_data.GanDataError, match="track.STAT"):
