@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from daemon.errors import ModelError
-from daemon.models.gan import load_gan, open_gan
+from daemon.models.gan import GanModel, load_gan, open_gan
 from daemon.models.onnx_file import open_session
 from daemon.music.bar_features import condition_features
 from daemon.music.voices import decode_voices
@@ -300,20 +300,32 @@ def test_a_plain_graph_computes_no_shapes_and_a_candidate_graph_shares_the_previ
     np.testing.assert_allclose(roll.reshape(alone.shape), alone, rtol=0, atol=2e-6)  # the same bars, made once
 
 
-def test_a_restart_floor_travels_in_the_graph_with_parity(tmp_path_factory: pytest.TempPathFactory,
-                                                          tmp_path: Path) -> None:
+def _lifted(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, track: int) -> Path:
+    """The tiny groove checkpoint with ``track``'s output bias at 0: its cells near 0.5, on either side."""
     import torch
 
     checkpoint, _ = cached_tiny_gan(tmp_path_factory, "grooves")
     data = torch.load(checkpoint, weights_only=False)
-    data["generator"]["out.bias"].view(12, 3)[:, 0] = 0.0  # drums near 0.5: about 75 cells of 144 pass
+    data["generator"]["out.bias"].view(12, 3)[:, track] = 0.0
     lifted = tmp_path / "lifted.pt"
     torch.save(data, lifted)
-    plain = open_gan(export_gan(lifted, tmp_path / "plain.onnx"))
-    floored = open_gan(export_gan(lifted, tmp_path / "floored.onnx", restart_floor="drums=75"))
-    assert floored.metadata["training"]["restart_floor"] == {"drums": 75}
-    report = check_gan_parity(lifted, tmp_path / "floored.onnx", bars=16, chained_bars=4)
+    return lifted
+
+
+def _plain_and_floored(checkpoint: Path, tmp_path: Path, **floor: str) -> tuple[GanModel, GanModel]:
+    """The checkpoint exported plainly and with ``floor`` (one keyword of export_gan), with parity."""
+    plain = open_gan(export_gan(checkpoint, tmp_path / "plain.onnx"))
+    floored = open_gan(export_gan(checkpoint, tmp_path / "floored.onnx", **floor))  # type: ignore[arg-type]
+    report = check_gan_parity(checkpoint, tmp_path / "floored.onnx", bars=16, chained_bars=4)
     assert report.ok, report.summary()
+    return plain, floored
+
+
+def test_a_restart_floor_travels_in_the_graph_with_parity(tmp_path_factory: pytest.TempPathFactory,
+                                                          tmp_path: Path) -> None:
+    lifted = _lifted(tmp_path_factory, tmp_path, 0)  # drums near 0.5: about 75 cells of 144 pass
+    plain, floored = _plain_and_floored(lifted, tmp_path, restart_floor="drums=75")
+    assert floored.metadata["training"]["restart_floor"] == {"drums": 75}
     previous = np.random.default_rng(3).random((24, *plain.spec.bar_shape)) < 0.08
     previous[:16, 0] = False  # two thirds of the previous bars without drums
     before, after = (gan.roll(previous, np.random.default_rng(4)) for gan in (plain, floored))
@@ -371,18 +383,9 @@ def test_a_chained_model_that_hears_chords_makes_its_candidates_in_one_run_as_ba
 def test_a_hold_floor_travels_in_the_graph_with_parity(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     from training.gan.floors import HELD
 
-    import torch
-
-    checkpoint, _ = cached_tiny_gan(tmp_path_factory, "grooves")
-    data = torch.load(checkpoint, weights_only=False)
-    data["generator"]["out.bias"].view(12, 3)[:, 1] = 0.0  # bass near 0.5: cells on either side of it
-    checkpoint = tmp_path / "lifted.pt"
-    torch.save(data, checkpoint)
-    plain = open_gan(export_gan(checkpoint, tmp_path / "plain.onnx"))
-    held = open_gan(export_gan(checkpoint, tmp_path / "held.onnx", hold_floor="bass=0.3"))
+    checkpoint = _lifted(tmp_path_factory, tmp_path, 1)  # bass near 0.5
+    plain, held = _plain_and_floored(checkpoint, tmp_path, hold_floor="bass=0.3")
     assert held.metadata["training"]["hold_floor"] == {"bass": 0.3}
-    report = check_gan_parity(checkpoint, tmp_path / "held.onnx", bars=16, chained_bars=4)
-    assert report.ok, report.summary()
     previous = np.random.default_rng(3).random((24, *plain.spec.bar_shape)) < 0.08
     before, after = (gan.roll(previous, np.random.default_rng(4)) for gan in (plain, held))
     bass = 1

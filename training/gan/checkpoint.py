@@ -228,17 +228,7 @@ def pitch_class_floors(value: Any, spec: RollSpec) -> dict[str, float]:
     Raises:
         ModelError: a name that is not a pitched track, or a floor outside [0, 1).
     """
-    pitched = [t.name for t in spec.tracks if not t.drums]
-    floors = {}
-    for name, floor in track_numbers(value, float, "pitch-class floor", "track=number (chords=0.2)").items():
-        if name not in pitched:
-            raise ModelError(f"a pitch-class floor names {name!r}, not a pitched track of this model "
-                             f"(its pitched tracks: {', '.join(pitched) or 'none'})")
-        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor < 1.0:
-            raise ModelError(f"the pitch-class floor of {name} must be a number from 0 to below 1, got {floor!r}")
-        if floor > 0:
-            floors[str(name)] = float(floor)
-    return floors
+    return _pitched_floors(value, spec, "pitch-class floor", "chords=0.2", 1.0, "1")
 
 
 def hold_floors(value: Any, spec: RollSpec) -> dict[str, float]:
@@ -248,15 +238,20 @@ def hold_floors(value: Any, spec: RollSpec) -> dict[str, float]:
     Raises:
         ModelError: a name that is not a pitched track, or a floor outside [0, 0.5).
     """
+    return _pitched_floors(value, spec, "hold floor", "bass=0.3", 0.5, "the threshold 0.5")
+
+
+def _pitched_floors(value: Any, spec: RollSpec, what: str, example: str, below: float,
+                    below_text: str) -> dict[str, float]:
+    """``{track: floor}`` of pitched tracks, each floor in [0, ``below``); floors of 0 left out."""
     pitched = [t.name for t in spec.tracks if not t.drums]
     floors = {}
-    for name, floor in track_numbers(value, float, "hold floor", "track=number (bass=0.3)").items():
+    for name, floor in track_numbers(value, float, what, f"track=number ({example})").items():
         if name not in pitched:
-            raise ModelError(f"a hold floor names {name!r}, not a pitched track of this model "
+            raise ModelError(f"a {what} names {name!r}, not a pitched track of this model "
                              f"(its pitched tracks: {', '.join(pitched) or 'none'})")
-        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor < 0.5:
-            raise ModelError(f"the hold floor of {name} must be a number from 0 to below the threshold 0.5, "
-                             f"got {floor!r}")
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor < below:
+            raise ModelError(f"the {what} of {name} must be a number from 0 to below {below_text}, got {floor!r}")
         if floor > 0:
             floors[str(name)] = float(floor)
     return floors
