@@ -331,8 +331,10 @@ class Peer:
     Received messages are stamped with ``time.perf_counter()`` in the JACK callback.
     """
 
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:6]
+    def __init__(self, tag: str | None = None) -> None:
+        """``tag`` names the clients (``Keys<tag>``, ``Monitor<tag>``): the same after a JACK restart, a
+        new random one by default."""
+        tag = tag or uuid.uuid4().hex[:6]
         self.keys_name, self.monitor_name = f"Keys{tag}", f"Monitor{tag}"
         backend = mido.Backend(JACK_BACKEND)
         self.received: list[tuple[float, mido.Message]] = []

@@ -11,8 +11,10 @@ OSC over UDP, and a player stand-in on a second JACK client that plays, one afte
   a phrase whose last note-off never comes, note-offs for notes never played;
 * between phrases an OSC change of ``temperature``, ``density`` or ``key``, and every few
   phrases a switch between two presets;
-* half way through, the JACK server is stopped and started again (same name): the player and
-  the clock come back as a DAW would, and the daemon must find its ports again.
+* half way through, the JACK server is stopped and started again (same name): the player, the
+  synth and the clock come back as a DAW would, and the daemon must find its ports again. The
+  daemon plays into the synth by name (``--out``), so it connects to it itself when it is back,
+  and must first close there the notes that were sounding when the server stopped.
 
 A phrase is *answered* when a note-on comes on the answer channel after the phrase's last
 message and before the next phrase begins. At the end the clock stops (MIDI Stop), and every
@@ -32,6 +34,7 @@ import os
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,7 @@ from benchmarks.jack_rig import (
 )
 from benchmarks.jack_server import JackServer
 from daemon.errors import AntiphonError
+from daemon.live.scheduler import ALL_NOTES_OFF
 
 log = logging.getLogger(__name__)
 
@@ -156,20 +160,35 @@ def make_phrase(rng: np.random.Generator, root: int) -> tuple[str, str, list[tup
 
 
 class Stage:
-    """The daemon with its player and its clock, which a JACK restart takes away and brings back."""
+    """The daemon with its player, its synth and its clock, which a JACK restart takes away and brings back.
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self.peer: Peer | None = None
+    The synth ("Monitor") is the port the daemon plays into by name (``--out``), as on stage: the
+    daemon connects to it itself, also when it comes back after a restart, and what closes the
+    notes that were sounding goes to it first.
+    """
+
+    def __init__(self) -> None:
+        self.tag = uuid.uuid4().hex[:6]
+        self.peer: Peer | None = Peer(self.tag)
         self.master: MidiClockMaster | None = None
         self.heard: list[tuple[float, mido.Message]] = []  # the monitor's messages, across restarts
+        self.restart_at = 0  # len(heard) when the server stopped
 
-    def connect(self) -> None:
-        """Player and clock on: Keys and the clock -> Antiphon In, Antiphon Out -> Monitor; transport rolls."""
-        self.peer = Peer()
-        self.peer.wire(self.daemon)
+    @property
+    def out_name(self) -> str:
+        """The synth's port as ``--out`` names it."""
+        return f"Monitor{self.tag} In"
+
+    def comes_back(self) -> None:
+        """After a restart: the player's and the synth's clients are there again, under their names."""
+        self.peer = Peer(self.tag)
+
+    def connect(self, daemon: Daemon) -> None:
+        """Player and clock on: Keys and the clock -> Antiphon In (the daemon connects to the synth); transport rolls."""
+        assert self.peer is not None
+        jack_connect(self.peer.keys_port, daemon.port("Antiphon In"))
         self.master = MidiClockMaster(BPM)
-        jack_connect(self.master.port, self.daemon.port("Antiphon In"))
+        jack_connect(self.master.port, daemon.port("Antiphon In"))
         self.master.transport("locate 0")
         self.master.transport("play")
 
@@ -177,6 +196,7 @@ class Stage:
         """The server went away: keep what the monitor heard, let go of the dead clients."""
         if self.peer is not None:
             self.heard += self.peer.timed()
+            self.restart_at = len(self.heard)
             try:
                 self.peer.close()
             except (OSError, RuntimeError) as exc:  # a client of a dead server may refuse to close
@@ -200,15 +220,42 @@ class Stage:
         self.peer = self.master = None
 
 
-def stuck_notes(timed: list[tuple[float, mido.Message]]) -> int:
-    """Keys the daemon left down: note-ons with no later note-off of the same channel and pitch."""
+def down_keys(timed: list[tuple[float, mido.Message]]) -> dict[tuple[int, int], int]:
+    """Keys left down: (channel, pitch) -> note-ons with no later note-off of the same key."""
     down: dict[tuple[int, int], int] = {}
     for _, msg in timed:
         if msg.type == "note_on" and msg.velocity > 0:
             down[(msg.channel, msg.note)] = down.get((msg.channel, msg.note), 0) + 1
         elif msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0):
-            down[(msg.channel, msg.note)] = 0
-    return sum(down.values())
+            down.pop((msg.channel, msg.note), None)
+    return down
+
+
+def stuck_notes(timed: list[tuple[float, mido.Message]]) -> int:
+    """Keys the daemon left down: note-ons with no later note-off of the same channel and pitch."""
+    return sum(down_keys(timed).values())
+
+
+def closed_on_return(cut: dict[tuple[int, int], int], after: list[tuple[float, mido.Message]]) -> tuple[int, int]:
+    """Of the notes a server's stop cut, how many the daemon closed when it came back, before playing
+    that key again: (by a note-off of the key, by CC 123 on its channel).
+
+    A dying server may not deliver what it was given last, so the daemon cannot know which of its
+    last note-offs arrived: it sends the ones it may owe, and CC 123 (all notes off) on every channel
+    it used, which a synth honours. At the end of the set, by contrast, only note-offs count.
+    """
+    by_off = by_all_off = 0
+    for (channel, pitch), count in cut.items():
+        for _, msg in after:
+            if msg.type == "note_on" and msg.velocity > 0 and (msg.channel, msg.note) == (channel, pitch):
+                break
+            if (msg.type == "note_off" or msg.type == "note_on") and (msg.channel, msg.note) == (channel, pitch):
+                by_off += count
+                break
+            if msg.type == "control_change" and msg.control == ALL_NOTES_OFF and msg.channel == channel:
+                by_all_off += count
+                break
+    return by_off, by_all_off
 
 
 def _wait_ports(daemon: Daemon, timeout_s: float) -> float:
@@ -281,23 +328,25 @@ def measure(run_s: float) -> dict[str, Any]:
         previous_server = os.environ.get("JACK_DEFAULT_SERVER")
         os.environ["JACK_DEFAULT_SERVER"] = server.name
         server.start()
-        daemon = Daemon("--preset", "soak-a", "--seed", "7", env={"ANTIPHON_PRESETS_DIR": str(folder)})
-        stage = Stage(daemon)
+        stage = Stage()
+        daemon = Daemon("--preset", "soak-a", "--seed", "7", "--out", stage.out_name,
+                        env={"ANTIPHON_PRESETS_DIR": str(folder)})
         try:
             daemon.wait_for("ready")
-            stage.connect()
+            stage.connect(daemon)
             daemon.wait_for("MIDI clock tempo", timeout_s=15.0)
             begin = time.perf_counter()
             set_log.rss_kb.append((0.0, daemon.rss_anon_kb()))
             root, restarted, phrase_index = 0, False, 0
             while time.perf_counter() - begin < run_s:
                 if not restarted and time.perf_counter() - begin >= run_s / 2:
-                    stage.lose()
                     server.stop()
+                    stage.lose()
                     time.sleep(1.0)
                     server.start()
+                    stage.comes_back()
                     set_log.reconnect_s.append(_wait_ports(daemon, RECONNECT_TIMEOUT_S))
-                    stage.connect()
+                    stage.connect(daemon)
                     set_log.restarts += 1
                     restarted = True
                     time.sleep(2 * BEAT_S)
@@ -325,7 +374,11 @@ def measure(run_s: float) -> dict[str, Any]:
             else:
                 os.environ["JACK_DEFAULT_SERVER"] = previous_server
         lines = daemon.lines
-    return {"log": set_log, "stuck": stuck_notes(stage.heard), "counts": counts,
+    cut = down_keys(stage.heard[:stage.restart_at])
+    after = stage.heard[stage.restart_at:]
+    by_off, by_all_off = closed_on_return(cut, after)
+    stuck = stuck_notes(after) + sum(cut.values()) - by_off - by_all_off
+    return {"log": set_log, "stuck": stuck, "cut": (sum(cut.values()), by_off, by_all_off), "counts": counts,
             "errors": [line for line in lines if " ERROR " in line or "Traceback" in line],
             "warnings": [line for line in lines if " WARNING " in line], "run_s": run_s}
 
@@ -342,6 +395,8 @@ def run(args: argparse.Namespace, quick: bool) -> Section:
     section.derived["phrases answered, played"] = f"{set_log.answered}, {set_log.played}"
     section.derived["stuck notes at the end"] = result["stuck"]
     section.derived["JACK server restarts survived"] = set_log.restarts if result["stuck"] == 0 else 0
+    section.derived["notes sounding when the server stopped; closed on its return by note-off, by CC 123"] = (
+        "{}; {}, {}".format(*result["cut"]))
     if set_log.reconnect_s:
         section.derived["ports back after the restart, s"] = round(set_log.reconnect_s[0], 2)
     start_kb, end_kb = set_log.rss_kb[0][1], set_log.rss_kb[-1][1]

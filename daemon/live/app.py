@@ -75,7 +75,8 @@ from daemon.io.osc_feedback import OscFeedback
 from daemon.io.osc_server import OscServer
 from daemon.io.port_watch import MidiLink, PortWatch
 from daemon.live.echo import EchoFilter
-from daemon.live.scheduler import DEFAULT_LATE_TOLERANCE_S, DEFAULT_PORT, Discard, Scheduler
+from daemon.live.outputs import Discard
+from daemon.live.scheduler import DEFAULT_LATE_TOLERANCE_S, DEFAULT_PORT, Scheduler
 from daemon.timebase import use_clock
 
 if TYPE_CHECKING:

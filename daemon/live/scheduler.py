@@ -17,7 +17,8 @@ Replacing an output
     new port in and sends on it first what closes everything the ledger holds for that port
     (note-offs, pedal up, CC 123 on every channel used), so nothing that sounded on the old
     connection is left hanging. While the port is away a :class:`Discard` stands in, and the
-    ledger is kept for the port that comes back.
+    ledger is kept for the port that comes back, with the notes the lost port closed in its last
+    :data:`LOSS_MARGIN_S` (a dying server may never have delivered those note-offs).
 
 Groups
     A message may be scheduled with a ``group`` (any hashable: the engine tags each answer and
@@ -37,9 +38,8 @@ Thread-safety contract
     leave in the order the ledger accounted them. Scheduled messages are sent by the scheduler
     thread; :meth:`panic`, :meth:`stop` and :meth:`replace_output` send from the calling thread,
     under the same lock.
-    A message that fails to send is logged and counted; it never stops the scheduler. The
-    ``on_sent`` hook runs under that lock for every message written: it must be quick (the
-    engine's echo filter appends to a deque).
+    A message that fails to send is logged and counted; it never stops the scheduler. The ``on_sent``
+    hook runs under that lock for every message written: it must be quick (the echo filter's deque).
 
 This module must not import torch, ``training`` or ``export``.
 """
@@ -51,14 +51,14 @@ import itertools
 import logging
 import os
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 import mido
 
-from daemon.music.grid import NOTE_OFF, NOTE_ON
+from daemon.live.outputs import Output, lookahead_of
+from daemon.music.grid import NOTE_OFF, is_note_off, is_note_on
 from daemon.timebase import Clock, now_s
 
 log = logging.getLogger(__name__)
@@ -74,38 +74,10 @@ DEFAULT_PORT = "out"
 DEFAULT_LATE_TOLERANCE_S = 0.050
 LATE_WARNING_INTERVAL_S = 1.0  # at most one "dropped late note-ons" warning per second
 JOIN_TIMEOUT_S = 2.0  # how long stop() waits for the thread to end
+LOSS_MARGIN_S = 2.0  # a lost port's last note-offs are sent again (its loss is noticed within ~1 s)
 
 Key = tuple[str, int, int]  # (port, channel 0-15, pitch 0-127)
 SentHook = Callable[[str, mido.Message, float], None]  # (port, message, clock seconds when written)
-
-
-class Output(Protocol):
-    """What the scheduler sends to: a mido output port, or a test's recording fake.
-
-    An output that can write a message at a given time (JACK's own client,
-    :class:`daemon.io.jack_midi.JackMidiOutput`) also has ``send_at(time_s, msg)``, a
-    ``lookahead_s`` (how long before its time a message may be handed over) and ``discard()``
-    (drop what was handed over and not yet written, returning those messages); the scheduler
-    then hands every message over ``lookahead_s`` ahead, so the thread's wake-up jitter never
-    reaches the output.
-    """
-
-    def send(self, msg: mido.Message) -> None:
-        """Send one message now."""
-
-
-def _lookahead_of(output: object) -> float:
-    """How far ahead ``output`` takes messages (0: it sends when told)."""
-    if not callable(getattr(output, "send_at", None)):
-        return 0.0
-    return max(0.0, float(getattr(output, "lookahead_s", 0.0)))
-
-
-class Discard:
-    """An output that drops every message: the stand-in while a port is away."""
-
-    def send(self, msg: mido.Message) -> None:
-        """Drop ``msg``."""
 
 
 @dataclass(frozen=True)
@@ -131,16 +103,6 @@ class SchedulerStats:
     send_errors: int = 0
     ignored_after_stop: int = 0
     cancelled: int = 0
-
-
-def is_note_on(msg: mido.Message) -> bool:
-    """A note-on with a velocity above 0 (velocity 0 is a note-off)."""
-    return bool(msg.type == NOTE_ON and msg.velocity > 0)
-
-
-def is_note_off(msg: mido.Message) -> bool:
-    """A note-off, or a note-on with velocity 0."""
-    return bool(msg.type == NOTE_OFF or (msg.type == NOTE_ON and msg.velocity == 0))
 
 
 def _note_off(channel: int, pitch: int) -> mido.Message:
@@ -181,6 +143,7 @@ class Scheduler:
         self._dropped_owed: Counter[Key] = Counter()  # key -> note-offs owed to dropped note-ons
         self._used_channels: dict[str, set[int]] = {port: set() for port in self._outputs}
         self._pedal_down: dict[str, set[int]] = {port: set() for port in self._outputs}
+        self._closed_lately: dict[str, deque[tuple[float, int, int]]] = {port: deque() for port in self._outputs}
         self._stats = SchedulerStats()
         self._last_late_warning_s = float("-inf")
         self._thread: threading.Thread | None = None
@@ -189,8 +152,6 @@ class Scheduler:
         self._realtime_priority = realtime_priority
         self._started = threading.Event()
         self.realtime = False  # True once the thread runs at real-time priority
-
-    # ---------------------------------------------------------------------------------- API
 
     @property
     def clock(self) -> Clock:
@@ -294,6 +255,8 @@ class Scheduler:
         if port not in self._outputs:
             raise ValueError(f"no output named {port!r} (there are: {', '.join(self._outputs)})")
         with self._cond:
+            if not close_sounding:
+                self._take_back_locked(port)
             self._outputs[port] = output
             if not close_sounding:
                 return 0
@@ -362,7 +325,7 @@ class Scheduler:
 
     def _lookahead_s(self) -> float:
         """How far ahead messages are handed over: the least of the outputs' look-aheads."""
-        return min(_lookahead_of(o) for o in self._outputs.values())
+        return min(lookahead_of(o) for o in self._outputs.values())
 
     def _send_due_locked(self) -> float | None:
         """Hand over what is due (within the outputs' look-ahead); return when the next is to go."""
@@ -414,7 +377,7 @@ class Scheduler:
     def _discard_ahead_locked(self, port: str) -> None:
         """Take back what ``port``'s output holds ahead of time; what closes notes goes out now."""
         discard = getattr(self._outputs[port], "discard", None)
-        if not callable(discard) or not _lookahead_of(self._outputs[port]):
+        if not callable(discard) or not lookahead_of(self._outputs[port]):
             return
         for msg in discard():
             if is_note_off(msg):
@@ -429,6 +392,16 @@ class Scheduler:
         self._dropped_owed.clear()
         for port in self._used_channels:
             self._all_off_locked(port)
+
+    def _take_back_locked(self, port: str) -> None:
+        """``port``'s output is lost: what it wrote in its last moments may never have arrived, so
+        every note it closed within :data:`LOSS_MARGIN_S` is owed a note-off again (one too many is
+        harmless; one too few is a stuck note)."""
+        horizon = self._clock() - LOSS_MARGIN_S
+        for time_s, channel, pitch in self._closed_lately[port]:
+            if time_s >= horizon and not self._sounding[(port, channel, pitch)]:
+                self._sounding[(port, channel, pitch)] = 1
+        self._closed_lately[port].clear()
 
     def _close_port_locked(self, port: str) -> None:
         """What :meth:`_panic_locked` does, for one port."""
@@ -458,7 +431,7 @@ class Scheduler:
             self._used_channels[port].add(msg.channel)
         output = self._outputs[port]
         try:
-            if due_s is not None and _lookahead_of(output):
+            if due_s is not None and lookahead_of(output):
                 output.send_at(due_s, msg)  # type: ignore[attr-defined]
             else:
                 output.send(msg)
@@ -467,8 +440,13 @@ class Scheduler:
             log.error("could not send %s on %s: %s", msg, port, exc)
             return False
         self._count(sent=1)
+        now = self._clock()
+        if is_note_off(msg):
+            lately = self._closed_lately[port]
+            lately.append((now if due_s is None else max(now, due_s), msg.channel, msg.note))
+            while lately[0][0] < now - LOSS_MARGIN_S:
+                lately.popleft()
         if self._on_sent is not None:
-            now = self._clock()
             self._on_sent(port, msg, now if due_s is None else max(now, due_s))
         return True
 

@@ -25,6 +25,16 @@ NOTE_ON = "note_on"
 NOTE_OFF = "note_off"
 
 
+def is_note_on(msg: Any) -> bool:
+    """A mido note-on with a velocity above 0 (velocity 0 is a note-off)."""
+    return bool(msg.type == NOTE_ON and msg.velocity > 0)
+
+
+def is_note_off(msg: Any) -> bool:
+    """A mido note-off, or a note-on with velocity 0."""
+    return bool(msg.type == NOTE_OFF or (msg.type == NOTE_ON and msg.velocity == 0))
+
+
 @dataclass(frozen=True)
 class Grid:
     """A time grid: whole ticks per quarter-note beat, and a meter.

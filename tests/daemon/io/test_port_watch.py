@@ -24,7 +24,8 @@ from daemon.io.jack_watch import JackWatch
 from daemon.io.midi import InputQueue, PortLister
 from daemon.io.port_watch import FIRST_RETRY_S, MAX_RETRY_S, MidiLink, PortWatch, WatchState
 from daemon.live.app import MidiRecovery
-from daemon.live.scheduler import ALL_NOTES_OFF, DEFAULT_PORT, SUSTAIN_PEDAL, Discard, Scheduler
+from daemon.live.outputs import Discard
+from daemon.live.scheduler import ALL_NOTES_OFF, DEFAULT_PORT, SUSTAIN_PEDAL, Scheduler
 
 
 class FakeClock:

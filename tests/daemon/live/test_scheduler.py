@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from daemon.live.outputs import Discard
 from daemon.live.scheduler import (
     ALL_NOTES_OFF,
     DEFAULT_PORT,
+    LOSS_MARGIN_S,
     SUSTAIN_PEDAL,
     Scheduler,
     is_note_off,
@@ -438,3 +440,27 @@ def test_a_panic_takes_back_what_the_output_holds_ahead_and_closes_it(clock: Fak
     later = [m for t, m in out.written if t > clock()]
     assert not later, "nothing is left to sound after the panic"
     assert any(m.type == "note_off" and m.note == 60 for _, m in out.written)
+
+
+def test_a_lost_output_s_last_note_offs_are_sent_again_on_the_new_one(clock: FakeClock) -> None:
+    """A JACK server that dies may not deliver what it was given last: the notes its port closed in
+    its last moments are closed again on the port that comes back; older ones are not."""
+    dead = TimedOutput(clock)
+    scheduler = Scheduler({DEFAULT_PORT: dead}, clock=clock)
+    t0 = clock()
+    scheduler.schedule(t0, on(55))
+    scheduler.schedule(t0 + 0.01, off(55))  # long before the loss
+    scheduler.pump()
+    clock.advance(LOSS_MARGIN_S + 1.0)
+    t1 = clock()
+    scheduler.schedule(t1, on(60))
+    scheduler.schedule(t1 + 0.03, off(60))  # handed over ahead: the server may never write it
+    scheduler.schedule(t1 + 0.03, on(64))  # still sounding
+    scheduler.pump()
+    assert scheduler.sounding() == frozenset({(DEFAULT_PORT, 0, 64)})
+    clock.advance(0.5)  # the loss is noticed a moment later
+    scheduler.replace_output(DEFAULT_PORT, Discard(), close_sounding=False)
+    assert scheduler.sounding() == frozenset({(DEFAULT_PORT, 0, 60), (DEFAULT_PORT, 0, 64)})
+    new = RecordingOutput(clock)
+    scheduler.replace_output(DEFAULT_PORT, new)
+    assert [m for m in new.sent if m.type == "note_off"] == [off(60), off(64)]
