@@ -35,7 +35,16 @@ import numpy as np
 
 import presets
 from benchmarks import Section
-from benchmarks.jack_rig import TEST_JACK_PERIOD_FRAMES, Daemon, MidiClockMaster, Peer, RigError, jack_connect, note_off, note_on
+from benchmarks.jack_rig import (
+    TEST_JACK_PERIOD_FRAMES,
+    Daemon,
+    MidiClockMaster,
+    Peer,
+    RigError,
+    jack_connect,
+    note_off,
+    note_on,
+)
 from benchmarks.jack_server import jack_server
 from benchmarks.soak import stuck_notes
 from daemon.errors import AntiphonError

@@ -322,7 +322,7 @@ class Preset:
     midi: MidiSection = MidiSection()
     respond: RespondSection = RespondSection()
     accompany: AccompanySection = AccompanySection()
-    clock: ClockSection = ClockSection()
+    clock: ClockSection = ClockSection()  # noqa: RUF009 (frozen: one shared default is safe)
     osc: OscConfig = field(default_factory=OscConfig)
     cc: CcMapSection = field(default_factory=CcMapSection)
     path: Path | None = field(default=None, metadata={"toml": False})

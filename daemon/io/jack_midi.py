@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import mido
 
@@ -195,7 +195,7 @@ class JackMidiClient:
         PortError: JACK-Client is missing or no JACK server answers.
     """
 
-    _open: dict[str, JackMidiClient] = {}
+    _open: ClassVar[dict[str, JackMidiClient]] = {}
 
     def __init__(self, client_name: str) -> None:
         jack = _jack()

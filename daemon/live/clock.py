@@ -156,7 +156,7 @@ class MidiClock:
         if not self._running:
             return
         if self._window:
-            last_pulse, last_time = self._window[-1]
+            _, last_time = self._window[-1]
             interval = now_s - last_time
             if interval <= 0 or 60.0 / (interval * MIDI_CLOCK_PPQN) < MIN_BPM:
                 self.glitches += 1  # time ran backwards or the master stalled: restart the fit here

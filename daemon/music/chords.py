@@ -7,6 +7,7 @@ This module must not import torch, ``training`` or ``export``.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ def chordify(notes: Iterable[Note], origin: int = 0) -> list[tuple[Chord, int]]:
         starts_at[n.start].append(n)
     sounding: list[Note] = []
     out: list[tuple[Chord, int]] = []
-    for a, b in zip(bounds, bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         sounding = [n for n in sounding if n.end > a]
         held = {n.pitch for n in sounding}
         struck = [n.pitch for n in starts_at.get(a, ())]

@@ -33,7 +33,7 @@ class NoteEventCodec:
     Token arrays are ``(N, 4)`` int64 in field order :attr:`FIELDS`.
     """
 
-    grid: Grid = Grid()
+    grid: Grid = Grid()  # noqa: RUF009 (frozen: one shared default is safe)
     max_shift_ticks: int = 48
     max_duration_ticks: int = 192
 

@@ -77,7 +77,7 @@ class RollSpec:
     """
 
     tracks: tuple[TrackSpec, ...]
-    grid: Grid = Grid()
+    grid: Grid = Grid()  # noqa: RUF009 (frozen: one shared default is safe)
     ticks_per_step: int = 1
 
     NAME = "pianoroll"

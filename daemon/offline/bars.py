@@ -30,8 +30,8 @@ from daemon.models.gan import GanModel, open_gan
 from daemon.models.gan_chain import BarChain, chain_rules_of
 from daemon.music.bar_features import assign_tracks, last_bar
 from daemon.music.grid import DRUM_CHANNEL
-from daemon.music.midi_files import read_midi, write_midi
 from daemon.music.harmony import Chord, chord_vector, parse_progression
+from daemon.music.midi_files import read_midi, write_midi
 from daemon.music.pianoroll import Bars, RollSpec, bars_to_notes, binarise
 from daemon.offline.continuation import bars_argument
 

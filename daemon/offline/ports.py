@@ -55,7 +55,6 @@ def write_listing(names: PortNames, out: TextIO) -> None:
     out.write(f"{names.api}:\n")
     for title, ports, option in (("inputs", names.inputs, "--in"), ("outputs", names.outputs, "--out")):
         out.write(f"  {title} (for {option}):\n")
-        for port in ports:
-            out.write(f"    {port}\n")
+        out.writelines(f"    {port}\n" for port in ports)
         if not ports:
             out.write("    (none)\n")

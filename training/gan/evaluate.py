@@ -368,16 +368,16 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
                    if result.get("length_prior") else "")
                 + "), as the daemon chooses; Bernoulli, unconditioned and raw columns draw one.", ""]
                if result.get("candidates", 1) > 1 else []),
-             *([f"Every column drops the pitch classes a bar barely plays (below "
+             *(["Every column drops the pitch classes a bar barely plays (below "
                 + ", ".join(f"{v:g} x the strongest's weight in {k}" for k, v in floors.items())
                 + "), as the exported file does.", ""]
                if (floors := result.get("pitch_class_floor")) else []),
-             *([f"Notes go on through the cells over the hold floor ("
+             *(["Notes go on through the cells over the hold floor ("
                 + ", ".join(f"{k}: {v:g}" for k, v in holds.items()) + "), as the exported file does.", ""]
                if (holds := result.get("hold_floor")) else []),
-             *([f"A track silent in the bar before comes back only with at least so many cells passing "
+             *([(f"A track silent in the bar before comes back only with at least so many cells passing "
                 f"the threshold ({', '.join(f'{k}: {v}' for k, v in restarts.items())}; else it stays "
-                "silent), as the exported file does.", ""]
+                "silent), as the exported file does."), ""]
                if (restarts := result.get("restart_floor")) else []),
              comparison_table(result["reference"], columns), "",
              "## Key agreement with the previous bar (Krumhansl-Schmuckler, 24 keys)", "",
@@ -391,8 +391,8 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
     lines += [f"- {name}: {value['density']:.4f}" for name, value in result["generated"].items()]
     if result.get("chain_density"):
         lines += ["", "## Chained bars: density at each position of the chains", "",
-                  "Each chain starts from a real bar; bar k is conditioned on the model's own bar k-1. "
-                  f"Training data: {result['reference_density']:.4f}.", "",
+                  ("Each chain starts from a real bar; bar k is conditioned on the model's own bar k-1. "
+                  f"Training data: {result['reference_density']:.4f}."), "",
                   "| bar | " + " | ".join(str(k + 1) for k in range(len(result["chain_density"]))) + " |",
                   "|---|" + "---|" * len(result["chain_density"]),
                   "| density | " + " | ".join(f"{d:.4f}" for d in result["chain_density"]) + " |"]
@@ -408,8 +408,8 @@ def report_markdown(result: Mapping[str, Any], title: str) -> str:
     if result.get("reference_silence_kept"):
         names = [n for n, v in result["generated"].items() if "silence_kept" in v]
         lines += ["", "## Silent tracks stay silent (a diagnostic, not a target)", "",
-                  "Of the bars whose previous bar leaves a track silent, the share that leave it silent too "
-                  "(conditioned bars; pairs in brackets).", "",
+                  ("Of the bars whose previous bar leaves a track silent, the share that leave it silent too "
+                  "(conditioned bars; pairs in brackets)."), "",
                   "| track | training data | " + " | ".join(names) + " |", "|---|" + "---|" * (1 + len(names))]
         for track, ref in result["reference_silence_kept"].items():
             cells = [result["generated"][n]["silence_kept"][track] for n in names]

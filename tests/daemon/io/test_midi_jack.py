@@ -100,7 +100,7 @@ def test_loopback_latency(daemon_thru: Daemon, peer: Peer, report: Callable[[str
 @pytest.mark.jack
 def test_ports_lists_the_daemons_ports_while_it_runs(daemon_thru: Daemon) -> None:
     listing = subprocess.run([sys.executable, "-m", "daemon", "ports", "--midi-api", "jack"],
-                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert listing.returncode == 0, listing.stderr
     inputs, _, outputs = listing.stdout.partition("outputs")
     assert daemon_thru.port("Antiphon Out") in inputs  # what Antiphon sends, others read
@@ -127,7 +127,7 @@ def test_run_with_a_missing_port_name_lists_the_candidates(peer: Peer) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "daemon", "run", "--mode", "thru", "--no-osc", "--midi-api", "jack",
          "--in", "no such port"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode != 0
     assert "no MIDI input port matches 'no such port'" in done.stderr
@@ -138,7 +138,7 @@ def test_run_with_a_missing_port_name_lists_the_candidates(peer: Peer) -> None:
 @pytest.mark.skipif(os.path.exists("/dev/snd/seq"), reason="this machine has an ALSA sequencer")
 def test_run_on_alsa_without_a_sequencer_fails_with_what_to_do() -> None:
     done = subprocess.run([sys.executable, "-m", "daemon", "run", "--mode", "thru", "--no-osc", "--midi-api", "alsa"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert "no ALSA sequencer" in done.stderr
@@ -147,7 +147,7 @@ def test_run_on_alsa_without_a_sequencer_fails_with_what_to_do() -> None:
 
 def test_an_unknown_mode_lists_the_modes() -> None:
     done = subprocess.run([sys.executable, "-m", "daemon", "run", "--mode", "lstm"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "invalid choice: 'lstm'" in done.stderr and "respond" in done.stderr and "thru" in done.stderr
     assert "Traceback" not in done.stderr

@@ -118,7 +118,7 @@ def test_a_chord_struck_inside_a_bar_makes_its_bass_and_chords_again_over_it(
     rng = np.random.default_rng(3)
     for pitch in (60, 64, 67):  # C held as bar 1 ends
         accompanist.note_on(BAR - 20, 0, pitch, 90)
-    index, notes = accompanist.make_bar(BAR - 4, GRID, rng, 0.001, CHANNELS)
+    index, _notes = accompanist.make_bar(BAR - 4, GRID, rng, 0.001, CHANNELS)
     assert index == 1 and accompanist.playing is not None and accompanist.playing.chord == parse_chord("C")
     assert accompanist.revoice(BAR + 2, GRID, rng, 0.001, CHANNELS) is None, "the same chord: nothing changes"
     for pitch in (60, 64, 67):

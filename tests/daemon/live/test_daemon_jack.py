@@ -25,6 +25,7 @@ No other timing is asserted; the numbers go to the "Antiphon measurements" summa
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,14 +50,13 @@ from tests.daemon.live.jack_daemon import (
     CLOCK_STALL_S,
     CLOCK_TAKES,
     FRAME_TEMPO_TOLERANCE_BPM,
-    GridPhase,
     MIN_JUDGED_ONSETS,
     ONSET_TOLERANCE_S,
+    GridPhase,
     Setup,
     _assert_on_grid,
     all_closed,
     grid_error_s,
-    grid_phase,
     heard_notes,
     ms,
     phrase_events,
@@ -132,7 +132,7 @@ class ClockTake:
                 continue
             after = next((t for t in pulses if t > heard.on_s), pulses[-1])
             window = [t for t in pulses if heard.on_s - MIDI_CLOCK_PPQN * self.period_s <= t <= after]
-            out.append((heard.on_s, max(b - a for a, b in zip(window, window[1:]))))
+            out.append((heard.on_s, max(b - a for a, b in itertools.pairwise(window))))
         return out
 
 

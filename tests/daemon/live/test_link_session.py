@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from benchmarks.link_peer import PeerProcess
 from daemon.io.link_session import LinkSession
 from daemon.live.link_clock import LinkClock
 from daemon.live.transport import Transport, TransportEvent, pulse_grid
-from benchmarks.link_peer import PeerProcess
 
 if not os.environ.get("CI"):
     pytest.importorskip("link")  # in CI the [test] extra installs it: a missing package fails there
@@ -90,7 +90,7 @@ def bar_errors_ms(peer: PeerProcess, transport: Transport, bars: int = 8) -> lis
 
 def test_antiphon_takes_the_sessions_tempo_and_its_bar_lines(session: tuple[PeerProcess, LinkSession, Transport],
                                                              report: Callable[[str], None]) -> None:
-    peer, ours, transport = session
+    peer, _ours, transport = session
     took = wait_until(lambda: abs(transport.bpm - PEER_BPM) <= TEMPO_TOLERANCE_BPM, JOIN_TIMEOUT_S)
     assert took is not None, f"Antiphon at {transport.bpm:.3f} bpm, the peer: {peer.ask('state')}"
     errors = bar_errors_ms(peer, transport)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -123,7 +125,7 @@ def test_voice_decoding_keeps_one_row_a_step_in_monophonic_tracks_by_either_rule
 
 def _path_score(emissions: np.ndarray, path: tuple[int, ...], cost: float) -> float:
     return float(sum(emissions[i, k] for i, k in enumerate(path))
-                 - cost * sum(a != b for a, b in zip(path, path[1:], strict=False)))
+                 - cost * sum(a != b for a, b in itertools.pairwise(path)))
 
 
 def test_the_likeliest_voice_line_is_the_best_scoring_path_of_all() -> None:

@@ -12,6 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import itertools
+
 from daemon.errors import ModelError
 from training.gan import data as gan_data
 from training.gan.data import (
@@ -425,7 +427,7 @@ def test_gan_eval_writes_the_table_and_decodes_voices_as_asked(tmp_path: Path,
         assert set(result["generated"]["conditioned/threshold"]["silence_kept"]) == {"soprano", "alto", "tenor", "bass"}
         assert "silence_kept" not in result["generated"]["unconditioned/threshold"]  # no previous bar to keep
         rows = [line for line in markdown.splitlines() if line.startswith("|")]
-        for header, rule in zip(rows, rows[1:], strict=False):
+        for header, rule in itertools.pairwise(rows):
             if set(rule) <= set("|-"):  # every table's rule has as many columns as its header
                 assert rule.count("|") == header.count("|"), header
         shapes[cost] = result["generated"]["conditioned/bernoulli"]["note_shapes"]
