@@ -256,7 +256,7 @@ class Scheduler:
             raise ValueError(f"no output named {port!r} (there are: {', '.join(self._outputs)})")
         with self._cond:
             if not close_sounding:
-                self._take_back_locked(port)
+                self._owe_last_closes_locked(port)
             self._outputs[port] = output
             if not close_sounding:
                 return 0
@@ -393,7 +393,7 @@ class Scheduler:
         for port in self._used_channels:
             self._all_off_locked(port)
 
-    def _take_back_locked(self, port: str) -> None:
+    def _owe_last_closes_locked(self, port: str) -> None:
         """``port``'s output is lost: what it wrote in its last moments may never have arrived, so
         every note it closed within :data:`LOSS_MARGIN_S` is owed a note-off again (one too many is
         harmless; one too few is a stuck note)."""
@@ -441,13 +441,14 @@ class Scheduler:
             return False
         self._count(sent=1)
         now = self._clock()
+        at = now if due_s is None else max(now, due_s)
         if is_note_off(msg):
             lately = self._closed_lately[port]
-            lately.append((now if due_s is None else max(now, due_s), msg.channel, msg.note))
+            lately.append((at, msg.channel, msg.note))
             while lately[0][0] < now - LOSS_MARGIN_S:
                 lately.popleft()
         if self._on_sent is not None:
-            self._on_sent(port, msg, now if due_s is None else max(now, due_s))
+            self._on_sent(port, msg, at)
         return True
 
     def _count(self, **increments: int) -> None:
