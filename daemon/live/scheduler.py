@@ -18,7 +18,8 @@ Replacing an output
     (note-offs, pedal up, CC 123 on every channel used), so nothing that sounded on the old
     connection is left hanging. While the port is away a :class:`Discard` stands in, and the
     ledger is kept for the port that comes back, with the notes the lost port closed in its last
-    :data:`LOSS_MARGIN_S` (a dying server may never have delivered those note-offs).
+    :data:`LOSS_MARGIN_S` (a dying server may never have delivered those note-offs) and those
+    whose note-offs fell due while it was away.
 
 Groups
     A message may be scheduled with a ``group`` (any hashable: the engine tags each answer and
@@ -57,7 +58,7 @@ from dataclasses import dataclass, replace
 
 import mido
 
-from daemon.live.outputs import Output, lookahead_of
+from daemon.live.outputs import Discard, Output, lookahead_of
 from daemon.music.grid import NOTE_OFF, is_note_off, is_note_on
 from daemon.timebase import Clock, now_s
 
@@ -355,6 +356,8 @@ class Scheduler:
             return
         if is_note_off(msg):
             key = (port, msg.channel, msg.note)
+            if isinstance(self._outputs[port], Discard):
+                return  # the port is away: the note stays owed, closed on the port that comes back
             owners = self._sounding[key]  # a Counter reads 0 for a missing key without adding it
             if owners > 1:
                 self._sounding[key] = owners - 1

@@ -464,3 +464,19 @@ def test_a_lost_output_s_last_note_offs_are_sent_again_on_the_new_one(clock: Fak
     new = RecordingOutput(clock)
     scheduler.replace_output(DEFAULT_PORT, new)
     assert [m for m in new.sent if m.type == "note_off"] == [off(60), off(64)]
+
+
+def test_a_note_whose_note_off_falls_due_while_the_port_is_away_is_closed_on_the_port_that_comes_back(
+        clock: FakeClock) -> None:
+    scheduler = Scheduler({DEFAULT_PORT: RecordingOutput(clock)}, clock=clock)
+    scheduler.schedule(clock(), on(60))
+    scheduler.pump()
+    clock.advance(LOSS_MARGIN_S + 1.0)
+    scheduler.replace_output(DEFAULT_PORT, Discard(), close_sounding=False)
+    scheduler.schedule(clock() + 0.5, off(60))  # the band's note ends while the port is away
+    clock.advance(1.0)
+    scheduler.pump()
+    assert scheduler.sounding() == frozenset({(DEFAULT_PORT, 0, 60)}), "a note-off into the discard closes nothing"
+    new = RecordingOutput(clock)
+    scheduler.replace_output(DEFAULT_PORT, new)
+    assert new.sent[0] == off(60)
