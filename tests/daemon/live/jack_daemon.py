@@ -144,6 +144,9 @@ def heard_notes(timed: list[tuple[float, mido.Message]], channels: set[int] | No
     return sorted(out, key=lambda h: h.on_s)
 
 
+READINGS = 5  # status round trips per grid reading
+
+
 class GridPhase:
     """Beat position (beats, fractional) of the daemon's clock at a perf_counter time: from one
     status reply at the nominal tempo, or through two (``since`` an earlier one) at the rate the
@@ -152,9 +155,13 @@ class GridPhase:
     clock's rate on a busy machine; two readings around what is measured take that out."""
 
     def __init__(self, daemon: Daemon, bpm: float, since: GridPhase | None = None) -> None:
-        status = daemon.status()
+        # the reading with the shortest round trip of a few: on a busy machine one reply can be held
+        # up for tens of milliseconds, and the position was read somewhere in that round trip
+        status = min((daemon.status() for _ in range(READINGS)),
+                     key=lambda s: s["clock_received_s"] - s["status_sent_s"])
         self.position = float(status["clock"][3])
         self.received = (status["status_sent_s"] + status["clock_received_s"]) / 2  # read in between
+        self.round_trip_s = status["clock_received_s"] - status["status_sent_s"]
         self.beats_per_s = bpm / 60.0
         if since is not None and self.received - since.received > 0.5:
             self.beats_per_s = (self.position - since.position) / (self.received - since.received)

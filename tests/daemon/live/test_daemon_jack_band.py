@@ -98,8 +98,8 @@ def test_the_groove_band_keeps_drumming_under_a_players_chords(
     made = range(1, bars + 1)  # bars made from the chords heard in the bar before
 
     def bars_with(channel: int) -> list[int]:
-        return sorted({int((position(h.on_s) - first + 0.05) // 4) for h in heard_notes(timed, {channel})}
-                      & set(made))  # a note a hair early on its bar line is in its bar
+        return sorted({round((position(h.on_s) - first) * 4) // 16 for h in heard_notes(timed, {channel})}
+                      & set(made))  # each onset in the bar of its nearest sixteenth
 
     drums, bass = bars_with(9), bars_with(1)
     assert all_closed(timed)
