@@ -21,6 +21,8 @@ TRAIN_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("gan-eval", "training.gan.evaluate", "evaluate a GAN checkpoint with the MuseGAN metrics"),
     ("abc", "training.abc.train", "train the ABC character LSTM on the folk collections' text"),
     ("abc-eval", "training.abc.evaluate", "evaluate an ABC LSTM: bits per character and note, generated tunes"),
+    ("abc-memory-eval", "training.abc.memory_eval",
+     "measure the ABC model's session memory: each tune's second half with and without its first half remembered"),
     ("vae", "training.vae.train", "train the phrase VAE on 2-bar phrases of the folk tunes"),
     ("vae-eval", "training.vae.evaluate", "evaluate a phrase VAE: reconstruction, KL, active units, samples, morphs"),
     ("gan-chains", "training.gan.chains", "play long chains of an exported GAN file and measure them window by window"),

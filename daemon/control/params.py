@@ -195,7 +195,7 @@ PARAMS: tuple[ParamSpec, ...] = (
       for name, effect in VAE_ATTRIBUTES.items()),
     ParamSpec("memory", Kind.FLOAT, 0.0, low=0.0, high=1.0,
               renews=_SAMPLE,
-              help="how much an LSTM's answers lean on what you played this session (a cache of your phrases): "
+              help="how much LSTM and ABC answers lean on what you played this session (a cache of your phrases): "
                    "0 off, 0.3 as measured best; /antiphon/forget clears it"),
     ParamSpec("answer_bars", Kind.INT, 2, low=1, high=32, unit="bars",
               renews=frozenset({Renews.ANSWER}),

@@ -199,9 +199,10 @@ class Responder:
         return dropped
 
     def forget(self) -> None:
-        """Clear the session memory (an LSTM's; ABC and VAE answers keep none)."""
-        if isinstance(self.continuator, Continuator):
-            self.continuator.forget()
+        """Clear the session memory (the LSTM's or the ABC model's; VAE answers keep none)."""
+        forget = getattr(self.continuator, "forget", None)
+        if forget is not None:
+            forget()
 
     def discard(self) -> Answer | None:
         """Drop the answer prepared during the silence (the player went on); returns it, or None."""

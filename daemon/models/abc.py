@@ -24,6 +24,7 @@ import onnxruntime as ort
 
 from daemon.errors import ModelError
 from daemon.models.onnx_file import ModelInfo, open_session
+from daemon.models.session_memory import Recall
 from daemon.music.abc import AbcError, ParsedTune, parse_tune
 from daemon.music.abc_text import is_field_line
 from daemon.music.grid import Grid
@@ -171,13 +172,17 @@ class AbcModel:
         return logits, state
 
     def sample_text(self, prompt: str, sampling: AbcSampling, rng: np.random.Generator,
-                    bars: int | None = None) -> tuple[str, bool]:
+                    bars: int | None = None, recall: Recall | None = None) -> tuple[str, bool]:
         """``prompt``'s continuation (without it), and whether it is complete: the model ended
-        the tune, or (with ``bars``) that many bar lines were written."""
+        the tune, or (with ``bars``) that many bar lines were written. With ``recall`` (a session
+        memory of text, its context at the prompt's end) each character is drawn from the model's
+        distribution mixed with the memory's, and moves the memory's context."""
         logits, state = self.prime(prompt)
         out: list[str] = []
         bar_lines = 0
         for _ in range(sampling.max_chars):
+            if recall is not None:
+                logits = recall.mix([logits])[0]
             token = sample_index(logits, rng, temperature=sampling.temperature, top_p=sampling.top_p)
             if (token == self._eos or (token == self._colon and out and out[-1] == "|")) and \
                     repeat_open(prompt + "".join(out)):
@@ -186,6 +191,8 @@ class AbcModel:
                                      allowed=allowed)
             if token == self._eos:
                 return "".join(out), True
+            if recall is not None:
+                recall.push((token,))
             if token != self._bos:
                 char = self.vocabulary[token]
                 if bars is not None and char == "|" and (not out or out[-1] not in "|:"):

@@ -6,6 +6,12 @@ model continues the text for ``answer_bars`` bar lines; the continuation is read
 :func:`daemon.music.abc.parse_tune` (a try that does not parse is sampled again, a bounded number
 of times, and counted) and its notes are returned in ticks from the bar line after the phrase.
 
+Session memory (live parameter ``memory``): the :class:`AbcContinuator` remembers the body of
+every phrase it is given, as written, in a cache n-gram of characters
+(:mod:`daemon.models.session_memory`, order :data:`ABC_MEMORY_ORDER`), and the answer's characters
+are drawn from the model's distribution mixed with the memory's: a player's turn of phrase
+comes back in the answers, written as the phrase was.
+
 This module must not import torch, ``training`` or ``export``.
 """
 
@@ -21,15 +27,18 @@ import numpy as np
 from daemon.errors import RepresentationError
 from daemon.models.abc import AbcModel, AbcSampling
 from daemon.models.phrase_buffer import PhraseBuffer
+from daemon.models.session_memory import Characters, Recall, SessionMemory
 from daemon.music.abc import AbcError, parse_tune
 from daemon.music.abc_keys import AbcKey, parse_abc_key
-from daemon.music.abc_text import header_text
+from daemon.music.abc_text import header_text, is_field_line
 from daemon.music.abc_writer import body_text, key_for_notes
 from daemon.music.grid import Grid
 from daemon.music.notes import Note
 from daemon.music.sampling import TEMPERATURE_RANGE, SamplingParams
 
 log = logging.getLogger(__name__)
+
+ABC_MEMORY_ORDER = 12  # characters: an n-gram sees up to the 11 before (chosen on the valid split, `antiphon train memory-eval`)
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,13 @@ def phrase_prompt(phrase: Sequence[Note], grid: Grid, key: AbcKey | str | None =
 
 def answer_phrase(model: AbcModel, phrase: Sequence[Note], grid: Grid, answer_bars: int,
                   sampling: AbcSampling | None = None, seed: int | np.random.Generator | None = None,
-                  key: AbcKey | str | None = None, channel: int = 0, velocity: int = 90) -> AbcAnswer:
+                  key: AbcKey | str | None = None, channel: int = 0, velocity: int = 90,
+                  memory: SessionMemory | None = None, weight: float = 0.0) -> AbcAnswer:
     """The model's answer to ``phrase``: ``answer_bars`` bars of notes after it.
+
+    With ``memory`` (of :class:`~daemon.models.session_memory.Characters`), the phrase's body as
+    written is remembered first (a context of its own), and with ``weight`` > 0 every try's
+    characters lean on what the memory holds (:meth:`AbcModel.sample_text`).
 
     Raises:
         AbcError: no phrase, or no try of ``1 + sampling.retries`` parsed.
@@ -79,12 +93,15 @@ def answer_phrase(model: AbcModel, phrase: Sequence[Note], grid: Grid, answer_ba
     sampling = sampling or AbcSampling()
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     prompt, abc_key, phrase_bars = phrase_prompt(phrase, grid, key)
+    if memory is not None:
+        remember_body(memory, model, prompt)
     bar_length = Fraction(grid.numerator, grid.denominator)
     begin, end = phrase_bars * bar_length, (phrase_bars + answer_bars) * bar_length
     ticks_per_whole = 4 * grid.ticks_per_beat
     failures: list[str] = []
     for _ in range(sampling.retries + 1):
-        continuation, _complete = model.sample_text(prompt, sampling, rng, bars=answer_bars)
+        recall = Recall(memory, weight) if memory is not None and weight > 0.0 else None
+        continuation, _complete = model.sample_text(prompt, sampling, rng, bars=answer_bars, recall=recall)
         text = prompt + continuation
         try:
             parsed = parse_tune(text)
@@ -104,6 +121,17 @@ def answer_phrase(model: AbcModel, phrase: Sequence[Note], grid: Grid, answer_ba
     raise AbcError(f"no answer that parses in {len(failures)} tries (last: {failures[-1]})")
 
 
+def remember_body(memory: SessionMemory, model: AbcModel, text: str) -> None:
+    """Remember the body of ``text`` (its lines after the header's), from a context of its own."""
+    memory.begin()
+    lines = text.splitlines(keepends=True)
+    body = "".join(lines[next((i for i, line in enumerate(lines) if not is_field_line(line)), len(lines)):])
+    for ch in body:
+        index = model.index.get(ch)
+        if index is not None:
+            memory.observe((index,))
+
+
 class AbcContinuator(PhraseBuffer):
     """The ABC model as :class:`daemon.live.respond.Responder` uses a continuator: notes fed as
     they are played (model ticks, from ``origin``, a bar line), an answer asked for when the
@@ -120,7 +148,12 @@ class AbcContinuator(PhraseBuffer):
         self.channel = channel
         self.retries = 0
         self.failures = 0
+        self.memory = SessionMemory(Characters(len(model.vocabulary)), order=ABC_MEMORY_ORDER)
         self.reset(origin)
+
+    def forget(self) -> None:
+        """Forget the session's memory (the phrase being fed stays)."""
+        self.memory.forget()
 
 
     def answer_steps(self, length: int, params: SamplingParams | None = None,
@@ -144,12 +177,13 @@ class AbcContinuator(PhraseBuffer):
         velocity = round(sum(n.velocity for n in phrase) / len(phrase))
         bars = -(-length // grid.ticks_per_bar)
         return self._steps(phrase, grid, bars, length, sampling, rng, self.channel if channel is None else channel,
-                           velocity)
+                           velocity, params.memory)
 
     def _steps(self, phrase: list[Note], grid: Grid, bars: int, length: int, sampling: AbcSampling,
-               rng: np.random.Generator, channel: int, velocity: int) -> Iterator[list[Note]]:
+               rng: np.random.Generator, channel: int, velocity: int, memory: float) -> Iterator[list[Note]]:
         try:
-            answer = answer_phrase(self.model, phrase, grid, bars, sampling, rng, channel=channel, velocity=velocity)
+            answer = answer_phrase(self.model, phrase, grid, bars, sampling, rng, channel=channel, velocity=velocity,
+                                   memory=self.memory, weight=memory)
         except AbcError as exc:
             self.failures += 1
             log.warning("no ABC answer: %s", exc)

@@ -23,7 +23,11 @@ What is remembered: every token the model is fed as the player's phrase (so with
 A BOS token (each phrase's start) ends the n-gram context, so no n-gram spans two phrases. A REST
 event has no duration or velocity, so it counts in the shift and pitch fields only.
 
-Who keeps it: the :class:`~daemon.models.continuator.Continuator` of the respond part. A new
+The ABC model's answers (:class:`~daemon.models.abc_answer.AbcContinuator`) keep a memory of
+text: one field (:class:`Characters`), each phrase's body as the model is given it (its notes
+written in ABC), each phrase a context of its own (:meth:`SessionMemory.begin`).
+
+Who keeps it: the continuator of the respond part (the LSTM's or the ABC model's). A new
 phrase (the continuator's ``reset``), ``/antiphon/reset`` and a panic keep the memory;
 ``/antiphon/forget`` clears it; a preset or mode switch builds a new continuator, so a fresh memory.
 
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,6 +48,17 @@ from daemon.music.events import NoteEventCodec
 
 MEMORY_ORDER = 6  # n-gram order: a value is predicted from up to the 5 values of its field before it
 MEMORY_EVENTS = 4096  # events remembered (a few hundred bars of melody); older ones are forgotten
+
+
+@dataclass(frozen=True)
+class Characters:
+    """A vocabulary of ``size`` characters, one field (the ABC model's): a memory of text."""
+
+    size: int
+
+    @property
+    def vocab_sizes(self) -> tuple[int]:
+        return (self.size,)
 
 
 class SessionMemory:
@@ -54,7 +70,7 @@ class SessionMemory:
         max_events: events remembered; the oldest are forgotten first.
     """
 
-    def __init__(self, codec: NoteEventCodec | ChordCodec, order: int = MEMORY_ORDER,
+    def __init__(self, codec: NoteEventCodec | ChordCodec | Characters, order: int = MEMORY_ORDER,
                  max_events: int = MEMORY_EVENTS) -> None:
         if order < 1 or max_events < 1:
             raise ValueError(f"order and max_events must be at least 1, got {order} and {max_events}")
@@ -92,6 +108,10 @@ class SessionMemory:
         if self._events and values[1] >= NoteEventCodec.REST:
             return [(0, values[0]), (1, values[1])]
         return list(enumerate(values))
+
+    def begin(self) -> None:
+        """A new phrase: the n-gram context starts afresh (what a BOS token does for note events)."""
+        self.context = self.empty_context()
 
     def push(self, context: list[list[int]], token: Sequence[int] | np.ndarray) -> None:
         """Move ``context`` past ``token`` (a BOS starts it afresh); counts nothing."""

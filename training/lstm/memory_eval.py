@@ -39,23 +39,27 @@ from typing import Any
 import numpy as np
 
 from daemon.models.lstm import LstmModel, load_lstm
-from daemon.models.session_memory import MEMORY_ORDER, SessionMemory, log_softmax, mix_log_probs
+from daemon.models.session_memory import MEMORY_ORDER, SessionMemory, log_softmax
 from daemon.music.events import NoteEventCodec
 from daemon.music.notes import Note
-from training.lstm.data import PAD, encode_piece, load_pieces, targets_of
+from training.data.memory_scoring import (
+    DEFAULT_WEIGHTS,
+    MIXES,
+    READINGS,
+    best_weight,
+    parse_weights,
+    score_half,
+)
+from training.lstm.data import encode_piece, load_pieces, targets_of
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = (0.05, 0.1, 0.2, 0.3)
 MIN_EVENTS = 16  # a piece shorter than this (after BOS) has too little of either half to score
-MIXES = ("linear", "log-linear")
-READINGS = ("warm", "live")
-LN2 = float(np.log(2.0))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=Path("presets/folk-events.onnx"),
-                        help="an exported LSTM step graph (note-events)")
+                        help="an exported LSTM step graph (note-events; the ABC model's: abc-memory-eval)")
     parser.add_argument("--data", type=Path, default=Path("data"), help="folder `antiphon train data` wrote")
     parser.add_argument("--split", choices=("train", "valid", "test"), default="test",
                         help="pieces to score (choose the weight on valid, report on test)")
@@ -85,41 +89,6 @@ def model_log_probs(model: LstmModel, tokens: np.ndarray) -> list[list[np.ndarra
         logits, state = model.step(token, state)
         out.append([log_softmax(np.asarray(lg, np.float64)) for lg in logits])
     return out
-
-
-def score_half(memory: SessionMemory, log_probs: Sequence[Sequence[np.ndarray]], targets: np.ndarray,
-               tokens: np.ndarray, context: list[list[int]], weights: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Bits and pitch hits of ``targets`` under the model and the memory mixes.
-
-    Args:
-        memory: the memory, frozen (only ``context`` moves).
-        log_probs: per target event, the model's per-field log-probabilities.
-        targets: ``(N, F)`` the events scored, :data:`PAD` where a field is not a target.
-        tokens: ``(N, F)`` the same events as played (to move the context).
-        context: the memory context before the first of them (moved in place).
-        weights: ``(W,)`` memory weights, the first 0.
-
-    Returns:
-        per mix: ``(bits (W,), pitch hits (W,))`` summed over the events.
-    """
-    w = weights[:, None]
-    bits = {m: np.zeros(len(weights)) for m in MIXES}
-    hits = {m: np.zeros(len(weights)) for m in MIXES}
-    for lp_fields, target, token in zip(log_probs, targets, tokens):
-        for f, lp in enumerate(lp_fields):
-            t = int(target[f])
-            if t == PAD:
-                continue
-            p = np.exp(lp)
-            c = memory.cache_probs(f, context[f], p)
-            linear = np.log((1.0 - w) * p[None] + w * c[None])  # (W, V)
-            loglin = mix_log_probs(lp[None], c[None], w)  # (W, V), the daemon's mix
-            for mix, lq in (("linear", linear), ("log-linear", loglin)):
-                bits[mix] -= lq[:, t] / LN2
-                if f == 1 and t < NoteEventCodec.REST:
-                    hits[mix] += lq.argmax(axis=1) == t
-        memory.push(context, token)
-    return {m: (bits[m], hits[m]) for m in MIXES}
 
 
 def score_piece(model: LstmModel, piece_id: str, notes: Sequence[Note], grid: Any, weights: np.ndarray,
@@ -170,12 +139,6 @@ def summarise(scores: Sequence[PieceScore], weights: np.ndarray) -> dict[str, An
     return out
 
 
-def best_weight(summary: dict[str, Any], reading: str = "live", mix: str = "log-linear") -> float:
-    """The weight with the lowest mean bits per event (0 if none beats the model alone)."""
-    row = summary[reading][mix]["bits_per_event"]
-    return float(summary["weights"][int(np.argmin(row))])
-
-
 def render_markdown(summary: dict[str, Any], split: str) -> str:
     """The figures as one markdown table per reading (rows: weights; the daemon's log-linear mix, then linear)."""
     lines = [(f"{split} split: {summary['pieces']} pieces, second halves of {summary['events']} events "
@@ -195,16 +158,6 @@ def render_markdown(summary: dict[str, Any], split: str) -> str:
         lines.append("")
     lines.append(f"lowest bits/event, live reading, log-linear mix (the daemon's): weight {best_weight(summary):g}")
     return "\n".join(lines)
-
-
-def parse_weights(text: str) -> np.ndarray:
-    try:
-        values = sorted({float(v) for v in text.split(",") if v.strip()} - {0.0})
-    except ValueError as exc:
-        raise SystemExit(f"--weights takes numbers 0-1 separated by commas, got {text!r}") from exc
-    if any(not 0.0 < v <= 1.0 for v in values):
-        raise SystemExit(f"--weights takes numbers 0-1 separated by commas, got {text!r}")
-    return np.array([0.0, *values])
 
 
 def main(args: argparse.Namespace) -> int:
