@@ -16,6 +16,12 @@ attribute the file does not carry is left out, with a warning naming those it ha
 the attributes asked for change; also handed to :attr:`VaeContinuator.warn`, which the daemon
 sends as ``/antiphon/error``); the answer is not moved along it.
 
+A move along ``major`` changes the mode the answer is decoded in, so a key mask of the phrase's
+major or natural minor scale (the ``auto`` key, or a key set) would undo it: while the answer is
+moved along ``major``, such a mask lets both modes on its tonic through
+(:func:`both_modes`: only the minor second and the tritone stay out), and the move, not the mask,
+decides between the major and the minor third, sixth and seventh.
+
 The decoder writes two 4/4 bars at a time; a longer answer decodes the same code again (each
 pass sampled afresh). Notes keep their place from the answer's first bar line.
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -38,10 +45,19 @@ from daemon.music.keys import estimate_key
 from daemon.music.notes import Note
 from daemon.music.phrases import MIN_PHRASE_NOTES, last_phrase
 from daemon.music.sampling import SamplingParams
+from daemon.music.scales import SCALES
 
 log = logging.getLogger(__name__)
 
 DECODE_TRIES = 3  # a pass that decodes no note is sampled again, this many times at most
+
+
+def both_modes(params: SamplingParams) -> SamplingParams:
+    """``params`` with a major or natural minor scale mask widened to both modes on its tonic
+    (anything else, or no mask, unchanged)."""
+    if params.key_root is None or params.scale not in (SCALES["major"], SCALES["minor"]):
+        return params
+    return replace(params, scale=tuple(sorted({*SCALES["major"], *SCALES["minor"]})))
 
 
 class VaeContinuator(PhraseBuffer):
@@ -138,6 +154,8 @@ class VaeContinuator(PhraseBuffer):
         z, moved = self.move(z, params.attributes)
         if moved:
             source += f", moved by {moved}"
+        if any(name == "major" and amount for name, amount in params.attributes) and "major" not in self.missing:
+            params = both_modes(params)
         return self._steps(z, source, length, params, rng, self.channel if channel is None else channel)
 
     def move(self, z: np.ndarray, attributes: tuple[tuple[str, float], ...]) -> tuple[np.ndarray, str]:

@@ -177,3 +177,29 @@ def test_moving_major_down_live_answers_a_major_tune_in_its_parallel_minor(model
     report(f"VAE attribute_major live, {len(phrases)} phrases of The Brown Maid (F major) x {SEEDS} draws: share of "
            f"major 3rds/6ths/7ths on F in the answers {shares[0.0]:.2f} unmoved, {shares[-MOVE]:.2f} at -{MOVE}")
     assert shares[0.0] > 0.8 and shares[-MOVE] < 0.2, shares
+
+
+def test_with_the_presets_key_mask_a_move_along_major_still_changes_the_mode(model: VaeModel, report) -> None:
+    """The morph preset masks answers to the phrase's key (``auto``): F major. Moved along major,
+    the mask lets both modes on F through, so the move is heard; unmoved, the mask is F major."""
+    phrases, tonic = _brown_maid_phrases()
+    assert load_preset("morph").sampling.follow_key
+    moved = _answers_moved(model, phrases, {"attribute_major": -MOVE})
+    unmoved = _answers_moved(model, phrases, {})
+    shares = {name: float(np.nanmean([_major_share(a, tonic) for a in answers]))
+              for name, answers in (("moved", moved), ("unmoved", unmoved))}
+    off_both = sum((n.pitch - tonic) % 12 in (1, 6) for a in moved for n in a)
+    report(f"VAE attribute_major live under the preset's key mask (auto: F major), The Brown Maid: share of major "
+           f"3rds/6ths/7ths on F {shares['unmoved']:.2f} unmoved, {shares['moved']:.2f} at -{MOVE}")
+    assert shares["unmoved"] > 0.95 and shares["moved"] < 0.2, shares
+    assert off_both == 0, "the minor second and the tritone stay masked"
+
+
+def test_both_modes_widens_a_major_or_minor_mask_and_leaves_others_alone() -> None:
+    from daemon.models.vae_answer import both_modes
+
+    widened = both_modes(SamplingParams(key_root=5, scale=(0, 2, 4, 5, 7, 9, 11)))
+    assert widened.key_root == 5 and widened.scale == (0, 2, 3, 4, 5, 7, 8, 9, 10, 11)
+    assert both_modes(SamplingParams(key_root=5, scale=(0, 2, 3, 5, 7, 8, 10))).scale == widened.scale
+    dorian = SamplingParams(key_root=2, scale=(0, 2, 3, 5, 7, 9, 10))
+    assert both_modes(dorian) == dorian and both_modes(SamplingParams()) == SamplingParams()
