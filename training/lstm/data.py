@@ -72,15 +72,18 @@ def piece_notes(piece: PieceRecord, voices: str) -> list[Note]:
     Args:
         piece: a corpus piece.
         voices: ``all`` keeps every pitched channel (drums dropped), ``melody`` keeps channels
-            whose role is ``melody`` (all pitched channels of a piece that names none).
+            whose role is ``melody`` (all pitched channels of a piece that names none); any other
+            role name (``soprano``) keeps the channels of that role only (none in a piece without it).
     """
     roles = dict(piece.roles)
     pitched = {ch for ch, role in roles.items() if role not in UNPITCHED_ROLES}
     if voices == "melody":
         melody = {ch for ch, role in roles.items() if role == MELODY_ROLE}
         keep = melody or pitched
-    else:
+    elif voices == "all":
         keep = pitched
+    else:
+        keep = {ch for ch, role in roles.items() if role == voices}
     notes = [n for n in piece.notes if (n.channel in keep if roles else True)]
     return sorted(notes, key=lambda n: (n.start, n.pitch, n.channel))
 

@@ -1,4 +1,6 @@
-"""Two-bar phrases of the folk tunes for the phrase VAE (numpy only; no torch here).
+"""Two-bar phrases of the folk tunes (or of another source's line: the chorales' soprano) for the phrase VAE.
+
+Numpy only; no torch here.
 
 The tunes come from the split files ``antiphon train data`` writes, read as the LSTM reads them
 (:func:`training.lstm.data.load_pieces`: the melody line of each tune), so train, valid and
@@ -35,6 +37,15 @@ log = logging.getLogger(__name__)
 
 PHRASE_METERS = frozenset({(4, 4), (2, 2), (2, 4)})  # bars that tile a 4/4 phrase in quarter-note beats
 FOLK_SOURCES = ("oneills", "ryans", "airds")
+SOURCE_GROUPS = {"folk": FOLK_SOURCES}  # a name on the command line that stands for several sources
+
+
+def resolve_sources(text: str) -> tuple[str, ...]:
+    """``"folk"`` -> the folk collections; ``"bach"`` -> ("bach",); comma-separated names joined."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise TrainingDataError(f"--source names one or more sources (folk, bach, ...), got {text!r}")
+    return tuple(dict.fromkeys(s for n in names for s in SOURCE_GROUPS.get(n, (n,))))
 
 
 @dataclass
@@ -84,13 +95,14 @@ def tune_phrases(piece_id: str, notes: Sequence[Note], grid: Grid, codec: NoteEv
 
 
 def load_phrases(data_dir: str | Path, split: str, codec: NoteEventCodec, stride_bars: int = 1,
-                 sources: Sequence[str] = FOLK_SOURCES, limit_pieces: int | None = None) -> PhraseSplit:
+                 sources: Sequence[str] = FOLK_SOURCES, limit_pieces: int | None = None,
+                 voices: str = "melody") -> PhraseSplit:
     """Every phrase of ``split``'s tunes in the 4/4-compatible meters.
 
     Raises:
         TrainingDataError: the split files are missing (the message names the command that builds them).
     """
-    pieces, notes = load_pieces(data_dir, sources, split, voices="melody")
+    pieces, notes = load_pieces(data_dir, sources, split, voices=voices)
     skipped: Counter[str] = Counter()
     phrases: list[Phrase] = []
     used = 0

@@ -271,7 +271,7 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     from training.vae.checkpoint import load_vae, save_checkpoint
-    from training.vae.data import load_phrases
+    from training.vae.data import FOLK_SOURCES, load_phrases
     from training.vae.metrics import figure_spread, phrase_figures
     from training.vae.steps import active_units, measure
 
@@ -282,7 +282,8 @@ def main(args: argparse.Namespace) -> int:
     model, codec = ckpt.model, ckpt.codec
     length = int(ckpt.phrase["ticks"])
     bar = length // int(ckpt.phrase["bars"])
-    test = load_phrases(args.data, "test", codec, stride_bars=2)
+    sources, voices = tuple(ckpt.phrase.get("sources", FOLK_SOURCES)), str(ckpt.phrase.get("voices", "melody"))
+    test = load_phrases(args.data, "test", codec, stride_bars=2, sources=sources, voices=voices)
     log.info("test: %s", test.summary())
     measured = measure(model, [p.tokens for p in test.phrases], codec)
     _, variance = active_units(measured.mus)
@@ -304,7 +305,7 @@ def main(args: argparse.Namespace) -> int:
     if args.morph_picture is not None:
         result["morph_picture"] = _picture(model, codec, test.phrases, measured.mus, length, args.morph_picture, rng)
     if args.attributes_out is not None:
-        train = load_phrases(args.data, "train", codec, stride_bars=2)
+        train = load_phrases(args.data, "train", codec, stride_bars=2, sources=sources, voices=voices)
         result["attributes"], payload = _attributes(model, codec, train.phrases, test.phrases, measured.mus, length,
                                                     args, rng)
         args.attributes_out.parent.mkdir(parents=True, exist_ok=True)

@@ -164,7 +164,9 @@ def attribute_vectors(mus: np.ndarray, values: Sequence[Mapping[str, float]], qu
                       tune_keys: Sequence[Key | None] | None = None) -> dict[str, np.ndarray]:
     """Latent direction per attribute: mean code of the phrases in its top ``quantile`` minus the
     mean code of its bottom ``quantile``; ``major`` with ``tune_keys`` (each phrase's tune's key) is
-    :func:`mode_vector` instead."""
+    :func:`mode_vector` instead. An attribute whose two quantiles are equal (the phrases barely vary
+    in it: a chorale soprano has almost no off-beat onsets) gets no direction: its two ends would
+    be split by ties, not by the attribute."""
     out = {}
     for name in ATTRIBUTES:
         if name == "major" and tune_keys is not None:
@@ -177,6 +179,8 @@ def attribute_vectors(mus: np.ndarray, values: Sequence[Mapping[str, float]], qu
         if not ok.any():
             continue
         lo_cut, hi_cut = np.quantile(v[ok], [quantile, 1 - quantile])
+        if hi_cut <= lo_cut:
+            continue
         high, low = ok & (v >= hi_cut), ok & (v <= lo_cut)
         if high.sum() and low.sum():
             out[name] = (mus[high].mean(axis=0) - mus[low].mean(axis=0)).astype(np.float32)

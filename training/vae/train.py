@@ -1,10 +1,11 @@
-"""``antiphon train vae``: train the phrase VAE on 2-bar phrases of the folk tunes.
+"""``antiphon train vae``: train the phrase VAE on 2-bar phrases of the folk tunes (or the chorales' soprano).
 
-Example (the model of ``docs/models/folk-vae.md``)::
+Examples (the models of ``docs/models/folk-vae.md`` and ``docs/models/chorale-vae.md``)::
 
     antiphon -v train vae --data data/ --out runs/vae-folk
+    antiphon -v train vae --data data/ --out runs/vae-chorales --source bach --voices soprano --steps 4000
 
-Needs the folk split files (``antiphon train data --source folk --out data/``). Training runs a
+Needs the split files of the source (``antiphon train data --source folk --out data/``, or ``bach``). Training runs a
 fixed number of optimiser steps on random batches of training phrases, each moved by a random
 transposition; the KL weight rises linearly from 0 to ``--beta`` over ``--kl-anneal`` steps and
 each latent dimension's KL below ``--free-bits`` nats is not penalised (free bits); a share
@@ -30,6 +31,10 @@ from training.lstm.data import TrainingDataError
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("data"), help="folder `antiphon train data` wrote")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics.csv, samples)")
+    parser.add_argument("--source", default="folk",
+                        help="the pieces' source: folk (O'Neill's, Ryan's, Aird's: the melody) or bach (the chorales)")
+    parser.add_argument("--voices", default="melody",
+                        help="which line of each piece: melody (the tune), or a voice by role (soprano)")
     parser.add_argument("--steps", type=int, default=6000, help="optimiser steps in all")
     parser.add_argument("--eval-every", type=int, default=500, help="steps between validations and samples")
     parser.add_argument("--log-every", type=int, default=50, help="steps between progress lines")

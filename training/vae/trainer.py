@@ -13,6 +13,7 @@ import csv
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from training.vae.data import (
     allowed_shift,
     batch_arrays,
     load_phrases,
+    resolve_sources,
 )
 from training.vae.decoding import decode_phrases
 from training.vae.model import PhraseVAE, VAEConfig, kl_per_dim, kl_term
@@ -70,15 +72,22 @@ def hide_inputs(dec_in: np.ndarray, share: float, rng: np.random.Generator, code
     return out
 
 
-def phrase_info(codec: NoteEventCodec) -> dict[str, Any]:
+def phrase_info(codec: NoteEventCodec, sources: Sequence[str] = FOLK_SOURCES, voices: str = "melody") -> dict[str, Any]:
     """What a checkpoint records about its phrases (the export carries it into the file)."""
     return {"bars": PHRASE_BARS, "ticks": phrase_ticks(codec.grid.ticks_per_beat),
-            "meters": sorted(f"{n}/{d}" for n, d in PHRASE_METERS), "sources": list(FOLK_SOURCES)}
+            "meters": sorted(f"{n}/{d}" for n, d in PHRASE_METERS), "sources": list(sources), "voices": voices}
+
+
+def _sources(args: argparse.Namespace) -> tuple[str, ...]:
+    return resolve_sources(getattr(args, "source", "folk"))
 
 
 def _load_splits(args: argparse.Namespace, codec: NoteEventCodec) -> tuple[PhraseSplit, PhraseSplit]:
-    train = load_phrases(args.data, "train", codec, stride_bars=1, limit_pieces=args.limit_tunes)
-    valid = load_phrases(args.data, "valid", codec, stride_bars=2, limit_pieces=args.limit_tunes)
+    sources, voices = _sources(args), getattr(args, "voices", "melody")
+    train = load_phrases(args.data, "train", codec, stride_bars=1, limit_pieces=args.limit_tunes, sources=sources,
+                         voices=voices)
+    valid = load_phrases(args.data, "valid", codec, stride_bars=2, limit_pieces=args.limit_tunes, sources=sources,
+                         voices=voices)
     log.info("train: %s", train.summary())
     log.info("valid: %s", valid.summary())
     return train, valid
@@ -137,11 +146,11 @@ def train(args: argparse.Namespace, transpose: tuple[int, int], command: str) ->
         log.info("resuming from %s at step %d", last, step)
     log.info("model: %d parameters, latent %d", sum(p.numel() for p in model.parameters()), config.latent)
     training: dict[str, Any] = {
-        "sources": list(FOLK_SOURCES), "tunes": {"train": train_split.pieces, "valid": valid_split.pieces},
+        "sources": list(_sources(args)), "tunes": {"train": train_split.pieces, "valid": valid_split.pieces},
         "phrases": {"train": len(train_tokens), "valid": len(valid_split.phrases)}, "steps": args.steps,
         "batch_size": args.batch_size, "lr": args.lr, "beta": args.beta, "kl_anneal": args.kl_anneal,
         "free_bits": args.free_bits, "word_dropout": args.word_dropout, "transpose": list(transpose), "seed": args.seed, "command": command,
-        "voices": "melody"}
+        "voices": getattr(args, "voices", "melody")}
     metrics_path = args.out / "metrics.csv"
     started, first_step = time.monotonic(), step
     recent: list[tuple[float, float]] = []
@@ -191,9 +200,9 @@ def _epoch(args: argparse.Namespace, model: PhraseVAE, optimizer: torch.optim.Op
              measured.accuracy["duration"], measured.accuracy["shift"], measured.active, " (best)" if improved else "")
     metrics = {"step": step, **measured.row()}
     resume = {"optimizer": optimizer.state_dict(), "step": step, "best_elbo": best}
-    save_checkpoint(args.out / "last.pt", model, codec, phrase_info(codec), training, metrics, resume)
+    save_checkpoint(args.out / "last.pt", model, codec, phrase_info(codec, _sources(args), getattr(args, "voices", "melody")), training, metrics, resume)
     if improved:
-        save_checkpoint(args.out / "best.pt", model, codec, phrase_info(codec), training, metrics)
+        save_checkpoint(args.out / "best.pt", model, codec, phrase_info(codec, _sources(args), getattr(args, "voices", "melody")), training, metrics)
     _append_metrics(metrics_path, metrics)
     model.eval()
     generator = torch.Generator().manual_seed(args.seed * 1000 + step)

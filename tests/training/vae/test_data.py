@@ -62,3 +62,21 @@ def test_batches_pad_and_ignore_what_a_rest_or_the_end_does_not_say() -> None:
 def test_transposition_keeps_every_pitch_in_midi_range() -> None:
     tokens = np.array([[0, 5, 6, 80], [6, 124, 6, 80], [0, END_PITCH, 0, 0]])
     assert allowed_shift(tokens, (-5, 6)) == (-5, 3)
+
+
+def test_sources_by_group_or_name_and_a_voice_by_role() -> None:
+    from daemon.music.grid import Grid
+    from daemon.music.notes import Note
+    from training.data.records import PieceRecord
+    from training.lstm.data import TrainingDataError, piece_notes
+    from training.vae.data import FOLK_SOURCES, resolve_sources
+
+    assert resolve_sources("folk") == FOLK_SOURCES and resolve_sources("bach") == ("bach",)
+    assert resolve_sources("bach, folk, bach") == ("bach", *FOLK_SOURCES)
+    with pytest.raises(TrainingDataError, match="--source names"):
+        resolve_sources(" , ")
+    notes = tuple(Note(0, 72 - 5 * ch, 12, 80, ch) for ch in range(4))
+    piece = PieceRecord(id="bach/x", source="bach", name="x", notes=notes, grid=Grid(12), bpm=90.0,
+                        roles={0: "soprano", 1: "alto", 2: "tenor", 3: "bass"})
+    assert [n.pitch for n in piece_notes(piece, "soprano")] == [72]
+    assert len(piece_notes(piece, "all")) == len(piece_notes(piece, "melody")) == 4  # no melody role: every part

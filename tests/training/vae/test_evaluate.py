@@ -30,7 +30,7 @@ def test_evaluation_writes_reconstruction_prior_interpolation_and_attribute_figu
     assert {"vae_midpoint", "crossfade", "splice"} <= set(result["interpolation"])
     assert result["interpolation"]["crossfade"]["polyphony"] > 1.0  # two lines at once
     fitted = json.loads(vectors.read_text())["attributes"]
-    assert set(fitted) <= {"density", "register", "busyness", "major"} and "density" in fitted
+    assert fitted and set(fitted) <= {"density", "register", "busyness", "major"}  # those the phrases vary in
     assert all(len(v) == 8 for v in fitted.values())
 
     args = build_parser().parse_args(["export", "vae", str(run / "best.pt"), "-o", str(run / "vae.onnx"),

@@ -63,6 +63,16 @@ def test_attribute_vectors_point_from_low_to_high_values() -> None:
     assert vectors["major"][3] > 0
 
 
+def test_an_attribute_the_phrases_barely_vary_in_gets_no_vector() -> None:
+    rng = np.random.default_rng(0)
+    mus = rng.standard_normal((400, 4))
+    # three quarters without a short note (a chorale soprano's busyness): the quartiles tie at 0
+    values = [{"density": float(m[2]), "register": float(m[0]), "busyness": 0.5 if i % 8 == 0 else 0.0,
+               "major": float(m[3] > 0)} for i, m in enumerate(mus)]
+    vectors = attribute_vectors(mus, values)
+    assert "busyness" not in vectors and {"density", "register", "major"} <= set(vectors)
+
+
 def test_attribute_values_of_a_phrase() -> None:
     values = attribute_values(C_MAJOR)
     assert values["density"] == 4 and values["register"] == pytest.approx(66.25)
