@@ -24,6 +24,8 @@ TRAIN_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("abc-memory-eval", "training.abc.memory_eval",
      "measure the ABC model's session memory: each tune's second half with and without its first half remembered"),
     ("vae", "training.vae.train", "train the phrase VAE on 2-bar phrases of the folk tunes (or the chorales' soprano)"),
+    ("vae-memory-eval", "training.vae.memory_eval",
+     "measure the VAE's session memory: each tune's next phrase under the code its answer would come from"),
     ("vae-eval", "training.vae.evaluate", "evaluate a phrase VAE: reconstruction, KL, active units, samples, morphs"),
     ("gan-chains", "training.gan.chains", "play long chains of an exported GAN file and measure them window by window"),
     ("style-classifier", "training.restyle.classifier", "train the style classifier that judges restyled bars"),

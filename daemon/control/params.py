@@ -195,8 +195,8 @@ PARAMS: tuple[ParamSpec, ...] = (
       for name, effect in VAE_ATTRIBUTES.items()),
     ParamSpec("memory", Kind.FLOAT, 0.0, low=0.0, high=1.0,
               renews=_SAMPLE,
-              help="how much LSTM and ABC answers lean on what you played this session (a cache of your phrases): "
-                   "0 off, 0.3 as measured best; /antiphon/forget clears it"),
+              help="how much answers lean on what you played this session (LSTM, ABC, VAE; a memory of your phrases): "
+                   "0 off, 0.3 measured best for the LSTM and ABC models, 0.9 for the VAE; /antiphon/forget clears it"),
     ParamSpec("answer_bars", Kind.INT, 2, low=1, high=32, unit="bars",
               renews=frozenset({Renews.ANSWER}),
               help="length of each answer"),

@@ -199,7 +199,7 @@ class Responder:
         return dropped
 
     def forget(self) -> None:
-        """Clear the session memory (the LSTM's or the ABC model's; VAE answers keep none)."""
+        """Clear the session memory (the LSTM's, the ABC model's or the VAE's)."""
         forget = getattr(self.continuator, "forget", None)
         if forget is not None:
             forget()

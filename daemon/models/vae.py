@@ -199,6 +199,21 @@ class VaeModel:
                     "start": np.zeros((1, 1), np.float32)}
         return np.array(rows, np.int64).reshape(-1, 4)
 
+    def decoder_step(self, z: np.ndarray, token: np.ndarray, h: np.ndarray, c: np.ndarray,
+                     first: bool) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """One decoder step from code ``z``: each field's logits ``(V_f,)`` after ``token`` (``(4,)``;
+        the BOS event with ``first``), and the new state ``h, c``."""
+        feed = {"z": np.asarray(z, np.float32).reshape(1, self.latent), "token": np.asarray(token, np.int64).reshape(1, 4),
+                "h": h, "c": c, "start": np.full((1, 1), float(first), np.float32)}
+        out = self.session.run(self._outputs, feed)
+        n = len(self.fields)
+        return [o[0] for o in out[:n]], out[n], out[n + 1]
+
+    def initial_decoder_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """The decoder state a phrase starts from (the code sets it inside the graph)."""
+        state = np.zeros((self.layers, 1, self.hidden), np.float32)
+        return state, state
+
     def decode(self, z: np.ndarray, params: SamplingParams | None = None, rng: np.random.Generator | None = None,
                channel: int = 0) -> list[Note]:
         """:meth:`decode_tokens` as notes from tick 0, cut at the phrase's end."""

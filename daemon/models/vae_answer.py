@@ -16,6 +16,13 @@ attribute the file does not carry is left out, with a warning naming those it ha
 the attributes asked for change; also handed to :attr:`VaeContinuator.warn`, which the daemon
 sends as ``/antiphon/error``); the answer is not moved along it.
 
+Session memory (live parameter ``memory``, 0-1): every phrase's own code is kept once the next
+phrase begins (the last :data:`MEMORY_PHRASES`; ``/antiphon/forget`` clears them; a phrase
+answered from a fallback adds none), and the code an answer is decoded from, after the morph and
+before the attribute moves, is moved toward the mean of those and this phrase's by ``memory``:
+``z + memory * (mean - z)``. The answers lean toward what the player has played this session;
+measured on test tunes as the other models' memories are (``antiphon train vae-memory-eval``).
+
 A move along ``major`` changes the mode the answer is decoded in, so a key mask of the phrase's
 major or natural minor scale (the ``auto`` key, or a key set) would undo it: while the answer is
 moved along ``major``, such a mask lets both modes on its tonic through
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
@@ -50,6 +58,7 @@ from daemon.music.scales import SCALES
 log = logging.getLogger(__name__)
 
 DECODE_TRIES = 3  # a pass that decodes no note is sampled again, this many times at most
+MEMORY_PHRASES = 256  # phrase codes the session memory keeps (the newest)
 
 
 def both_modes(params: SamplingParams) -> SamplingParams:
@@ -94,12 +103,20 @@ class VaeContinuator(PhraseBuffer):
         self.missing: tuple[str, ...] = ()
         self.warn: Callable[[str, str], None] | None = None
         self.tonic: int | None = None
+        self.session: deque[np.ndarray] = deque(maxlen=MEMORY_PHRASES)  # the codes of the phrases before this one
+        self._own = False  # :attr:`current` is the phrase's own code
         self.reset(origin)
+
+    def forget(self) -> None:
+        """Forget the session's phrase codes (the phrase being fed stays)."""
+        self.session.clear()
 
     def reset(self, origin: int = 0) -> None:
         """A new phrase from bar line ``origin``; the last phrase's code becomes the previous one."""
         if self.current is not None:
             self.previous = self.current
+            if self._own:  # the phrase's own code joins the session's (a fallback's does not)
+                self.session.append(self.current)
         self.current = None
         super().reset(origin)
 
@@ -124,6 +141,7 @@ class VaeContinuator(PhraseBuffer):
             except ModelError as exc:
                 log.warning("the VAE cannot read the phrase: %s", exc)
             self.encode_s = time.perf_counter() - began
+        self._own = code is not None
         if code is None:
             self.fallbacks += 1
             code = self.previous if self.previous is not None else self.model.prior(rng)[0]
@@ -151,6 +169,10 @@ class VaeContinuator(PhraseBuffer):
         else:
             z = slerp(self.previous, code, params.morph).astype(np.float32)
             source = f"morph {params.morph:.2f} between the previous phrase's code and this one's"
+        if params.memory > 0.0 and self.session:
+            played = [*self.session, *([code] if self._own else [])]
+            z = (z + np.float32(params.memory) * (np.mean(played, axis=0) - z)).astype(np.float32)
+            source += f", memory {params.memory:.2f} toward the mean of {len(played)} phrase codes"
         z, moved = self.move(z, params.attributes)
         if moved:
             source += f", moved by {moved}"

@@ -124,3 +124,31 @@ def test_the_responder_answers_with_the_vae_when_the_model_is_one(model: VaeMode
     while (step := responder.advance(8)) is not None:
         made += step[1]
     assert made and all(384 <= n.start and n.end <= 384 + 192 and n.channel == 2 for n in made)
+
+
+def test_the_session_memory_moves_the_code_toward_the_mean_of_the_phrases_played(model: VaeModel) -> None:
+    spy = Spy(model)
+    continuator = VaeContinuator(spy)  # type: ignore[arg-type]
+    reel = model.encode([Note(i * 6, p, 6, 90) for i, p in enumerate(REEL)])[0]
+    air = model.encode([Note(i * 12, p, 12, 90) for i, p in enumerate(AIR)])[0]
+    play(continuator, REEL, origin=0, step=6)
+    answer(continuator, SamplingParams(memory=0.5))
+    assert np.allclose(spy.codes[-1], reel, atol=1e-4), "one phrase: its own code is the mean"
+    play(continuator, AIR, origin=192, step=12)
+    answer(continuator, SamplingParams(morph=1.0))
+    play(continuator, AIR, origin=384, step=12)
+    answer(continuator, SamplingParams(morph=1.0))
+    answer(continuator, SamplingParams(morph=1.0, memory=0.5))  # asked again for the same phrase: counted once
+    mean = (reel + 2 * air) / 3
+    assert len(continuator.session) == 2  # the phrases before this one
+    assert np.allclose(spy.codes[-1], air + 0.5 * (mean - air), atol=1e-4)
+    answer(continuator, SamplingParams(morph=1.0, memory=0.0))
+    assert np.allclose(spy.codes[-1], air, atol=1e-4), "memory 0 leaves the code alone"
+    continuator.forget()
+    assert not continuator.session
+    from daemon.live.respond import Responder
+
+    responder = Responder(model, prompt="top")
+    responder.continuator.session.append(reel)
+    responder.forget()  # /antiphon/forget reaches the VAE's memory
+    assert not responder.continuator.session
