@@ -30,7 +30,6 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,9 +41,9 @@ from daemon.music.abc import AbcError, parse_tune
 from daemon.music.abc_text import is_field_line
 from training.abc.data import load_tunes
 from training.data.memory_scoring import (
-    DEFAULT_WEIGHTS,
     MIXES,
     READINGS,
+    add_common_arguments,
     best_weight,
     parse_weights,
     score_half,
@@ -155,16 +154,9 @@ def render_markdown(summary: dict[str, Any], split: str) -> str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, default=Path("presets/folk-abc.onnx"), help="an exported ABC model")
-    parser.add_argument("--data", type=Path, default=Path("data"), help="folder `antiphon train data` wrote")
-    parser.add_argument("--split", choices=("train", "valid", "test"), default="test",
-                        help="tunes to score (choose the weight and order on valid, report on test)")
-    parser.add_argument("--weights", default=",".join(map(str, DEFAULT_WEIGHTS)),
-                        help="memory weights to score, comma-separated, each 0-1 (0, the model alone, is always in)")
+    add_common_arguments(parser, "presets/folk-abc.onnx", "an exported ABC model", "tunes")
     parser.add_argument("--orders", default=",".join(map(str, DEFAULT_ORDERS)),
                         help="the memory's n-gram orders to score, comma-separated")
-    parser.add_argument("--limit", type=int, default=0, help="score only the first N tunes (0: all)")
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -8,7 +8,9 @@ the daemon's log-linear mix and a linear mix for comparison.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,3 +75,17 @@ def parse_weights(text: str) -> np.ndarray:
     if any(not 0.0 < v <= 1.0 for v in values):
         raise SystemExit(f"--weights takes numbers 0-1 separated by commas, got {text!r}")
     return np.array([0.0, *values])
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, model: str, model_help: str, pieces: str,
+                         weights: Sequence[float] = DEFAULT_WEIGHTS) -> None:
+    """The options every memory evaluation takes: ``--model``, ``--data``, ``--split``, ``--weights``,
+    ``--limit`` and ``--out`` (``pieces``: what the split holds, "pieces" or "tunes")."""
+    parser.add_argument("--model", type=Path, default=Path(model), help=model_help)
+    parser.add_argument("--data", type=Path, default=Path("data"), help="folder `antiphon train data` wrote")
+    parser.add_argument("--split", choices=("train", "valid", "test"), default="test",
+                        help=f"{pieces} to score (choose on valid, report on test)")
+    parser.add_argument("--weights", default=",".join(map(str, weights)),
+                        help="memory weights to score, comma-separated, each 0-1 (0, no memory, is always in)")
+    parser.add_argument("--limit", type=int, default=0, help=f"score only the first N {pieces} (0: all)")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")

@@ -33,7 +33,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,9 +42,9 @@ from daemon.models.session_memory import MEMORY_ORDER, SessionMemory, log_softma
 from daemon.music.events import NoteEventCodec
 from daemon.music.notes import Note
 from training.data.memory_scoring import (
-    DEFAULT_WEIGHTS,
     MIXES,
     READINGS,
+    add_common_arguments,
     best_weight,
     parse_weights,
     score_half,
@@ -58,16 +57,9 @@ MIN_EVENTS = 16  # a piece shorter than this (after BOS) has too little of eithe
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, default=Path("presets/folk-events.onnx"),
-                        help="an exported LSTM step graph (note-events; the ABC model's: abc-memory-eval)")
-    parser.add_argument("--data", type=Path, default=Path("data"), help="folder `antiphon train data` wrote")
-    parser.add_argument("--split", choices=("train", "valid", "test"), default="test",
-                        help="pieces to score (choose the weight on valid, report on test)")
-    parser.add_argument("--weights", default=",".join(map(str, DEFAULT_WEIGHTS)),
-                        help="memory weights to score, comma-separated, each 0-1 (0, the model alone, is always in)")
+    add_common_arguments(parser, "presets/folk-events.onnx",
+                         "an exported LSTM step graph (note-events; the ABC model's: abc-memory-eval)", "pieces")
     parser.add_argument("--order", type=int, default=MEMORY_ORDER, help="the memory's n-gram order")
-    parser.add_argument("--limit", type=int, default=0, help="score only the first N pieces (0: all)")
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
 
 
 @dataclass

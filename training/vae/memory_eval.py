@@ -24,7 +24,6 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy as np
 from daemon.models.session_memory import log_softmax
 from daemon.models.vae import VaeModel, load_vae, slerp
 from daemon.music.phrases import END_PITCH
-from training.data.memory_scoring import LN2, PAD, parse_weights
+from training.data.memory_scoring import LN2, PAD, add_common_arguments, parse_weights
 from training.vae.data import FOLK_SOURCES, batch_arrays, load_phrases
 
 log = logging.getLogger(__name__)
@@ -78,14 +77,7 @@ def score_tune(model: VaeModel, phrases: Sequence[Any], weights: np.ndarray) -> 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, default=Path("presets/folk-vae.onnx"), help="an exported phrase VAE")
-    parser.add_argument("--data", type=Path, default=Path("data"), help="folder `antiphon train data` wrote")
-    parser.add_argument("--split", choices=("train", "valid", "test"), default="test",
-                        help="tunes to score (choose the weight on valid, report on test)")
-    parser.add_argument("--weights", default=",".join(map(str, DEFAULT_WEIGHTS)),
-                        help="memory weights to score, comma-separated, each 0-1 (0, no memory, is always in)")
-    parser.add_argument("--limit", type=int, default=0, help="score only the first N tunes (0: all)")
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    add_common_arguments(parser, "presets/folk-vae.onnx", "an exported phrase VAE", "tunes", DEFAULT_WEIGHTS)
 
 
 def main(args: argparse.Namespace) -> int:
