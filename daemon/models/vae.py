@@ -173,17 +173,14 @@ class VaeModel:
         if params is not None:
             allowed_pitch = np.ones(self.vocab_sizes[1], bool)
             allowed_pitch[:128] = params.allowed_pitches()
-        state = np.zeros((self.layers, 1, self.hidden), np.float32)
-        feed: dict[str, np.ndarray] = {"z": z, "token": self.codec.bos()[None].copy(), "h": state, "c": state,
-                                       "start": np.ones((1, 1), np.float32)}
+        h, c = self.initial_decoder_state()
+        previous: np.ndarray = self.codec.bos()
         rows: list[list[int]] = []
         onset = 0
-        for _ in range(MAX_PHRASE_EVENTS):
-            out = self.session.run(self._outputs, feed)
-            n = len(self.fields)
+        for step in range(MAX_PHRASE_EVENTS):
+            field_logits, h, c = self.decoder_step(z, previous, h, c, first=step == 0)
             token = []
-            for f in range(n):
-                logits = out[f][0]
+            for f, logits in enumerate(field_logits):
                 if params is None or rng is None:
                     token.append(int(np.argmax(logits)))
                 else:
@@ -195,8 +192,7 @@ class VaeModel:
             if onset >= self.phrase_ticks:
                 break
             rows.append(token)
-            feed = {"z": z, "token": np.array([token], np.int64), "h": out[n], "c": out[n + 1],
-                    "start": np.zeros((1, 1), np.float32)}
+            previous = np.array(token, np.int64)
         return np.array(rows, np.int64).reshape(-1, 4)
 
     def decoder_step(self, z: np.ndarray, token: np.ndarray, h: np.ndarray, c: np.ndarray,
