@@ -433,7 +433,8 @@ def load_pieces(data_dir: str | Path, sources: Sequence[str], split: str, voices
         log.info("%s/%s: %d pieces (%d with fewer than %d notes left out)", source, split,
                  len(records) - dropped, dropped, min_notes)
     if not pieces:
-        raise TrainingDataError(f"the {split!r} split of {', '.join(sources)} in {root} has no usable pieces")
+        hint = "" if voices in ("all", "melody") else f" (no piece has {min_notes} notes in a part of the role {voices!r})"
+        raise TrainingDataError(f"the {split!r} split of {', '.join(sources)} in {root} has no usable pieces{hint}")
     return pieces, notes
 
 

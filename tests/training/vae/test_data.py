@@ -80,3 +80,9 @@ def test_sources_by_group_or_name_and_a_voice_by_role() -> None:
                         roles={0: "soprano", 1: "alto", 2: "tenor", 3: "bass"})
     assert [n.pitch for n in piece_notes(piece, "soprano")] == [72]
     assert len(piece_notes(piece, "all")) == len(piece_notes(piece, "melody")) == 4  # no melody role: every part
+
+
+def test_a_voice_no_piece_has_is_named_in_the_error(data) -> None:
+    folder, _ = data
+    with pytest.raises(TrainingDataError, match="role 'sopranoo'"):
+        load_phrases(folder, "train", CODEC, voices="sopranoo")
