@@ -47,6 +47,7 @@ JACK_START_TIMEOUT_S = 15.0
 READY_TIMEOUT_S = 45.0  # a cold interpreter loading onnxruntime on a busy 2-core machine
 EXIT_TIMEOUT_S = 10.0
 WAIT_S = 5.0
+TRANSPORT_TIMEOUT_S = 10.0
 CONSOLE_START_S = 4.0  # Textual's start on a busy 2-core machine, and its first ask to watch
 
 
@@ -331,15 +332,17 @@ class Peer:
     Received messages are stamped with ``time.perf_counter()`` in the JACK callback.
     """
 
-    def __init__(self, tag: str | None = None) -> None:
+    def __init__(self, tag: str | None = None,
+                 on_received: Callable[[float, mido.Message], None] | None = None) -> None:
         """``tag`` names the clients (``Keys<tag>``, ``Monitor<tag>``): the same after a JACK restart, a
-        new random one by default."""
+        new random one by default. ``on_received`` is also told of each message the monitor receives."""
         tag = tag or uuid.uuid4().hex[:6]
         self.keys_name, self.monitor_name = f"Keys{tag}", f"Monitor{tag}"
         backend = mido.Backend(JACK_BACKEND)
         self.received: list[tuple[float, mido.Message]] = []
         self.pulses: list[float] = []  # arrival of each MIDI clock pulse since the last Start/Continue
         self._changed = threading.Condition()
+        self._on_received = on_received
         self.monitor = backend.open_input(f"{self.monitor_name} In", virtual=True,
                                           client_name=self.monitor_name, callback=self._on_message)
         self.keys = backend.open_output(f"{self.keys_name} Out", virtual=True, client_name=self.keys_name)
@@ -366,6 +369,8 @@ class Peer:
             elif msg.type in ("start", "continue"):
                 self.pulses = []
             self._changed.notify_all()
+        if self._on_received is not None:
+            self._on_received(stamp, msg)
 
     def wait_pulse(self, index: int, timeout_s: float = WAIT_S) -> float:
         """Wait for MIDI clock pulse ``index`` (0 = the first after Start/Continue); return its arrival time.
@@ -461,19 +466,40 @@ class MidiClockMaster:
             time.sleep(0.05)
 
     @staticmethod
-    def transport(command: str) -> None:
-        """One ``jack_transport`` command (``play``, ``stop``, ``locate 0``)."""
-        subprocess.run(["jack_transport"], input=f"{command}\n", capture_output=True, text=True, timeout=10,
-                       check=True)
+    def transport(command: str, tries: int = 3) -> None:
+        """One ``jack_transport`` command (``play``, ``stop``, ``locate 0``).
+
+        On two loaded cores, just after a server restart, ``jack_transport`` once hung for over 10 s
+        (in opening or closing its client); a hung one is killed and the command given again.
+
+        Raises:
+            RigError: every try hung or failed.
+        """
+        failures: list[str] = []
+        for _ in range(tries):
+            try:
+                subprocess.run(["jack_transport"], input=f"{command}\n", capture_output=True, text=True,
+                               timeout=TRANSPORT_TIMEOUT_S, check=True)
+                return
+            except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
+                failures.append(str(exc))
+        raise RigError(f"jack_transport {command!r} failed {tries} times: {failures}")
 
     def close(self) -> None:
-        self.transport("stop")
-        self.proc.send_signal(signal.SIGINT)
+        """Transport stop (MIDI Stop), then the clock goes, also when the stop could not be given.
+
+        Raises:
+            RigError: ``jack_transport stop`` failed (the clock is gone all the same).
+        """
         try:
-            self.proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.transport("stop")
+        finally:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(5.0)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def _sleep_until(when_s: float) -> None:

@@ -3,7 +3,8 @@
 Everything is real (:mod:`benchmarks.jack_rig`): a JACK server (dummy driver, 48 kHz, 256-frame
 periods, synchronous), ``jack_midi_clock`` as the DAW's clock at :data:`BPM`, the daemon as a
 subprocess in ``both`` mode (the bundled folk LSTM answers, the bundled groove GAN plays along),
-OSC over UDP, and a player stand-in on a second JACK client that plays, one after another:
+OSC over UDP, and a player stand-in on a second JACK client (in a process of its own, as a DAW is:
+:mod:`benchmarks.peer_process`) that plays, one after another:
 
 * phrases of 4-8 notes, melodic (one note at a time, some legato with overlaps) or chordal
   (triads), in a key that changes now and then;
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import tempfile
 import time
 import uuid
@@ -48,13 +48,13 @@ from benchmarks.jack_rig import (
     TEST_JACK_PERIOD_FRAMES,
     Daemon,
     MidiClockMaster,
-    Peer,
     RigError,
     jack_connect,
     note_off,
     note_on,
 )
 from benchmarks.jack_server import JackServer
+from benchmarks.peer_process import PeerProcess
 from daemon.errors import AntiphonError
 from daemon.live.scheduler import ALL_NOTES_OFF
 
@@ -169,7 +169,7 @@ class Stage:
 
     def __init__(self) -> None:
         self.tag = uuid.uuid4().hex[:6]
-        self.peer: Peer | None = Peer(self.tag)
+        self.peer: PeerProcess | None = PeerProcess(self.tag)
         self.master: MidiClockMaster | None = None
         self.heard: list[tuple[float, mido.Message]] = []  # the monitor's messages, across restarts
         self.restart_at = 0  # len(heard) when the server stopped
@@ -181,7 +181,7 @@ class Stage:
 
     def comes_back(self) -> None:
         """After a restart: the player's and the synth's clients are there again, under their names."""
-        self.peer = Peer(self.tag)
+        self.peer = PeerProcess(self.tag)
 
     def connect(self, daemon: Daemon) -> None:
         """Player and clock on: Keys and the clock -> Antiphon In (the daemon connects to the synth); transport rolls."""
@@ -193,14 +193,14 @@ class Stage:
         self.master.transport("play")
 
     def lose(self) -> None:
-        """The server went away: keep what the monitor heard, let go of the dead clients."""
+        """The server went away: keep what the monitor heard, let go of the dead clients (their
+        process may have died with the server; what it heard before is kept)."""
         if self.peer is not None:
+            code = self.peer.close()
+            if code:
+                log.info("the player's process ended with %s after the server stopped", code)
             self.heard += self.peer.timed()
             self.restart_at = len(self.heard)
-            try:
-                self.peer.close()
-            except (OSError, RuntimeError) as exc:  # a client of a dead server may refuse to close
-                log.debug("closing the old peer: %s", exc)
         if self.master is not None:
             self.master.proc.kill()
             self.master.proc.wait()
@@ -211,12 +211,12 @@ class Stage:
         if self.master is not None:
             try:
                 self.master.close()
-            except (subprocess.SubprocessError, OSError) as exc:
+            except (RigError, OSError) as exc:
                 log.warning("stopping the clock: %s", exc)
         time.sleep(DRAIN_S)
         if self.peer is not None:
-            self.heard += self.peer.timed()
             self.peer.close()
+            self.heard += self.peer.timed()
         self.peer = self.master = None
 
 
