@@ -326,26 +326,17 @@ class OscListener:
         self._thread.join(1.0)
 
 
-class Peer:
-    """A second JACK client: "Keys" plays into the daemon, "Monitor" records what comes back.
+class PeerBase:
+    """A player's "Keys" and a synth's "Monitor" by name, and what the monitor heard, stamped
+    ``(perf_counter seconds, message)``, with waiting on it; thread-safe."""
 
-    Received messages are stamped with ``time.perf_counter()`` in the JACK callback.
-    """
-
-    def __init__(self, tag: str | None = None,
-                 on_received: Callable[[float, mido.Message], None] | None = None) -> None:
+    def __init__(self, tag: str | None = None) -> None:
         """``tag`` names the clients (``Keys<tag>``, ``Monitor<tag>``): the same after a JACK restart, a
-        new random one by default. ``on_received`` is also told of each message the monitor receives."""
+        new random one by default."""
         tag = tag or uuid.uuid4().hex[:6]
         self.keys_name, self.monitor_name = f"Keys{tag}", f"Monitor{tag}"
-        backend = mido.Backend(JACK_BACKEND)
         self.received: list[tuple[float, mido.Message]] = []
-        self.pulses: list[float] = []  # arrival of each MIDI clock pulse since the last Start/Continue
         self._changed = threading.Condition()
-        self._on_received = on_received
-        self.monitor = backend.open_input(f"{self.monitor_name} In", virtual=True,
-                                          client_name=self.monitor_name, callback=self._on_message)
-        self.keys = backend.open_output(f"{self.keys_name} Out", virtual=True, client_name=self.keys_name)
 
     @property
     def keys_port(self) -> str:
@@ -354,6 +345,52 @@ class Peer:
     @property
     def monitor_port(self) -> str:
         return jack_port(f":{self.monitor_name} In")
+
+    def wait_until(self, done: Callable[[list[tuple[float, mido.Message]]], bool], timeout_s: float = WAIT_S,
+                   what: str = "") -> None:
+        """Wait until ``done(received)`` holds.
+
+        Raises:
+            RigError: ``timeout_s`` passed first.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while not done(list(self.received)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RigError(f"timed out waiting for {what}; received {len(self.received)} messages: "
+                                   f"{[m for _, m in self.received][-20:]}")
+                self._changed.wait(left)
+
+    def timed(self) -> list[tuple[float, mido.Message]]:
+        with self._changed:
+            return list(self.received)
+
+    def messages(self) -> list[mido.Message]:
+        with self._changed:
+            return [m for _, m in self.received]
+
+    def clear(self) -> None:
+        with self._changed:
+            self.received.clear()
+
+
+class Peer(PeerBase):
+    """A second JACK client: "Keys" plays into the daemon, "Monitor" records what comes back.
+
+    Received messages are stamped with ``time.perf_counter()`` in the JACK callback.
+    """
+
+    def __init__(self, tag: str | None = None,
+                 on_received: Callable[[float, mido.Message], None] | None = None) -> None:
+        """``tag``: see :class:`PeerBase`. ``on_received`` is also told of each message the monitor receives."""
+        super().__init__(tag)
+        backend = mido.Backend(JACK_BACKEND)
+        self.pulses: list[float] = []  # arrival of each MIDI clock pulse since the last Start/Continue
+        self._on_received = on_received
+        self.monitor = backend.open_input(f"{self.monitor_name} In", virtual=True,
+                                          client_name=self.monitor_name, callback=self._on_message)
+        self.keys = backend.open_output(f"{self.keys_name} Out", virtual=True, client_name=self.keys_name)
 
     def wire(self, daemon: Daemon) -> None:
         """Keys -> Antiphon In, Antiphon Out -> Monitor."""
@@ -400,34 +437,6 @@ class Peer:
             _sleep_until(origin + offset)
             self.keys.send(msg)
         return origin
-
-    def wait_until(self, done: Callable[[list[tuple[float, mido.Message]]], bool], timeout_s: float = WAIT_S,
-                   what: str = "") -> None:
-        """Wait until ``done(received)`` holds.
-
-        Raises:
-            RigError: ``timeout_s`` passed first.
-        """
-        deadline = time.monotonic() + timeout_s
-        with self._changed:
-            while not done(list(self.received)):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise RigError(f"timed out waiting for {what}; received {len(self.received)} messages: "
-                                   f"{[m for _, m in self.received][-20:]}")
-                self._changed.wait(left)
-
-    def timed(self) -> list[tuple[float, mido.Message]]:
-        with self._changed:
-            return list(self.received)
-
-    def messages(self) -> list[mido.Message]:
-        with self._changed:
-            return [m for _, m in self.received]
-
-    def clear(self) -> None:
-        with self._changed:
-            self.received.clear()
 
     def close_monitor(self) -> None:
         """Close "Monitor" (its JACK port goes away, as a DAW's port does when the DAW quits)."""
@@ -494,12 +503,19 @@ class MidiClockMaster:
         try:
             self.transport("stop")
         finally:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            interrupt(self.proc)
+
+
+def interrupt(proc: subprocess.Popen[Any], wait_s: float = 5.0) -> None:
+    """SIGINT to a JACK tool still running (it closes its client), SIGKILL if it is not gone in ``wait_s``."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _sleep_until(when_s: float) -> None:

@@ -21,23 +21,21 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import mido
 
-from benchmarks.jack_rig import READY_TIMEOUT_S, REPO_ROOT, WAIT_S, Peer, RigError, _sleep_until, jack_port
+from benchmarks.jack_rig import READY_TIMEOUT_S, REPO_ROOT, Peer, PeerBase, RigError, _sleep_until
 
 CLOSE_TIMEOUT_S = 5.0
 
 
-class PeerProcess:
+class PeerProcess(PeerBase):
     """``Keys<tag>`` and ``Monitor<tag>`` in a child process; the parent side of :class:`Peer`'s API
     that the soak uses (``keys_port``, ``play``, ``wait_until``, ``timed``, ``close``)."""
 
     def __init__(self, tag: str) -> None:
-        self.keys_name, self.monitor_name = f"Keys{tag}", f"Monitor{tag}"
-        self.received: list[tuple[float, mido.Message]] = []
-        self._changed = threading.Condition()
+        super().__init__(tag)
         self._ready = threading.Event()
         self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.peer_process", tag], cwd=REPO_ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -47,14 +45,6 @@ class PeerProcess:
         if not self._ready.wait(READY_TIMEOUT_S) or self.proc.poll() is not None:
             self.kill()
             raise RigError(f"the player's process did not open its JACK ports: {self._stderr()}")
-
-    @property
-    def keys_port(self) -> str:
-        return jack_port(f":{self.keys_name} Out")
-
-    @property
-    def monitor_port(self) -> str:
-        return jack_port(f":{self.monitor_name} In")
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -91,25 +81,6 @@ class PeerProcess:
         except (BrokenPipeError, OSError) as exc:
             raise RigError(f"the player's process is gone: {self._stderr()}") from exc
         return origin
-
-    def wait_until(self, done: Callable[[list[tuple[float, mido.Message]]], bool], timeout_s: float = WAIT_S,
-                   what: str = "") -> None:
-        """Wait until ``done(received)`` holds.
-
-        Raises:
-            RigError: ``timeout_s`` passed first.
-        """
-        deadline = time.monotonic() + timeout_s
-        with self._changed:
-            while not done(list(self.received)):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise RigError(f"timed out waiting for {what}; received {len(self.received)} messages")
-                self._changed.wait(left)
-
-    def timed(self) -> list[tuple[float, mido.Message]]:
-        with self._changed:
-            return list(self.received)
 
     def close(self) -> int | None:
         """Ask the child to close its ports and exit; kill it if it does not. Returns its exit code

@@ -41,7 +41,6 @@ import argparse
 import logging
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -60,6 +59,7 @@ from benchmarks.jack_rig import (
     MidiClockMaster,
     Peer,
     RigError,
+    interrupt,
     jack_connect,
     jack_port,
 )
@@ -237,13 +237,7 @@ class FrameDump:
 
     def close(self) -> str:
         """Stop the client; return everything it printed."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        interrupt(self.proc)
         return self.path.read_text(errors="replace")
 
 
