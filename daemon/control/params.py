@@ -228,8 +228,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               help="MIDI channels of the accompaniment's tracks, in the model's track order "
                    "(e.g. drums, bass, chords)"),
     ParamSpec("style", Kind.CHOICE, "auto", choices=RESTYLE_STYLES,
-              help="the style restyle mode plays your bars in (the model's two styles; auto = its second, "
-                   "latin for the bundled one)"),
+              help="the style restyle mode plays your bars in: rock, latin or swing with the bundled models "
+                   "(auto = the preset's model's own: latin in restyle, swing in restyle-swing)"),
     ParamSpec("bpm", Kind.FLOAT, 120.0, low=MIN_BPM, high=MAX_BPM, unit="BPM",
               renews=frozenset({Renews.TEMPO}),
               help="tempo in quarter notes per minute, used only while no MIDI clock arrives "

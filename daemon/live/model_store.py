@@ -5,6 +5,7 @@ This module must not import torch, ``training`` or ``export``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,10 @@ from daemon.control.params import ACCOMPANY_MODES, RESPOND_MODES
 from daemon.control.presets import Preset
 from daemon.errors import ModelError
 from daemon.models.loader import load_model
+from daemon.models.restyle import RestyleSet, bundled_restyle_paths
+from presets import PRESETS_DIR
+
+log = logging.getLogger(__name__)
 
 
 class ModelStore:
@@ -84,4 +89,25 @@ def models_for(preset: Preset, mode: str, store: ModelStore) -> ModelPair:
         if getattr(band, "kind", None) != band_kind:
             raise ModelError(f"[accompany] model {path.name} (preset {where}) is not {what}; name "
                              f"{what}'s .onnx file")
+    if band_kind == "restyle" and band is not None:
+        band = restyle_set(band, store)
     return ModelPair(lstm, band if mode in ACCOMPANY_MODES else gan)
+
+
+def restyle_set(model: Any, store: ModelStore) -> RestyleSet:
+    """The preset's restyle model with the bundled restyle files beside it, so that the live
+    ``style`` reaches every style they make (rock, latin, swing); the preset's file makes its own
+    styles and ``auto``. A bundled file that cannot be read or restyles other bars is left out,
+    with a warning."""
+    models = [model]
+    for path in bundled_restyle_paths(PRESETS_DIR, first=model.info.path)[1:]:
+        try:
+            other = store.get(path)
+            if getattr(other, "kind", None) != "restyle":
+                raise ModelError(f"a {getattr(other, 'kind', '?')} model, not a restyle model")
+            RestyleSet([model, other])
+        except ModelError as exc:
+            log.warning("restyle: %s left out: %s", path.name, exc)
+            continue
+        models.append(other)
+    return RestyleSet(models)

@@ -11,11 +11,17 @@ Metadata beside the common keys: ``styles`` (the pair, A then B), ``files`` (the
 each style was learned from), ``threshold`` (binarisation, 0.5). A bar asked for in its own style
 comes back nearly as it was (the identity loss), so restyling to either side is always allowed.
 
+Several files of one bar layout play as one (:class:`RestyleSet`): each style is made by the first
+file that makes it. The bundled files (:data:`BUNDLED_RESTYLE_FILES`, under ``presets/``) are
+rock <-> latin and rock <-> swing, so a preset on either plays all three styles.
+
 This module must not import torch, ``training`` or ``export``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +35,8 @@ KIND = "restyle"
 INPUT_NAME = "bar"
 OUTPUT_PREFIX = "to_"
 AUTO = "auto"  # the pair's second style (B), the one the model was trained to make from A
+# The bundled restyle files (under presets/), each a pair of styles; the first is the default offline.
+BUNDLED_RESTYLE_FILES = ("restyle-grooves.onnx", "restyle-swing.onnx")
 
 
 class RestyleError(ModelError):
@@ -149,3 +157,72 @@ def open_restyle(path: Any, threads: int = 1) -> RestyleModel:
     session, info = open_session(path, intra_op_num_threads=threads)
     return RestyleModel(session, info)
 
+
+
+class RestyleSet:
+    """Several restyle files of one bar layout played as one: each style by the first file that
+    makes it; ``auto`` is the first file's own. Offers what :class:`RestyleModel` offers to players.
+
+    Args:
+        models: at least one :class:`RestyleModel`, the first the preset's own.
+
+    Raises:
+        ModelError: no model, or files whose bars differ.
+    """
+
+    kind = KIND
+
+    def __init__(self, models: Sequence[RestyleModel]) -> None:
+        if not models:
+            raise ModelError("a restyle set needs at least one restyle model")
+        first = models[0]
+        for other in models[1:]:
+            if other.spec != first.spec:
+                raise ModelError(f"{other.info.path.name} restyles bars of another layout than "
+                                 f"{first.info.path.name}'s")
+        self.models = tuple(models)
+        self.spec = first.spec
+        self.info = first.info
+        self.threshold = first.threshold
+        self.styles = tuple(dict.fromkeys(style for model in self.models for style in model.styles))
+
+    def __repr__(self) -> str:
+        return f"RestyleSet({', '.join(repr(m) for m in self.models)})"
+
+    def maker(self, to: str | None) -> RestyleModel:
+        """The model that makes style ``to`` (``auto``/None: the first).
+
+        Raises:
+            RestyleError: no model of the set makes it (the message lists the styles they make).
+        """
+        if to is None or to.strip().lower() == AUTO:
+            return self.models[0]
+        name = to.strip().lower()
+        for model in self.models:
+            if name in model.styles:
+                return model
+        files = " and ".join(m.info.path.name for m in self.models)
+        verb = "restyles" if len(self.models) == 1 else "restyle"
+        raise RestyleError(f"{files} {verb} to {', '.join(self.styles)}, not {to!r}")
+
+    def target(self, to: str | None) -> str:
+        """The style name ``to`` resolved (see :meth:`RestyleModel.target`)."""
+        return self.maker(to).target(to)
+
+    def probabilities(self, bars: np.ndarray, to: str | None) -> np.ndarray:
+        return self.maker(to).probabilities(bars, to)
+
+    def restyle(self, bars: np.ndarray, to: str | None, allowed_pitches: np.ndarray | None = None,
+                velocity: int = 90, threshold: float | None = None) -> Bars:
+        """``bars`` in style ``to`` by the file that makes it (see :meth:`RestyleModel.restyle`)."""
+        return self.maker(to).restyle(bars, to, allowed_pitches, velocity=velocity, threshold=threshold)
+
+
+def bundled_restyle_paths(presets_dir: Path, first: Path | None = None) -> list[Path]:
+    """``first`` (when given), then the bundled restyle files under ``presets_dir`` that exist, each once."""
+    paths = [] if first is None else [Path(first)]
+    for name in BUNDLED_RESTYLE_FILES:
+        path = presets_dir / name
+        if path.is_file() and all(path.resolve() != p.resolve() for p in paths):
+            paths.append(path)
+    return paths

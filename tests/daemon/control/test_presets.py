@@ -257,7 +257,7 @@ def test_thru_needs_no_model(tmp_path: Path) -> None:
 
 
 BUNDLED_MODELS = {"folk-events.onnx", "bach-events.onnx", "bach-chords.onnx", "gan-grooves.onnx", "gan-chorales.onnx",
-                  "folk-abc.onnx", "folk-vae.onnx", "restyle-grooves.onnx", "chorale-vae.onnx"}
+                  "folk-abc.onnx", "folk-vae.onnx", "restyle-grooves.onnx", "restyle-swing.onnx", "chorale-vae.onnx"}
 
 
 def test_the_bundled_presets_load_and_name_the_bundled_models() -> None:

@@ -24,7 +24,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.mark.parametrize(("source", "to"), [(ROCK_TEST, "latin"), (LATIN_TEST, "rock")], ids=["rock", "latin"])
+@pytest.mark.parametrize(("source", "to"), [(ROCK_TEST, "latin"), (LATIN_TEST, "rock"), (ROCK_TEST, "swing")],
+                         ids=["rock", "latin", "rock-to-swing"])
 def test_a_real_groove_is_restyled_bar_by_bar_at_its_tempo_and_meter(
         source: tuple[str, str], to: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     played = render(*source, tmp_path / "mma")
@@ -53,11 +54,13 @@ def test_a_file_in_three_four_is_refused_in_one_line(tmp_path: Path, capsys: pyt
     assert not (tmp_path / "o.mid").exists()
 
 
-def test_an_unknown_style_names_the_two_the_model_makes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_style_names_the_styles_the_models_make(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     played = tmp_path / "in.mid"
     write_midi([Note(0, 36, 3, 100, DRUM_CHANNEL)], Grid(12), 120.0, path=played)
     code, _, err = run(capsys, str(played), "--to", "polka", "-o", str(tmp_path / "o.mid"))
-    assert code == 2 and "rock or latin" in err and "polka" in err
+    assert code == 2 and "rock, latin, swing" in err and "polka" in err
+    code, _, err = run(capsys, str(played), "--to", "swing", "--model", str(BUNDLED), "-o", str(tmp_path / "o.mid"))
+    assert code == 2 and "rock or latin" in err and "swing" in err
 
 
 @pytest.mark.parametrize(("case", "message"), [("missing", "does not exist"), ("corrupt", "cannot read MIDI"),
