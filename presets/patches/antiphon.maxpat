@@ -748,6 +748,24 @@
           ],
           "text": "/antiphon/set/style rock"
         }
+      },
+      {
+        "box": {
+          "id": "obj-42",
+          "maxclass": "message",
+          "numinlets": 2,
+          "numoutlets": 1,
+          "patching_rect": [
+            1110,
+            135,
+            170,
+            22
+          ],
+          "outlettype": [
+            ""
+          ],
+          "text": "/antiphon/set/style swing"
+        }
       }
     ],
     "lines": [
@@ -1127,6 +1145,18 @@
         "patchline": {
           "source": [
             "obj-41",
+            0
+          ],
+          "destination": [
+            "obj-2",
+            0
+          ]
+        }
+      },
+      {
+        "patchline": {
+          "source": [
+            "obj-42",
             0
           ],
           "destination": [
