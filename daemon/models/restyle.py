@@ -158,7 +158,6 @@ def open_restyle(path: Any, threads: int = 1) -> RestyleModel:
     return RestyleModel(session, info)
 
 
-
 class RestyleSet:
     """Several restyle files of one bar layout played as one: each style by the first file that
     makes it; ``auto`` is the first file's own. Offers what :class:`RestyleModel` offers to players.

@@ -45,7 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a restyle .onnx file (default: the bundled file that makes the --to style)")
 
 
-def restyle_notes(model: RestyleModel | RestyleSet, notes: list[Note], to: str, origin: int = 0) -> tuple[list[Note], int, int]:
+def restyle_notes(model: RestyleModel | RestyleSet, notes: list[Note], to: str,
+                  origin: int = 0) -> tuple[list[Note], int, int]:
     """The notes of a 4/4 piece restyled bar by bar; returns (notes, bars, bars with notes)."""
     spec = model.spec
     source = notes_to_bars(assign_tracks(notes, spec), spec, origin=origin)
