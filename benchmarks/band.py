@@ -38,7 +38,6 @@ from benchmarks import Section
 from benchmarks.jack_rig import (
     TEST_JACK_PERIOD_FRAMES,
     Daemon,
-    MidiClockMaster,
     Peer,
     RigError,
     jack_connect,
@@ -46,6 +45,7 @@ from benchmarks.jack_rig import (
     note_on,
 )
 from benchmarks.jack_server import jack_server
+from benchmarks.midi_clock import MidiClockMaster
 from benchmarks.soak import stuck_notes
 from daemon.errors import AntiphonError
 from daemon.music.harmony import Chord, parse_progression

@@ -54,7 +54,6 @@ from benchmarks import Section, Timing
 from benchmarks.jack_rig import (
     ConsoleBeside,
     Daemon,
-    MidiClockMaster,
     Peer,
     RigError,
     jack_connect,
@@ -62,6 +61,7 @@ from benchmarks.jack_rig import (
     note_on,
 )
 from benchmarks.jack_server import jack_for
+from benchmarks.midi_clock import MidiClockMaster
 from benchmarks.models import lstm_model
 from daemon.errors import AntiphonError
 from daemon.music.grid import MIDI_CLOCK_PPQN

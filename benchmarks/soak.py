@@ -47,13 +47,13 @@ from benchmarks import Section
 from benchmarks.jack_rig import (
     TEST_JACK_PERIOD_FRAMES,
     Daemon,
-    MidiClockMaster,
     RigError,
     jack_connect,
     note_off,
     note_on,
 )
 from benchmarks.jack_server import JackServer
+from benchmarks.midi_clock import MidiClockMaster
 from benchmarks.peer_process import PeerProcess
 from daemon.errors import AntiphonError
 from daemon.live.scheduler import ALL_NOTES_OFF

@@ -56,14 +56,13 @@ from benchmarks.jack_rig import (
     JACK_SAMPLE_RATE_HZ,
     ConsoleBeside,
     Daemon,
-    MidiClockMaster,
     Peer,
     RigError,
-    interrupt,
     jack_connect,
     jack_port,
 )
 from benchmarks.jack_server import jack_for
+from benchmarks.midi_clock import MidiClockMaster, interrupt
 from benchmarks.models import accompany_threshold, gan_model
 from daemon.errors import AntiphonError
 from daemon.music.grid import MIDI_CLOCK_PPQN

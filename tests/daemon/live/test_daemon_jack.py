@@ -39,10 +39,10 @@ from benchmarks.jack_rig import (
     JACK_SAMPLE_RATE_HZ,
     TEST_JACK_PERIOD_FRAMES,
     Daemon,
-    MidiClockMaster,
     Peer,
     jack_connect,
 )
+from benchmarks.midi_clock import MidiClockMaster
 from daemon.live.scheduler import ALL_NOTES_OFF, is_note_on
 from daemon.music.grid import MIDI_CLOCK_PPQN
 from daemon.music.keys import Key, estimate_key, in_key_fraction
